@@ -1,0 +1,11 @@
+//! cowork-sync: a SCIM 2.0 identity sync daemon for Claude Cowork.
+//!
+//! Okta and Entra ID push Users and Groups to the SCIM service provider ([`http`],
+//! [`scim`]); the directory keeps them durably in sled ([`store`], [`directory`]); a
+//! rule table ([`rules`]) maps them onto Cowork groups, custom roles, spend limits and
+//! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
+//! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
+
+pub mod clock;
+pub mod scim;
+pub mod store;
