@@ -6,6 +6,10 @@
 //! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
 //! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
 
+pub mod auth;
 pub mod clock;
+pub mod config;
+pub mod http;
+pub mod ratelimit;
 pub mod scim;
 pub mod store;

@@ -1,0 +1,451 @@
+//! Bearer-token authentication: the HS256 signing key file, minting tokens, and
+//! verifying them with a pinned algorithm, issuer, audience and expiry.
+//!
+//! Expiry is checked against our [`Clock`](crate::clock::Clock), not the wall clock
+//! inside jsonwebtoken, so tests control it. Tokens never reach logs: errors say what
+//! was wrong with a token, never what it was. The actix extractor lives in
+//! [`extract`]; everything else here is free of actix.
+
+pub mod extract;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+
+/// Length of a generated HS256 key.
+const KEY_BYTES: usize = 32;
+
+/// What a token is allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Provision users and groups under `/scim/v2`.
+    Scim,
+    /// Operate the daemon under `/admin/v1`.
+    Admin,
+}
+
+impl Scope {
+    /// The claim value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Scim => "scim",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "scim" => Some(Scope::Scim),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Why a request was not authenticated or not authorized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("a bearer token is required")]
+    Missing,
+    /// The token is malformed, badly signed, or has the wrong issuer or audience.
+    #[error("the bearer token is not valid")]
+    Invalid,
+    /// The token has expired (or is not valid yet).
+    #[error("the bearer token has expired")]
+    Expired,
+    /// The token is valid but lacks the scope this route needs.
+    #[error("the bearer token lacks the '{0}' scope")]
+    InsufficientScope(&'static str),
+}
+
+/// Errors handling key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or writing the key file failed.
+    #[error("signing key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file does not hold a usable key.
+    #[error("signing key file {0} does not hold a base64 key of at least 32 bytes")]
+    Malformed(PathBuf),
+    /// The JWKS file is unusable.
+    #[error("JWKS file {path}: {message}")]
+    Jwks {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Signing failed.
+    #[error("cannot sign a token: {0}")]
+    Sign(String),
+    /// The system random source failed.
+    #[error("the system random source failed")]
+    Random,
+}
+
+/// The claims of tokens we mint and accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Who the token is for (recorded as the actor in the audit trail).
+    pub sub: String,
+    /// `scim` or `admin`.
+    pub scope: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Not before, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Token id.
+    pub jti: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject.
+    pub subject: String,
+    /// The scopes it carries.
+    pub scopes: Vec<Scope>,
+    /// The token id (for correlation; not secret).
+    pub token_id: String,
+}
+
+impl Principal {
+    /// Whether it carries `scope`.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Random bytes from the system source.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| KeyError::Random)?;
+    Ok(out)
+}
+
+/// Reads the HS256 key, creating it (mode 0600) when absent. Returns the key and
+/// whether it was created now.
+pub fn load_or_create_key(path: &Path) -> Result<(Vec<u8>, bool), KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((decode_key(&text, path)?, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = random_bytes::<KEY_BYTES>()?;
+            write_private_file(
+                path,
+                base64::engine::general_purpose::STANDARD
+                    .encode(key)
+                    .as_bytes(),
+            )?;
+            Ok((key.to_vec(), true))
+        }
+        Err(source) => Err(KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads an existing HS256 key (for `token mint`, which must not create one).
+pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_key(&text, path)
+}
+
+fn decode_key(text: &str, path: &Path) -> Result<Vec<u8>, KeyError> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| KeyError::Malformed(path.to_path_buf()))?;
+    if key.len() < KEY_BYTES {
+        return Err(KeyError::Malformed(path.to_path_buf()));
+    }
+    Ok(key)
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write;
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Everything needed to mint tokens.
+pub struct Minter {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl Minter {
+    /// A minter for the HS256 `key`.
+    pub fn new(key: &[u8], issuer: &str, audience: &str) -> Self {
+        Self {
+            key: EncodingKey::from_secret(key),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    /// Mints a token for `subject` with `scope`, valid for `ttl_days` from `clock`.
+    pub fn mint(
+        &self,
+        subject: &str,
+        scope: Scope,
+        ttl_days: u32,
+        clock: &dyn Clock,
+    ) -> Result<String, KeyError> {
+        let now = clock.now().timestamp();
+        let jti = hex(&random_bytes::<12>()?);
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: subject.into(),
+            scope: scope.as_str().into(),
+            iat: now,
+            exp: now + i64::from(ttl_days.max(1)) * 86_400,
+            nbf: None,
+            jti,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// Verifies bearer tokens.
+pub struct Verifier {
+    hs256: DecodingKey,
+    external: HashMap<String, (Algorithm, DecodingKey)>,
+    issuer: String,
+    audience: String,
+}
+
+impl Verifier {
+    /// A verifier for our HS256 key, plus (optionally) RS256/ES256 keys from a JWKS
+    /// file, keyed by `kid`.
+    pub fn new(
+        hs256_key: &[u8],
+        issuer: &str,
+        audience: &str,
+        jwks_file: Option<&Path>,
+    ) -> Result<Self, KeyError> {
+        let mut external = HashMap::new();
+        if let Some(path) = jwks_file {
+            let jwks_err = |message: String| KeyError::Jwks {
+                path: path.to_path_buf(),
+                message,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| jwks_err(e.to_string()))?;
+            let set: JwkSet = serde_json::from_str(&text).map_err(|e| jwks_err(e.to_string()))?;
+            for jwk in &set.keys {
+                let kid = jwk
+                    .common
+                    .key_id
+                    .clone()
+                    .ok_or_else(|| jwks_err("every key needs a kid".into()))?;
+                let alg = match &jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                    _ => return Err(jwks_err(format!("key {kid}: only RSA and EC keys"))),
+                };
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| jwks_err(e.to_string()))?;
+                external.insert(kid, (alg, key));
+            }
+        }
+        Ok(Self {
+            hs256: DecodingKey::from_secret(hs256_key),
+            external,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        })
+    }
+
+    /// Verifies a token and returns who it is for.
+    pub fn verify(&self, token: &str, clock: &dyn Clock) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        // The algorithm is pinned per key: HS256 only with our own key, RS256/ES256
+        // only with the JWKS key named by `kid` and of that key's type.
+        let (alg, key) = match header.alg {
+            Algorithm::HS256 => (Algorithm::HS256, &self.hs256),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let kid = header.kid.as_deref().ok_or(AuthError::Invalid)?;
+                let (alg, key) = self.external.get(kid).ok_or(AuthError::Invalid)?;
+                if *alg != header.alg {
+                    return Err(AuthError::Invalid);
+                }
+                (*alg, key)
+            }
+            _ => return Err(AuthError::Invalid),
+        };
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against our clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|_| AuthError::Invalid)?;
+        let claims = data.claims;
+        let now = clock.now().timestamp();
+        if claims.exp <= now || claims.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(AuthError::Expired);
+        }
+        let scopes: Vec<Scope> = claims
+            .scope
+            .split_whitespace()
+            .filter_map(Scope::parse)
+            .collect();
+        if scopes.is_empty() || claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        Ok(Principal {
+            subject: claims.sub,
+            scopes,
+            token_id: claims.jti,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use chrono::Duration;
+
+    fn setup() -> (Minter, Verifier, ManualClock) {
+        let key = [7u8; 32];
+        (
+            Minter::new(&key, "cowork-sync", "cowork-sync"),
+            Verifier::new(&key, "cowork-sync", "cowork-sync", None).unwrap(),
+            ManualClock::at_epoch_2026(),
+        )
+    }
+
+    #[test]
+    fn minted_tokens_verify_with_their_scope() {
+        let (minter, verifier, clock) = setup();
+        let token = minter.mint("okta", Scope::Scim, 30, &clock).unwrap();
+        let p = verifier.verify(&token, &clock).unwrap();
+        assert_eq!(p.subject, "okta");
+        assert!(p.has(Scope::Scim));
+        assert!(!p.has(Scope::Admin));
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_by_our_clock() {
+        let (minter, verifier, clock) = setup();
+        let token = minter.mint("okta", Scope::Scim, 1, &clock).unwrap();
+        clock.advance(Duration::days(1) + Duration::seconds(1));
+        assert_eq!(verifier.verify(&token, &clock), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn wrong_key_issuer_audience_or_algorithm_is_invalid() {
+        let (_, verifier, clock) = setup();
+        let other_key = Minter::new(&[8u8; 32], "cowork-sync", "cowork-sync");
+        let t = other_key.mint("x", Scope::Admin, 1, &clock).unwrap();
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+        let other_iss = Minter::new(&[7u8; 32], "someone-else", "cowork-sync");
+        let t = other_iss.mint("x", Scope::Admin, 1, &clock).unwrap();
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+        let other_aud = Minter::new(&[7u8; 32], "cowork-sync", "other");
+        let t = other_aud.mint("x", Scope::Admin, 1, &clock).unwrap();
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+        // HS384 with the right key is still refused: the algorithm is pinned.
+        let claims = Claims {
+            iss: "cowork-sync".into(),
+            aud: "cowork-sync".into(),
+            sub: "x".into(),
+            scope: "admin".into(),
+            iat: 0,
+            exp: i64::MAX / 2,
+            nbf: None,
+            jti: "j".into(),
+        };
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+        assert_eq!(
+            verifier.verify("not-a-token", &clock),
+            Err(AuthError::Invalid)
+        );
+        // alg=none
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.";
+        assert_eq!(verifier.verify(none, &clock), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn the_key_file_is_created_private_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("signing.key");
+        let (k1, created) = load_or_create_key(&path).unwrap();
+        assert!(created);
+        let (k2, created) = load_or_create_key(&path).unwrap();
+        assert!(!created);
+        assert_eq!(k1, k2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.path().join("bad"), "short").unwrap();
+        assert!(load_key(&dir.path().join("bad")).is_err());
+    }
+}

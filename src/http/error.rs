@@ -1,0 +1,131 @@
+//! The one place that maps errors to HTTP responses.
+//!
+//! Every error body is an RFC 7644 §3.12 error (`schemas`, string `status`,
+//! `scimType` where defined, `detail`) with `Content-Type: application/scim+json`,
+//! for the SCIM routes and the operator API alike. Client errors say what was wrong
+//! with the request; server errors (5xx) carry a generic detail while the real cause
+//! is logged here, once, without request bodies or personal data.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::auth::extract::Rejection;
+use crate::auth::AuthError;
+use crate::scim::error::error_body;
+use crate::scim::ScimError;
+use crate::store::StoreError;
+
+/// The SCIM media type (RFC 7644 §3.1).
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// An error leaving an HTTP handler.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A SCIM protocol error (4xx with its `scimType`).
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    /// The store failed (500, or 503 when the disk is unusable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Operator input was wrong (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with current state, e.g. a reconcile already running (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency is unavailable (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (500; the detail is logged, not returned).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_code(&self) -> StatusCode {
+        let code = match self {
+            ApiError::Scim(e) => e.status(),
+            ApiError::Store(StoreError::Io(_)) => 503,
+            ApiError::Store(_) | ApiError::Internal(_) => 500,
+            ApiError::BadRequest(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::Unavailable(_) => 503,
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// A response with an RFC 7644 error body.
+pub fn error_response(status: StatusCode, scim_type: Option<&str>, detail: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(SCIM_JSON)
+        .json(error_body(status.as_u16(), scim_type, detail))
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        ApiError::status_code(self)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = ApiError::status_code(self);
+        match self {
+            ApiError::Scim(e) => error_response(status, e.scim_type(), e.detail()),
+            _ if status.is_server_error() => {
+                // The cause goes to the log once, here; the client gets a generic detail.
+                tracing::error!(error = %self, source = ?std::error::Error::source(self), status = status.as_u16(), "request failed");
+                let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "the service is temporarily unavailable; retry later"
+                } else {
+                    "internal error; the cause is in the server log"
+                };
+                error_response(status, None, detail)
+            }
+            other => error_response(status, None, &other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Rejection::Auth(AuthError::InsufficientScope(_)) => StatusCode::FORBIDDEN,
+            Rejection::Auth(_) => StatusCode::UNAUTHORIZED,
+            Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::Unconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = ResponseError::status_code(self);
+        let mut response = error_response(status, None, &self.to_string());
+        // RFC 6750 §3: tell the client how to authenticate.
+        let challenge = match self {
+            Rejection::Auth(AuthError::Missing) => Some("Bearer realm=\"cowork-sync\""),
+            Rejection::Auth(AuthError::InsufficientScope(_)) => {
+                Some("Bearer realm=\"cowork-sync\", error=\"insufficient_scope\"")
+            }
+            Rejection::Auth(_) => Some("Bearer realm=\"cowork-sync\", error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(value) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        if let Rejection::RateLimited { retry_after_secs } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let Rejection::Unconfigured = self {
+            tracing::error!("auth context missing from the app");
+        }
+        response
+    }
+}
