@@ -6,6 +6,7 @@
 //! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
 //! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
