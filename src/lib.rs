@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod outbox;
 pub mod ratelimit;
 pub mod scim;
 pub mod store;
