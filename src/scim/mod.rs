@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod members;
+pub mod resource;
 pub mod schema;
 pub mod value;
 
