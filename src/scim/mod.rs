@@ -6,7 +6,9 @@
 //! on input only: everything this module produces is strict RFC 7644.
 
 pub mod error;
+pub mod list;
 pub mod members;
+pub mod resource;
 pub mod schema;
 pub mod value;
 
