@@ -212,6 +212,7 @@ pub struct Verification {
     pub head: Option<ChainPoint>,
 }
 
+#[allow(clippy::explicit_counter_loop)] // the sequence check reads clearer with a counter
 /// Checks a sequence of entries, starting after `start` (the genesis or a
 /// checkpoint). `expected_head`, when known, catches a truncated tail.
 pub fn verify_chain<I>(

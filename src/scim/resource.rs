@@ -896,7 +896,7 @@ impl Plan {
                     .filter(|t| {
                         t.attr
                             .as_deref()
-                            .map_or(true, |a| a.eq_ignore_ascii_case(&def.name))
+                            .is_none_or(|a| a.eq_ignore_ascii_case(&def.name))
                     })
                     .collect();
                 let whole = matching.iter().any(|t| t.attr.is_none() || t.sub.is_none());

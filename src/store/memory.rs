@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use parking_lot::RwLock;
 
-use super::{AuditGuard, Store, StoreError, Table, TxBody, TxError, Txn, Visit};
+use super::{AuditGuard, Entry, Store, StoreError, Table, TxBody, TxError, Txn, Visit};
 
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -65,18 +65,23 @@ impl Store for MemoryStore {
         from: Option<&[u8]>,
         visit: &mut Visit<'_>,
     ) -> Result<(), StoreError> {
-        let tables = self.tables.read();
-        let Some(map) = tables.get(&table) else {
-            return Ok(());
+        // Copy the range out so the visitor may read the store again without
+        // re-entering the lock.
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = {
+            let tables = self.tables.read();
+            let Some(map) = tables.get(&table) else {
+                return Ok(());
+            };
+            let start = match from {
+                Some(f) if f > prefix => f,
+                _ => prefix,
+            };
+            map.range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
-        let start = match from {
-            Some(f) if f > prefix => f,
-            _ => prefix,
-        };
-        for (k, v) in map.range::<[u8], _>((Bound::Included(start), Bound::Unbounded)) {
-            if !k.starts_with(prefix) {
-                break;
-            }
+        for (k, v) in &entries {
             if visit(k, v).is_break() {
                 break;
             }
@@ -84,7 +89,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
         let tables = self.tables.read();
         let Some(map) = tables.get(&table) else {
             return Ok(None);

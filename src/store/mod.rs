@@ -170,6 +170,9 @@ pub trait Txn {
 /// The body of a transaction. It may run more than once if the backend retries.
 pub type TxBody<'a> = dyn Fn(&mut dyn Txn) -> Result<(), TxError> + 'a;
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A visitor over scanned entries; return `ControlFlow::Break(())` to stop early.
 pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
 
@@ -189,7 +192,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// The entry with the greatest key starting with `prefix`.
-    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError>;
 
     /// Runs `body` atomically: all of its writes commit together or none do. Prefer
     /// [`transaction`], which carries a typed result and error out of the body.
@@ -320,7 +323,7 @@ pub fn collect_prefix(
     table: Table,
     prefix: &[u8],
     limit: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Vec<Entry>, StoreError> {
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);

@@ -10,7 +10,7 @@ use sled::transaction::{
 use sled::Transactional;
 
 use super::group_commit::GroupCommit;
-use super::{AuditGuard, Store, StoreError, Table, TxBody, TxError, Txn, Visit};
+use super::{AuditGuard, Entry, Store, StoreError, Table, TxBody, TxError, Txn, Visit};
 
 /// Tuning for the sled backend.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
         let tree = self.tree(table);
         let found = match super::prefix_successor(prefix) {
             Some(end) => tree.range(prefix.to_vec()..end).next_back(),
