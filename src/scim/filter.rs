@@ -492,15 +492,15 @@ fn describe(tok: Tok<'_>) -> String {
         {
             format!("'{}'", truncated(w, SHOWN_TOKEN))
         }
-        Tok::Word(_) => "an unexpected word".into(),
+        Tok::Word(_) => "a word".into(),
     }
 }
 
 fn unexpected(tok: Tok<'_>, pos: usize, expected: &str) -> ScimError {
     invalid(format!(
-        "unexpected {} at position {}; expected {expected}",
-        describe(tok),
-        pos + 1
+        "expected {expected} at position {}, found {}",
+        pos + 1,
+        describe(tok)
     ))
 }
 
