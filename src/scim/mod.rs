@@ -6,6 +6,7 @@
 //! on input only: everything this module produces is strict RFC 7644.
 
 pub mod error;
+pub mod filter;
 pub mod list;
 pub mod members;
 pub mod resource;
