@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod list;
 pub mod members;
+pub mod patch;
 pub mod resource;
 pub mod schema;
 pub mod value;
