@@ -1141,9 +1141,9 @@ fn filter_sub_name(path: &AttrPath) -> &str {
 
 fn comp_value_json(value: &CompValue) -> Value {
     match value {
-        CompValue::Str(s) => Value::String(s.clone()),
+        CompValue::String(s) => Value::String(s.clone()),
         CompValue::Bool(b) => Value::Bool(*b),
-        CompValue::Num(n) => Value::Number(n.clone()),
+        CompValue::Number(n) => Value::Number(n.clone()),
         CompValue::Null => Value::Null,
     }
 }
@@ -1170,7 +1170,7 @@ fn eq_conjuncts(filter: &Filter, attr: &AttributeDef) -> Option<Vec<(String, Val
 /// filter, which could not be turned into a delta without reading the group.
 fn member_ids(filter: &Filter) -> Option<Vec<String>> {
     match filter {
-        Filter::Compare(path, CompareOp::Eq, CompValue::Str(id))
+        Filter::Compare(path, CompareOp::Eq, CompValue::String(id))
             if filter_sub_name(path).eq_ignore_ascii_case("value") =>
         {
             Some(vec![id.clone()])
