@@ -1564,6 +1564,24 @@ mod tests {
     }
 
     #[test]
+    fn a_large_member_add_is_one_delta_and_leaves_the_document_alone() {
+        let members: Vec<Value> = (0..5000)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect();
+        let out = group_patch(json!([
+            {"op": "add", "path": "members", "value": members},
+            {"op": "remove", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]}
+        ]))
+        .unwrap();
+        assert_eq!(out.document, group());
+        assert!(matches!(&out.member_ops[0], MemberOp::Add(list) if list.len() == 5000));
+        assert_eq!(
+            out.member_ops[1],
+            MemberOp::Remove(vec!["u1".into(), "u2".into()])
+        );
+    }
+
+    #[test]
     fn removing_members_without_a_value_removes_all() {
         let out = group_patch(json!([{"op": "remove", "path": "members"}])).unwrap();
         assert_eq!(out.member_ops, vec![MemberOp::RemoveAll]);
@@ -1811,6 +1829,28 @@ mod tests {
         assert_eq!(
             out.document["phoneNumbers"],
             json!([{"type": "mobile", "primary": true, "value": "555-0100"}])
+        );
+    }
+
+    #[test]
+    fn entra_single_app_role_uses_a_string_boolean_filter() {
+        let out = user_patch(
+            &plain_user(),
+            json!([{"op": "Add", "path": "roles[primary eq \"True\"].value", "value": "Admin"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out.document["roles"],
+            json!([{"primary": true, "value": "Admin"}])
+        );
+        let out = user_patch(
+            &out.document,
+            json!([{"op": "Replace", "path": "roles[primary eq \"True\"].value", "value": "User"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out.document["roles"],
+            json!([{"primary": true, "value": "User"}])
         );
     }
 
