@@ -8,7 +8,7 @@
 //! [`MemberOp`] delta, in request order, so a change costs the size of the change and
 //! never the size of the group.
 //!
-//! Input tolerance for the IdPs lives here (see `/work/shared/reference/idp-behaviour.md`):
+//! Input tolerance for what Okta and Entra really send lives here:
 //! - `op` and the structural keys (`schemas`, `Operations`, `op`, `path`, `value`) match
 //!   case-insensitively (Entra sends `Add`/`Replace`/`Remove`); other keys in an
 //!   operation (`"name": "addMember"`) are ignored; a missing `schemas` is tolerated,
