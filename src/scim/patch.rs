@@ -808,7 +808,7 @@ impl<'a> Engine<'a> {
         let matched: Vec<usize> = items
             .iter()
             .enumerate()
-            .filter(|(_, item)| filter.map_or(true, |f| f.matches(item)))
+            .filter(|(_, item)| filter.is_none_or(|f| f.matches(item)))
             .map(|(i, _)| i)
             .collect();
         let mut written = Vec::new();
