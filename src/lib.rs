@@ -6,12 +6,17 @@
 //! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
 //! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
 
+pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod directory;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
 pub mod scim;
+pub mod status;
 pub mod store;

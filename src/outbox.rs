@@ -186,7 +186,7 @@ mod tests {
         let store = MemoryStore::new();
         let clock = ManualClock::at_epoch_2026();
         let seq = transaction::<_, StoreError>(&store, |txn| {
-            Ok(append(txn, "noop", Touched::default(), clock.now()).map_err(TxFail::Store)?)
+            append(txn, "noop", Touched::default(), clock.now()).map_err(TxFail::Store)
         })
         .unwrap();
         assert_eq!(seq, None);

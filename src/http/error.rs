@@ -45,6 +45,15 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<crate::directory::DirectoryError> for ApiError {
+    fn from(e: crate::directory::DirectoryError) -> Self {
+        match e {
+            crate::directory::DirectoryError::Scim(e) => ApiError::Scim(e),
+            crate::directory::DirectoryError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
 impl ApiError {
     fn status_code(&self) -> StatusCode {
         let code = match self {

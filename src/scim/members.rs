@@ -40,13 +40,15 @@ impl MemberKind {
     }
 }
 
-/// A member named by a client: its id, and its type if the client said.
+/// A member named by a client: its id, its type and display name if the client said.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemberRef {
     /// The member's `id`.
     pub value: String,
     /// The member's type, when given.
     pub kind: Option<MemberKind>,
+    /// The display name the client gave (kept; otherwise the server fills one in).
+    pub display: Option<String>,
 }
 
 /// One change to a group's membership, in request order.
@@ -63,8 +65,9 @@ pub enum MemberOp {
 }
 
 /// Parses a `members` value: an array of `{"value": id, "type"?, "$ref"?, "display"?}`
-/// (a single object is accepted as a one-element array). `$ref: null` and `display`
-/// are ignored; a missing or empty `value` is an `invalidValue` error.
+/// (a single object is accepted as a one-element array). `$ref` is ignored (the server
+/// fills it); a non-empty `display` is kept; a missing or empty `value` is an
+/// `invalidValue` error.
 pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
@@ -86,6 +89,7 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
         };
         let mut id = None;
         let mut kind = None;
+        let mut display = None;
         for (key, v) in object {
             if key.eq_ignore_ascii_case("value") {
                 match v {
@@ -105,8 +109,12 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
                         )));
                     }
                 }
-            } else if key.eq_ignore_ascii_case("$ref") || key.eq_ignore_ascii_case("display") {
-                // Filled in by the server; whatever the client sent is ignored.
+            } else if key.eq_ignore_ascii_case("display") {
+                if let Value::String(s) = v {
+                    display = Some(s).filter(|s| !s.trim().is_empty());
+                }
+            } else if key.eq_ignore_ascii_case("$ref") {
+                // Filled in by the server from the id.
             } else {
                 return Err(ScimError::InvalidValue(format!(
                     "'members[{i}]' has no sub-attribute '{key}'"
@@ -114,7 +122,11 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
             }
         }
         match id {
-            Some(value) => out.push(MemberRef { value, kind }),
+            Some(value) => out.push(MemberRef {
+                value,
+                kind,
+                display,
+            }),
             None => {
                 return Err(ScimError::InvalidValue(format!(
                     "'members[{i}]' has no 'value'"

@@ -619,6 +619,10 @@ impl<'a> Engine<'a> {
             (_, None) => return Err(ScimError::InvalidValue("a value is required".into())),
         };
         for (key, v) in values {
+            if key.eq_ignore_ascii_case("schemas") {
+                // Clients that serialize the extension as a model echo its URN here.
+                continue;
+            }
             let sub_path = parse_patch_path(self.registry, self.kind, &format!("{urn}:{key}"))?;
             self.at_path(op, &sub_path, Some(v), true)?;
         }
@@ -1265,6 +1269,7 @@ mod tests {
         MemberRef {
             value: id.into(),
             kind: None,
+            display: None,
         }
     }
 
@@ -1330,7 +1335,10 @@ mod tests {
             out.member_ops,
             vec![
                 MemberOp::Remove(vec!["89bb1940-b905-4575-9e7f-6f887cfb368e".into()]),
-                MemberOp::Add(vec![member("23a35c27-23d3-4c03-b4c5-6443c09e7173")]),
+                MemberOp::Add(vec![MemberRef {
+                    display: Some("test.user@example.com".into()),
+                    ..member("23a35c27-23d3-4c03-b4c5-6443c09e7173")
+                }]),
             ]
         );
         assert_eq!(out.document, group());
@@ -1349,10 +1357,14 @@ mod tests {
         assert_eq!(
             out.member_ops,
             vec![MemberOp::Replace(vec![
-                member("u1"),
+                MemberRef {
+                    display: Some("a@example.com".into()),
+                    ..member("u1")
+                },
                 MemberRef {
                     value: "g1".into(),
-                    kind: Some(MemberKind::Group)
+                    kind: Some(MemberKind::Group),
+                    display: None,
                 }
             ])]
         );

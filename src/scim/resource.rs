@@ -463,6 +463,10 @@ fn gather_extension<'r>(
         }
     };
     for (name, v) in object {
+        if name.eq_ignore_ascii_case("schemas") {
+            // Clients that serialize the extension as a model echo its URN here.
+            continue;
+        }
         let at = format!("{}:{}", ext.id, name);
         let (attr_name, sub_name) = match name.split_once('.') {
             Some((a, s)) => (a, Some(s)),

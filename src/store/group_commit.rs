@@ -91,7 +91,7 @@ mod tests {
             t.join().unwrap();
         }
         let n = flushes.load(Ordering::SeqCst);
-        assert!(n >= 1 && n <= 1600, "flushes: {n}");
+        assert!((1..=1600).contains(&n), "flushes: {n}");
     }
 
     #[test]

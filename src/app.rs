@@ -1,0 +1,291 @@
+//! Wiring: opens the store (running migrations), loads or creates the signing key,
+//! builds the directory, status, downstream client and workers, and serves HTTP
+//! until SIGTERM/SIGINT. On shutdown in-flight requests finish, workers stop at a
+//! safe point, and sled is flushed.
+//!
+//! Nothing else in the crate imports this module; `main` and the tests do.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::{middleware::from_fn, web, App, HttpServer};
+use anyhow::Context;
+
+use crate::auth::extract::{AuthContext, FailureHook};
+use crate::auth::{load_or_create_key, Minter, Scope, Verifier};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::http::middleware::{observe, RequestIdPrefix};
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::ratelimit::KeyedLimiter;
+use crate::scim::SchemaRegistry;
+use crate::status::Status;
+use crate::store::sled_store::{SledOptions, SledStore};
+use crate::store::{transaction, Store, StoreError, Table, TxFail};
+
+/// The database schema version this binary writes.
+pub const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+
+/// Validity of the tokens printed on first start.
+pub const BOOTSTRAP_TOKEN_DAYS: u32 = 365;
+
+/// Brings an opened store to [`SCHEMA_VERSION`], refusing a newer one.
+pub fn migrate(store: &dyn Store) -> Result<u64, StoreError> {
+    let found = match store.get(Table::Meta, SCHEMA_VERSION_KEY)? {
+        Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta)?,
+        None => 0,
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        // Version 0 → 1: an empty database; nothing to convert yet. Future
+        // migrations run here, each in its own transaction, in order.
+        transaction::<_, StoreError>(store, |txn| {
+            txn.insert(
+                Table::Meta,
+                SCHEMA_VERSION_KEY,
+                &SCHEMA_VERSION.to_be_bytes(),
+            )
+            .map_err(TxFail::Store)
+        })?;
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+/// Opens the sled database under the configured data directory.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
+    let store = SledStore::open(
+        &config.db_dir(),
+        &SledOptions {
+            cache_bytes: config.storage.cache_bytes,
+        },
+    )
+    .with_context(|| format!("opening the database in {}", config.db_dir().display()))?;
+    migrate(&store).context("migrating the database")?;
+    Ok(Arc::new(store))
+}
+
+/// The long-lived parts of the daemon, independent of HTTP.
+pub struct Core {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The schemas.
+    pub registry: Arc<SchemaRegistry>,
+    /// The SCIM directory.
+    pub directory: Arc<Directory>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Operational status.
+    pub status: Arc<Status>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Wakes the outbox worker.
+    pub changes: Arc<tokio::sync::Notify>,
+}
+
+impl Core {
+    /// Builds the core over an opened, migrated store.
+    pub fn new(config: &Config, store: Arc<dyn Store>, clock: SharedClock) -> anyhow::Result<Self> {
+        let registry = Arc::new(
+            SchemaRegistry::builtin()
+                .map_err(anyhow::Error::msg)
+                .context("loading the embedded SCIM schemas")?,
+        );
+        let directory = Arc::new(Directory::new(
+            store.clone(),
+            registry.clone(),
+            clock.clone(),
+            config.unknown_members,
+        ));
+        let metrics = Arc::new(Metrics::new());
+        let status = Arc::new(Status::new(
+            store.clone(),
+            directory.clone(),
+            metrics.clone(),
+            clock.clone(),
+            config.reconcile.failure_threshold,
+        ));
+        Ok(Self {
+            store,
+            registry,
+            directory,
+            metrics,
+            status,
+            clock,
+            changes: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// The state HTTP handlers share.
+    pub fn http_state(&self, config: &Config) -> AppState {
+        AppState {
+            directory: self.directory.clone(),
+            registry: self.registry.clone(),
+            status: self.status.clone(),
+            public_url: config.server.public_url.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            changes: self.changes.clone(),
+        }
+    }
+
+    /// The auth context for the extractors.
+    pub fn auth_context(&self, config: &Config, key: &[u8]) -> anyhow::Result<AuthContext> {
+        let verifier = Verifier::new(
+            key,
+            &config.auth.issuer,
+            &config.auth.audience,
+            config.auth.jwks_file.as_deref(),
+        )?;
+        let metrics = self.metrics.clone();
+        let hook: FailureHook = Arc::new(move |err, _req| {
+            let reason = match err {
+                crate::auth::AuthError::Missing => "missing",
+                crate::auth::AuthError::Invalid => "invalid",
+                crate::auth::AuthError::Expired => "expired",
+                crate::auth::AuthError::InsufficientScope(_) => "scope",
+            };
+            metrics.inc(
+                "cowork_sync_auth_failures_total",
+                "Refused requests by reason.",
+                &[("reason", reason)],
+                1.0,
+            );
+        });
+        Ok(AuthContext {
+            verifier,
+            clock: self.clock.clone(),
+            limiter: KeyedLimiter::new(
+                config.server.rate_limit_per_second,
+                config.server.rate_limit_burst,
+            ),
+            on_failure: Some(hook),
+        })
+    }
+}
+
+/// Everything an actix `App` needs, cloneable into each worker.
+#[derive(Clone)]
+pub struct HttpParts {
+    state: web::Data<AppState>,
+    auth: web::Data<AuthContext>,
+    metrics: web::Data<Arc<Metrics>>,
+    prefix: web::Data<RequestIdPrefix>,
+}
+
+impl HttpParts {
+    /// Bundles the parts.
+    pub fn new(state: AppState, auth: AuthContext, metrics: Arc<Metrics>) -> Self {
+        let random = crate::auth::random_bytes::<3>().unwrap_or([0, 0, 0]);
+        Self {
+            state: web::Data::new(state),
+            auth: web::Data::new(auth),
+            metrics: web::Data::new(metrics),
+            prefix: web::Data::new(RequestIdPrefix(crate::auth::hex(&random))),
+        }
+    }
+
+    /// Registers the app data and every route.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.state.clone())
+            .app_data(self.auth.clone())
+            .app_data(self.metrics.clone())
+            .app_data(self.prefix.clone())
+            .configure(crate::http::routes);
+    }
+}
+
+/// Reads the signing key, creating it on first start, and prints one SCIM and one
+/// admin token when it was created.
+fn bootstrap_key(config: &Config, clock: &SharedClock) -> anyhow::Result<Vec<u8>> {
+    let (key, created) = load_or_create_key(&config.auth.signing_key_file)
+        .context("loading the token signing key")?;
+    if created {
+        let minter = Minter::new(&key, &config.auth.issuer, &config.auth.audience);
+        let scim = minter.mint("idp", Scope::Scim, BOOTSTRAP_TOKEN_DAYS, clock.as_ref())?;
+        let admin = minter.mint(
+            "operator",
+            Scope::Admin,
+            BOOTSTRAP_TOKEN_DAYS,
+            clock.as_ref(),
+        )?;
+        println!(
+            "Created the token signing key at {}.\n\
+             These tokens are shown once; mint more with `cowork-sync token mint`.\n\n\
+             SCIM token (give it to Okta or Entra; valid {BOOTSTRAP_TOKEN_DAYS} days):\n{scim}\n\n\
+             Admin token (for the CLI and /admin/v1; valid {BOOTSTRAP_TOKEN_DAYS} days):\n{admin}\n",
+            config.auth.signing_key_file.display()
+        );
+    }
+    Ok(key)
+}
+
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert).with_context(|| format!("opening {}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .with_context(|| format!("reading certificates from {}", cert.display()))?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key).with_context(|| format!("opening {}", key.display()))?,
+    ))
+    .with_context(|| format!("reading the private key from {}", key.display()))?
+    .with_context(|| format!("no private key in {}", key.display()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("building the TLS configuration")
+}
+
+/// Runs the daemon until a shutdown signal.
+pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    let sled = open_store(&config)?;
+    let store: Arc<dyn Store> = sled.clone();
+    let key = bootstrap_key(&config, &clock)?;
+    let core = Core::new(&config, store, clock)?;
+    let parts = HttpParts::new(
+        core.http_state(&config),
+        core.auth_context(&config, &key)?,
+        core.metrics.clone(),
+    );
+
+    let factory_parts = parts.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(observe))
+            .configure(|cfg| factory_parts.configure(cfg))
+    })
+    .shutdown_timeout(30);
+    if let Some(workers) = config.server.workers {
+        server = server.workers(workers);
+    }
+    let server = match &config.server.tls {
+        Some((cert, key)) => server
+            .bind_rustls_0_23(config.server.listen, tls_config(cert, key)?)
+            .with_context(|| format!("binding {}", config.server.listen))?,
+        None => server
+            .bind(config.server.listen)
+            .with_context(|| format!("binding {}", config.server.listen))?,
+    };
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        listen = %config.server.listen,
+        "cowork-sync serving SCIM at {scheme}://{}/scim/v2",
+        config.server.listen
+    );
+    server.run().await.context("running the HTTP server")?;
+    tracing::info!("shutting down: flushing the database");
+    sled.flush().context("flushing the database at shutdown")?;
+    Ok(())
+}

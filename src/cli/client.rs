@@ -1,0 +1,96 @@
+//! A small client for the daemon's admin API, used by the CLI commands that act on
+//! a running daemon (`rules apply|export|list`, `plan`, `reconcile`, `explain`,
+//! `audit`). Turns HTTP failures into one readable sentence and the right exit code.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::{Failure, Remote};
+
+/// An admin API client.
+pub struct AdminClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client for `remote`.
+    pub fn new(remote: &Remote) -> Result<Self, Failure> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .map_err(|e| Failure::failed(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            base: remote.url.trim_end_matches('/').to_string(),
+            token: remote.token.clone(),
+            http,
+        })
+    }
+
+    /// Sends a request and returns the JSON body of a 2xx answer.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<RequestBody>,
+    ) -> Result<Value, Failure> {
+        let Some(token) = &self.token else {
+            return Err(Failure::invalid(
+                "an admin token is required: pass --token or set COWORK_SYNC_TOKEN",
+            ));
+        };
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(token);
+        match body {
+            Some(RequestBody::Json(v)) => request = request.json(&v),
+            Some(RequestBody::Text(t)) => {
+                request = request.header("content-type", "application/toml").body(t)
+            }
+            None => {}
+        }
+        let response = request.send().await.map_err(|e| {
+            Failure::failed(format!("cannot reach the daemon at {}: {e}", self.base))
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure::failed(format!("reading the daemon's answer failed: {e}")))?;
+        let json: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(json);
+        }
+        let detail = json
+            .get("detail")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| status.to_string());
+        let message = format!("the daemon answered {}: {detail}", status.as_u16());
+        Err(match status.as_u16() {
+            400 | 404 | 409 | 422 => Failure::invalid(message),
+            _ => Failure::failed(message),
+        })
+    }
+}
+
+/// A request body.
+pub enum RequestBody {
+    /// JSON.
+    Json(Value),
+    /// Raw text (a TOML rule file).
+    Text(String),
+}
+
+/// Runs a future on a small runtime (the CLI is otherwise synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start a runtime: {e}")))?;
+    Ok(runtime.block_on(f))
+}

@@ -1,0 +1,244 @@
+//! The `cowork-sync` command line (design §2): argument parsing, logging setup and
+//! dispatch. Commands that act on a running daemon go through its admin API
+//! ([`client`]); `serve`, `sim`, `token mint`, `rules validate`, `check-config` and
+//! `audit verify --file` work locally.
+//!
+//! Exit codes: 0 ok, 1 failure, 2 usage or invalid input. Errors go to stderr as one
+//! readable sentence.
+
+pub mod client;
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1 (failure) or 2 (usage or invalid input).
+    pub code: u8,
+    /// One readable sentence (or several lines for validation reports).
+    pub message: String,
+}
+
+impl Failure {
+    /// Exit 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// Exit 2.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::failed(format!("{e:#}"))
+    }
+}
+
+/// Where a daemon-facing command finds the daemon.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// The daemon's base URL.
+    #[arg(long, env = "COWORK_SYNC_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin-scope bearer token.
+    #[arg(long, env = "COWORK_SYNC_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cowork-sync",
+    version,
+    about = "SCIM 2.0 identity sync daemon for Claude Cowork"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Configuration file (TOML); defaults apply without one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Run the Cowork admin API simulator as its own server.
+    Sim {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// Where the simulator keeps its state.
+        #[arg(long, default_value = "./sim-data")]
+        data_dir: PathBuf,
+        /// Require this API key (otherwise any non-empty x-api-key is accepted).
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
+        /// Turn each invite into a member at once.
+        #[arg(long)]
+        accept_invites: bool,
+        /// Requests per minute before 429 (0 = no limit).
+        #[arg(long, default_value_t = 100)]
+        rpm: u32,
+    },
+    /// The rule table.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Show what a full reconcile would change now; nothing is applied.
+    Plan {
+        /// One JSON object with an `actions` array.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run one full reconcile now.
+    Reconcile {
+        /// Plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even a plan the safety valve refuses.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A user's effective access and the rules and groups that gave it.
+    Explain {
+        /// The user's id or userName.
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Exit 0 when the daemon answers /healthz (for container health checks).
+    Healthcheck {
+        /// The daemon's base URL (default: from the config's listen address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration and exit.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a bearer JWT signed with the configured key.
+    Mint {
+        /// `scim` or `admin`.
+        #[arg(long, value_parser = ["scim", "admin"])]
+        scope: String,
+        /// Who the token is for (recorded as the actor in the audit trail).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        ttl: u32,
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Check a rule file offline.
+    Validate {
+        /// The rule file.
+        file: PathBuf,
+    },
+    /// Apply a rule file through the daemon.
+    Apply {
+        /// The rule file.
+        file: PathBuf,
+        /// Show what would change; apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print the current rule file.
+    Export {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the rules and the versions of the table.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain (the daemon's, or an export file's).
+    Verify {
+        /// An export (JSON lines) to check offline.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print entries as JSON lines.
+    Export {
+        /// Only entries at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Parses arguments and runs; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match commands::run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("cowork-sync: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,1136 @@
+//! The SCIM directory: Users and Groups on the store.
+//!
+//! Each operation validates with the pure protocol code (`scim`), then makes its
+//! change in ONE store transaction together with its audit entry and its outbox
+//! entry, and returns only once the write is durable. Writers are serialized by one
+//! lock so that the reads a write depends on (uniqueness, current members) cannot go
+//! stale; the durable flush happens outside that lock so concurrent writers share it.
+//!
+//! Memberships are keys of their own (`Members`, `MemberOf`), so a PATCH that adds
+//! 100 members to a group of 100,000 costs 100 key writes. Every call here is
+//! blocking: HTTP handlers run it off the async threads.
+
+mod ids;
+pub mod query;
+pub mod records;
+mod render;
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use crate::audit::{self, AuditDraft};
+use crate::clock::SharedClock;
+use crate::config::UnknownMembers;
+use crate::outbox::{self, Touched};
+use crate::scim::members::{MemberKind, MemberOp, MemberRef};
+use crate::scim::resource::{self, InputResource};
+use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError};
+use crate::store::codec::{from_bytes, tx_bump, tx_get_json, tx_put_json};
+use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn};
+
+pub use ids::IdGen;
+pub use records::Record;
+pub use render::RenderOptions;
+
+use records::{
+    count_key, fold, member_key, member_of_key, member_table, prefix, table, MemberOfValue,
+    MemberValue, MEMBERSHIP_COUNT_KEY,
+};
+
+/// Most member ids named in one audit entry (the count is always exact).
+const AUDIT_ID_LIST_MAX: usize = 50;
+/// A group deletion touching more users than this queues a full plan instead.
+const TOUCHED_USERS_MAX: usize = 10_000;
+
+/// Errors of directory operations.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The request is wrong (validation, uniqueness, not found, precondition).
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type TxResult<T> = Result<T, TxFail<DirectoryError>>;
+
+/// Why an update transaction stopped: a real failure, or nothing to change (then
+/// the transaction is abandoned so even net-zero writes are not committed).
+enum UpdateAbort {
+    Failed(DirectoryError),
+    Unchanged,
+}
+
+impl From<StoreError> for UpdateAbort {
+    fn from(e: StoreError) -> Self {
+        UpdateAbort::Failed(DirectoryError::Store(e))
+    }
+}
+
+impl From<TxFail<DirectoryError>> for TxFail<UpdateAbort> {
+    fn from(e: TxFail<DirectoryError>) -> Self {
+        match e {
+            TxFail::Domain(d) => TxFail::Domain(UpdateAbort::Failed(d)),
+            TxFail::Store(s) => TxFail::Store(s),
+        }
+    }
+}
+
+fn scim_fail<T>(e: ScimError) -> TxResult<T> {
+    Err(TxFail::Domain(DirectoryError::Scim(e)))
+}
+
+/// Who is asking, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The token subject.
+    pub subject: &'a str,
+    /// The request id, when there is one.
+    pub request_id: Option<&'a str>,
+}
+
+/// A resource as returned to a client.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Its id.
+    pub id: String,
+    /// Its ETag.
+    pub etag: String,
+    /// The SCIM JSON.
+    pub body: Value,
+}
+
+/// The result of a write: the new record, and what was done for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The resource id.
+    pub id: String,
+    /// The record after the change.
+    pub record: Record,
+    /// Whether anything changed.
+    pub changed: bool,
+}
+
+/// One `If-Match` precondition (RFC 7644 §3.14).
+#[derive(Debug, Clone, Default)]
+pub struct Precondition {
+    /// The raw `If-Match` header.
+    pub if_match: Option<String>,
+}
+
+impl Precondition {
+    fn check(&self, record: &Record) -> Result<(), ScimError> {
+        let Some(header) = self.if_match.as_deref() else {
+            return Ok(());
+        };
+        let current = record.etag();
+        let bare = |t: &str| {
+            t.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        };
+        let wanted = bare(&current);
+        let ok = header
+            .split(',')
+            .any(|t| t.trim() == "*" || bare(t) == wanted);
+        if ok {
+            Ok(())
+        } else {
+            Err(ScimError::PreconditionFailed(format!(
+                "the resource has changed: If-Match does not match the current version {current}"
+            )))
+        }
+    }
+}
+
+/// A unique index over one attribute of one resource type.
+struct UniqueIndex {
+    table: Table,
+    attr: &'static str,
+    case_insensitive: bool,
+}
+
+fn unique_indexes(kind: ResourceKind) -> [UniqueIndex; 2] {
+    match kind {
+        ResourceKind::User => [
+            UniqueIndex {
+                table: Table::UserNameIdx,
+                attr: "userName",
+                case_insensitive: true,
+            },
+            UniqueIndex {
+                table: Table::UserExternalIdIdx,
+                attr: "externalId",
+                case_insensitive: false,
+            },
+        ],
+        ResourceKind::Group => [
+            UniqueIndex {
+                table: Table::GroupNameIdx,
+                attr: "displayName",
+                case_insensitive: true,
+            },
+            UniqueIndex {
+                table: Table::GroupExternalIdIdx,
+                attr: "externalId",
+                case_insensitive: false,
+            },
+        ],
+    }
+}
+
+impl UniqueIndex {
+    fn key(&self, doc: &Value) -> Option<Vec<u8>> {
+        let v = doc.get(self.attr)?.as_str()?;
+        Some(if self.case_insensitive {
+            fold(v)
+        } else {
+            v.as_bytes().to_vec()
+        })
+    }
+}
+
+/// What a membership change did.
+#[derive(Debug, Default)]
+struct MemberDelta {
+    added: Vec<(String, MemberKind)>,
+    removed: Vec<(String, MemberKind)>,
+    unknown: Vec<String>,
+}
+
+impl MemberDelta {
+    fn touched(&self) -> Touched {
+        let mut t = Touched::default();
+        for (id, kind) in self.added.iter().chain(&self.removed) {
+            match kind {
+                MemberKind::User => t.users.push(id.clone()),
+                MemberKind::Group => t.groups.push(id.clone()),
+            }
+        }
+        t
+    }
+
+    fn audit_details(&self) -> Value {
+        let ids = |v: &[(String, MemberKind)]| -> Vec<String> {
+            v.iter()
+                .take(AUDIT_ID_LIST_MAX)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let mut d = json!({
+            "members_added": self.added.len(),
+            "members_removed": self.removed.len(),
+            "added_ids": ids(&self.added),
+            "removed_ids": ids(&self.removed),
+        });
+        if !self.unknown.is_empty() {
+            d["unknown_member_ids"] = json!(self
+                .unknown
+                .iter()
+                .take(AUDIT_ID_LIST_MAX)
+                .collect::<Vec<_>>());
+            d["unknown_members"] = json!(self.unknown.len());
+        }
+        d
+    }
+}
+
+/// The SCIM directory.
+pub struct Directory {
+    store: Arc<dyn Store>,
+    registry: Arc<SchemaRegistry>,
+    clock: SharedClock,
+    writer: Mutex<()>,
+    ids: IdGen,
+    unknown_members: UnknownMembers,
+}
+
+impl Directory {
+    /// A directory over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<SchemaRegistry>,
+        clock: SharedClock,
+        unknown_members: UnknownMembers,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            clock,
+            writer: Mutex::new(()),
+            ids: IdGen::new(),
+            unknown_members,
+        }
+    }
+
+    /// The schema registry.
+    pub fn registry(&self) -> &SchemaRegistry {
+        &self.registry
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// How many users and groups exist.
+    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let read = |key: &[u8]| -> Result<u64, StoreError> {
+            Ok(match self.store.get(Table::Meta, key)? {
+                Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta)?,
+                None => 0,
+            })
+        };
+        Ok((
+            read(count_key(ResourceKind::User))?,
+            read(count_key(ResourceKind::Group))?,
+            read(MEMBERSHIP_COUNT_KEY)?,
+        ))
+    }
+
+    /// Reads a record.
+    pub fn record(&self, kind: ResourceKind, id: &str) -> Result<Option<Record>, StoreError> {
+        match self.store.get(table(kind), id.as_bytes())? {
+            Some(bytes) => Ok(Some(from_bytes(&bytes, table(kind))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+        let what = match kind {
+            ResourceKind::User => "user",
+            ResourceKind::Group => "group",
+        };
+        // Ids are ours (opaque, not personal data), so naming it helps the caller.
+        ScimError::NotFound(format!("no {what} with id '{}'", truncate(id, 64)))
+    }
+
+    /// `GET /Users/{id}` and `GET /Groups/{id}`.
+    pub fn get(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        options: &RenderOptions,
+    ) -> Result<Rendered, DirectoryError> {
+        let record = self
+            .record(kind, id)?
+            .ok_or_else(|| Self::not_found(kind, id))?;
+        self.render(kind, id, &record, options)
+    }
+
+    /// Renders a stored record for a client.
+    pub fn render(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        record: &Record,
+        options: &RenderOptions,
+    ) -> Result<Rendered, DirectoryError> {
+        let full = render::render(self.store.as_ref(), kind, id, record, options)?;
+        let body = resource::project(&self.registry, kind, &full, &options.projection);
+        Ok(Rendered {
+            id: id.to_string(),
+            etag: record.etag(),
+            body,
+        })
+    }
+
+    /// `POST /Users` and `POST /Groups`.
+    pub fn create(
+        &self,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        body: Value,
+    ) -> Result<Written, DirectoryError> {
+        let input = resource::parse_input(&self.registry, kind, body)?;
+        let written = {
+            let _writer = self.writer.lock();
+            let now = self.clock.now();
+            let id = self
+                .ids
+                .next(self.clock.now_millis())
+                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+            let record = Record::new(input.document.clone(), now);
+            let members = self.resolve_members(kind, &id, input.members.as_deref())?;
+            transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
+                for index in unique_indexes(kind) {
+                    if let Some(key) = index.key(&record.doc) {
+                        ensure_free(txn, &index, &key, &id)?;
+                        txn.insert(index.table, &key, id.as_bytes())?;
+                    }
+                }
+                let mut record = record.clone();
+                let mut delta = MemberDelta {
+                    unknown: members.unknown.clone(),
+                    ..MemberDelta::default()
+                };
+                if kind == ResourceKind::Group {
+                    let display = record.display(kind);
+                    for (member, member_kind, member_display) in &members.known {
+                        add_member(
+                            txn,
+                            &id,
+                            display.as_deref(),
+                            member,
+                            *member_kind,
+                            member_display.clone(),
+                        )?;
+                        delta.added.push((member.clone(), *member_kind));
+                    }
+                    record.member_count = delta.added.len() as u64;
+                }
+                tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
+                tx_bump(txn, Table::Meta, count_key(kind), 1)?;
+                let action = format!("scim.{}.create", kind_word(kind));
+                let mut details = json!({ "attributes": input.attribute_names });
+                if kind == ResourceKind::Group {
+                    merge(&mut details, delta.audit_details());
+                }
+                self.audit(txn, caller, &action, &id, details)?;
+                let touched = match kind {
+                    ResourceKind::User => Touched::user(&id),
+                    ResourceKind::Group => delta.touched(),
+                };
+                outbox::append(txn, &action, touched, now)?;
+                Ok(Written {
+                    id: id.clone(),
+                    record,
+                    changed: true,
+                })
+            })?
+        };
+        self.store.sync()?;
+        Ok(written)
+    }
+
+    /// `PUT /Users/{id}` and `PUT /Groups/{id}`.
+    pub fn replace(
+        &self,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Written, DirectoryError> {
+        let input = resource::parse_input(&self.registry, kind, body)?;
+        self.update(caller, kind, id, precondition, "replace", |record, _| {
+            let doc = resource::replace_document(&self.registry, kind, &record.doc, &input)?;
+            let member_ops = match (&input, kind) {
+                (
+                    InputResource {
+                        members: Some(m), ..
+                    },
+                    ResourceKind::Group,
+                ) => {
+                    vec![MemberOp::Replace(m.clone())]
+                }
+                // RFC 7644 §3.5.1: PUT replaces the resource; absent members means none.
+                (_, ResourceKind::Group) => vec![MemberOp::RemoveAll],
+                _ => Vec::new(),
+            };
+            Ok((
+                doc,
+                member_ops,
+                input.attribute_names.iter().cloned().collect(),
+            ))
+        })
+    }
+
+    /// `PATCH /Users/{id}` and `PATCH /Groups/{id}`.
+    pub fn patch(
+        &self,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Written, DirectoryError> {
+        let request = patch::parse(&self.registry, kind, body)?;
+        self.update(caller, kind, id, precondition, "patch", |record, id| {
+            let outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
+            Ok((outcome.document, outcome.member_ops, outcome.changed))
+        })
+    }
+
+    /// The shared write path of PUT and PATCH: compute the new document and member
+    /// operations from the current record, then apply both in one transaction.
+    fn update(
+        &self,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        precondition: &Precondition,
+        verb: &str,
+        compute: impl Fn(&Record, &str) -> Result<(Value, Vec<MemberOp>, BTreeSet<String>), ScimError>,
+    ) -> Result<Written, DirectoryError> {
+        let written = {
+            let _writer = self.writer.lock();
+            let now = self.clock.now();
+            let current = self
+                .record(kind, id)?
+                .ok_or_else(|| Self::not_found(kind, id))?;
+            precondition.check(&current)?;
+            let (doc, member_ops, mut changed_names) = compute(&current, id)?;
+            let doc = guard_tombstone(kind, &current.doc, doc, &mut changed_names);
+            let doc_changed = doc != current.doc;
+            let plan = self.plan_member_ops(kind, id, &member_ops)?;
+            let old_display = current.display(kind);
+            let mut next = current.clone();
+            next.doc = doc;
+            let new_display = next.display(kind);
+            let display_changed = old_display != new_display;
+            // Rewriting denormalized display names needs the other side of each membership.
+            let relinks = if display_changed {
+                self.relinks(kind, id)?
+            } else {
+                Relinks::default()
+            };
+            let result = transaction(
+                self.store.as_ref(),
+                |txn| -> Result<Written, TxFail<UpdateAbort>> {
+                    let mut next = next.clone();
+                    let delta = apply_member_plan(txn, id, new_display.as_deref(), &plan)?;
+                    let members_changed = !delta.added.is_empty() || !delta.removed.is_empty();
+                    if !doc_changed && !members_changed {
+                        if delta.unknown.is_empty() {
+                            return Err(TxFail::Domain(UpdateAbort::Unchanged));
+                        }
+                        // Nothing changed, but the skipped ids are worth a record.
+                        let action = format!("scim.{}.{verb}", kind_word(kind));
+                        self.audit(txn, caller, &action, id, delta.audit_details())?;
+                        return Ok(Written {
+                            id: id.to_string(),
+                            record: current.clone(),
+                            changed: false,
+                        });
+                    }
+                    if doc_changed {
+                        for index in unique_indexes(kind) {
+                            let old = index.key(&current.doc);
+                            let new = index.key(&next.doc);
+                            if old != new {
+                                if let Some(old) = &old {
+                                    txn.remove(index.table, old)?;
+                                }
+                                if let Some(new) = &new {
+                                    ensure_free(txn, &index, new, id)?;
+                                    txn.insert(index.table, new, id.as_bytes())?;
+                                }
+                            }
+                        }
+                    }
+                    if display_changed {
+                        relink_display(txn, kind, id, new_display.as_deref(), &relinks)?;
+                    }
+                    next.member_count = (next.member_count + delta.added.len() as u64)
+                        .saturating_sub(delta.removed.len() as u64);
+                    next.touch(now);
+                    tx_put_json(txn, table(kind), id.as_bytes(), &next)?;
+                    let action = format!("scim.{}.{verb}", kind_word(kind));
+                    let mut names: Vec<String> = changed_names.iter().cloned().collect();
+                    if members_changed && !names.iter().any(|n| n == "members") {
+                        names.push("members".into());
+                    }
+                    let mut details = json!({ "attributes": names });
+                    if kind == ResourceKind::Group {
+                        merge(&mut details, delta.audit_details());
+                    }
+                    self.audit(txn, caller, &action, id, details)?;
+                    let mut touched = delta.touched();
+                    match kind {
+                        ResourceKind::User => touched.users.push(id.to_string()),
+                        ResourceKind::Group if doc_changed => touched.groups.push(id.to_string()),
+                        ResourceKind::Group => {}
+                    }
+                    outbox::append(txn, &action, touched, now)?;
+                    Ok(Written {
+                        id: id.to_string(),
+                        record: next,
+                        changed: true,
+                    })
+                },
+            );
+            match result {
+                Ok(written) => written,
+                Err(UpdateAbort::Unchanged) => Written {
+                    id: id.to_string(),
+                    record: current,
+                    changed: false,
+                },
+                Err(UpdateAbort::Failed(e)) => return Err(e),
+            }
+        };
+        if written.changed {
+            self.store.sync()?;
+        }
+        Ok(written)
+    }
+
+    /// `DELETE /Users/{id}` and `DELETE /Groups/{id}`.
+    pub fn delete(
+        &self,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Result<(), DirectoryError> {
+        {
+            let _writer = self.writer.lock();
+            let now = self.clock.now();
+            let current = self
+                .record(kind, id)?
+                .ok_or_else(|| Self::not_found(kind, id))?;
+            precondition.check(&current)?;
+            // Both directions of every membership this resource takes part in.
+            let parents = self.member_of(id)?;
+            let members = if kind == ResourceKind::Group {
+                self.members(id)?
+            } else {
+                Vec::new()
+            };
+            let touched = match kind {
+                ResourceKind::User => Touched::user(id),
+                ResourceKind::Group => {
+                    let users = self.transitive_users(id)?;
+                    if users.len() > TOUCHED_USERS_MAX {
+                        Touched::everything()
+                    } else {
+                        Touched {
+                            users: users.into_iter().collect(),
+                            ..Touched::default()
+                        }
+                    }
+                }
+            };
+            transaction(self.store.as_ref(), |txn| -> TxResult<()> {
+                for index in unique_indexes(kind) {
+                    if let Some(key) = index.key(&current.doc) {
+                        txn.remove(index.table, &key)?;
+                    }
+                }
+                for group in &parents {
+                    txn.remove(Table::Members, &member_key(group, id))?;
+                    txn.remove(Table::MemberOf, &member_of_key(id, group))?;
+                    bump_group(txn, group, -1, now)?;
+                }
+                for (member, _) in &members {
+                    txn.remove(Table::MemberOf, &member_of_key(member, id))?;
+                    txn.remove(Table::Members, &member_key(id, member))?;
+                }
+                let removed = (parents.len() + members.len()) as i64;
+                tx_bump(txn, Table::Meta, MEMBERSHIP_COUNT_KEY, -removed)?;
+                txn.remove(table(kind), id.as_bytes())?;
+                tx_bump(txn, Table::Meta, count_key(kind), -1)?;
+                let action = format!("scim.{}.delete", kind_word(kind));
+                self.audit(
+                    txn,
+                    caller,
+                    &action,
+                    id,
+                    json!({ "memberships_removed": removed }),
+                )?;
+                outbox::append(txn, &action, touched.clone(), now)?;
+                Ok(())
+            })?;
+        }
+        self.store.sync()?;
+        Ok(())
+    }
+
+    fn audit(
+        &self,
+        txn: &mut dyn Txn,
+        caller: Caller<'_>,
+        action: &str,
+        target: &str,
+        mut details: Value,
+    ) -> TxResult<()> {
+        if let Some(rid) = caller.request_id {
+            merge(&mut details, json!({ "request_id": rid }));
+        }
+        audit::append(
+            txn,
+            AuditDraft::new(caller.subject, action, Some(target)).with(details),
+            self.clock.now(),
+        )?;
+        Ok(())
+    }
+
+    /// The groups `id` is a direct member of.
+    pub fn member_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        self.store
+            .scan(Table::MemberOf, &prefix(id), None, &mut |k, _| {
+                if let Some(g) = crate::store::codec::pair_second(k) {
+                    out.push(g.to_string());
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+        Ok(out)
+    }
+
+    /// The direct members of group `id`.
+    pub fn members(&self, id: &str) -> Result<Vec<(String, MemberKind)>, StoreError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.store
+            .scan(Table::Members, &prefix(id), None, &mut |k, v| {
+                match (
+                    crate::store::codec::pair_second(k),
+                    from_bytes::<MemberValue>(v, Table::Members),
+                ) {
+                    (Some(m), Ok(value)) => out.push((m.to_string(), value.kind.into())),
+                    (_, Err(e)) => {
+                        err = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                    (None, _) => {}
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Every user in group `id` or in groups nested inside it (cycle-safe).
+    pub fn transitive_users(&self, id: &str) -> Result<BTreeSet<String>, StoreError> {
+        let mut users = BTreeSet::new();
+        let mut seen = HashSet::new();
+        let mut queue = vec![id.to_string()];
+        while let Some(group) = queue.pop() {
+            if !seen.insert(group.clone()) {
+                continue;
+            }
+            for (member, kind) in self.members(&group)? {
+                match kind {
+                    MemberKind::User => {
+                        users.insert(member);
+                    }
+                    MemberKind::Group => queue.push(member),
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    fn relinks(&self, kind: ResourceKind, id: &str) -> Result<Relinks, StoreError> {
+        let parents = self.member_of(id)?;
+        let members = if kind == ResourceKind::Group {
+            self.members(id)?.into_iter().map(|(m, _)| m).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Relinks { parents, members })
+    }
+
+    /// Looks up the members named in a body: which exist (with their kind and
+    /// display), which do not.
+    fn resolve_members(
+        &self,
+        kind: ResourceKind,
+        group_id: &str,
+        refs: Option<&[MemberRef]>,
+    ) -> Result<ResolvedMembers, DirectoryError> {
+        let mut out = ResolvedMembers::default();
+        let Some(refs) = refs else {
+            return Ok(out);
+        };
+        if kind != ResourceKind::Group {
+            return Ok(out);
+        }
+        let mut seen = HashSet::new();
+        for r in refs {
+            if !seen.insert(r.value.clone()) {
+                continue;
+            }
+            if r.value == group_id {
+                return Err(
+                    ScimError::InvalidValue("a group cannot be a member of itself".into()).into(),
+                );
+            }
+            match self.lookup_member(r)? {
+                Some((kind, display)) => {
+                    out.known
+                        .push((r.value.clone(), kind, r.display.clone().or(display)))
+                }
+                None => out.unknown.push(r.value.clone()),
+            }
+        }
+        if !out.unknown.is_empty() && self.unknown_members == UnknownMembers::Reject {
+            return Err(unknown_members_error(&out.unknown).into());
+        }
+        Ok(out)
+    }
+
+    fn lookup_member(
+        &self,
+        r: &MemberRef,
+    ) -> Result<Option<(MemberKind, Option<String>)>, StoreError> {
+        let kinds: &[MemberKind] = match r.kind {
+            Some(MemberKind::User) => &[MemberKind::User],
+            Some(MemberKind::Group) => &[MemberKind::Group],
+            None => &[MemberKind::User, MemberKind::Group],
+        };
+        for k in kinds {
+            if let Some(bytes) = self.store.get(member_table(*k), r.value.as_bytes())? {
+                let record: Record = from_bytes(&bytes, member_table(*k))?;
+                let resource_kind = match k {
+                    MemberKind::User => ResourceKind::User,
+                    MemberKind::Group => ResourceKind::Group,
+                };
+                return Ok(Some((*k, record.display(resource_kind))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Turns member operations into a plan the transaction can apply: ids resolved,
+    /// and the current member list read only when an operation needs it.
+    fn plan_member_ops(
+        &self,
+        kind: ResourceKind,
+        group_id: &str,
+        ops: &[MemberOp],
+    ) -> Result<MemberPlan, DirectoryError> {
+        let mut plan = MemberPlan::default();
+        if kind != ResourceKind::Group || ops.is_empty() {
+            return Ok(plan);
+        }
+        let needs_current = ops
+            .iter()
+            .any(|op| matches!(op, MemberOp::RemoveAll | MemberOp::Replace(_)));
+        if needs_current {
+            plan.current = Some(self.members(group_id)?);
+        }
+        let mut unknown = Vec::new();
+        for op in ops {
+            let step = match op {
+                MemberOp::Add(refs) | MemberOp::Replace(refs) => {
+                    let resolved = self.resolve_members(kind, group_id, Some(refs))?;
+                    unknown.extend(resolved.unknown);
+                    let known = resolved.known;
+                    if matches!(op, MemberOp::Add(_)) {
+                        PlanStep::Add(known)
+                    } else {
+                        PlanStep::Replace(known)
+                    }
+                }
+                MemberOp::Remove(ids) => PlanStep::Remove(ids.clone()),
+                MemberOp::RemoveAll => PlanStep::RemoveAll,
+            };
+            plan.steps.push(step);
+        }
+        plan.unknown = unknown;
+        Ok(plan)
+    }
+}
+
+/// Members a body named, split into those that exist and those that do not.
+#[derive(Debug, Default)]
+struct ResolvedMembers {
+    known: Vec<KnownMember>,
+    unknown: Vec<String>,
+}
+
+/// A member that exists: id, kind, display name.
+type KnownMember = (String, MemberKind, Option<String>);
+
+#[derive(Debug)]
+enum PlanStep {
+    Add(Vec<KnownMember>),
+    Remove(Vec<String>),
+    RemoveAll,
+    Replace(Vec<KnownMember>),
+}
+
+#[derive(Debug, Default)]
+struct MemberPlan {
+    steps: Vec<PlanStep>,
+    current: Option<Vec<(String, MemberKind)>>,
+    unknown: Vec<String>,
+}
+
+/// For a display-name change: the other side of each membership.
+#[derive(Debug, Default)]
+struct Relinks {
+    /// Groups this resource is a member of.
+    parents: Vec<String>,
+    /// Members of this resource (groups only).
+    members: Vec<String>,
+}
+
+fn unknown_members_error(ids: &[String]) -> ScimError {
+    let shown: Vec<&str> = ids.iter().take(10).map(|s| truncate(s, 64)).collect();
+    ScimError::InvalidValue(format!(
+        "{} member id(s) do not exist: {}{}",
+        ids.len(),
+        shown.join(", "),
+        if ids.len() > shown.len() { ", ..." } else { "" }
+    ))
+}
+
+fn kind_word(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}
+
+fn merge(target: &mut Value, extra: Value) {
+    if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
+        t.extend(e);
+    }
+}
+
+fn ensure_free(txn: &mut dyn Txn, index: &UniqueIndex, key: &[u8], id: &str) -> TxResult<()> {
+    match txn.get(index.table, key)? {
+        Some(owner) if owner != id.as_bytes() => scim_fail(ScimError::Uniqueness(format!(
+            "{} is already in use by another resource",
+            index.attr
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn add_member(
+    txn: &mut dyn Txn,
+    group: &str,
+    group_display: Option<&str>,
+    member: &str,
+    kind: MemberKind,
+    member_display: Option<String>,
+) -> TxResult<bool> {
+    let key = member_key(group, member);
+    if txn.get(Table::Members, &key)?.is_some() {
+        return Ok(false);
+    }
+    tx_put_json(
+        txn,
+        Table::Members,
+        &key,
+        &MemberValue {
+            kind: kind.into(),
+            display: member_display,
+        },
+    )?;
+    tx_put_json(
+        txn,
+        Table::MemberOf,
+        &member_of_key(member, group),
+        &MemberOfValue {
+            display: group_display.map(Into::into),
+        },
+    )?;
+    tx_bump(txn, Table::Meta, MEMBERSHIP_COUNT_KEY, 1)?;
+    Ok(true)
+}
+
+fn remove_member(txn: &mut dyn Txn, group: &str, member: &str) -> TxResult<Option<MemberKind>> {
+    let key = member_key(group, member);
+    let Some(value) = tx_get_json::<MemberValue>(txn, Table::Members, &key)? else {
+        return Ok(None);
+    };
+    txn.remove(Table::Members, &key)?;
+    txn.remove(Table::MemberOf, &member_of_key(member, group))?;
+    tx_bump(txn, Table::Meta, MEMBERSHIP_COUNT_KEY, -1)?;
+    Ok(Some(value.kind.into()))
+}
+
+/// Applies a member plan inside the transaction. Each step sees the effect of the
+/// ones before it (the transaction reads its own writes); the returned delta is the
+/// net change, so an add and a remove of the same member in one request cancel out.
+fn apply_member_plan(
+    txn: &mut dyn Txn,
+    group: &str,
+    group_display: Option<&str>,
+    plan: &MemberPlan,
+) -> TxResult<MemberDelta> {
+    // Successful single-member changes, in order.
+    let mut events: Vec<(String, MemberKind, bool)> = Vec::new();
+    // The full member set, tracked only when a step needs it (it was pre-read).
+    let mut current: Option<std::collections::BTreeMap<String, MemberKind>> =
+        plan.current.as_ref().map(|c| c.iter().cloned().collect());
+    let record = |events: &mut Vec<(String, MemberKind, bool)>,
+                  current: &mut Option<std::collections::BTreeMap<String, MemberKind>>,
+                  id: &str,
+                  kind: MemberKind,
+                  added: bool| {
+        if let Some(c) = current.as_mut() {
+            if added {
+                c.insert(id.to_string(), kind);
+            } else {
+                c.remove(id);
+            }
+        }
+        events.push((id.to_string(), kind, added));
+    };
+    for step in &plan.steps {
+        let (clear, adds): (bool, &[KnownMember]) = match step {
+            PlanStep::Add(known) => (false, known),
+            PlanStep::Replace(known) => (true, known),
+            PlanStep::RemoveAll => (true, &[]),
+            PlanStep::Remove(ids) => {
+                for member in ids {
+                    if let Some(kind) = remove_member(txn, group, member)? {
+                        record(&mut events, &mut current, member, kind, false);
+                    }
+                }
+                continue;
+            }
+        };
+        if clear {
+            let keep: HashSet<&str> = adds.iter().map(|(id, _, _)| id.as_str()).collect();
+            let now: Vec<String> = current.iter().flat_map(|c| c.keys().cloned()).collect();
+            for member in now {
+                if !keep.contains(member.as_str()) {
+                    if let Some(kind) = remove_member(txn, group, &member)? {
+                        record(&mut events, &mut current, &member, kind, false);
+                    }
+                }
+            }
+        }
+        for (member, kind, display) in adds {
+            if add_member(txn, group, group_display, member, *kind, display.clone())? {
+                record(&mut events, &mut current, member, *kind, true);
+            }
+        }
+    }
+    Ok(net_delta(events, plan.unknown.clone()))
+}
+
+/// Reduces ordered add/remove events to the net change per member: the first event
+/// tells whether it was a member before, the last whether it is one now.
+fn net_delta(events: Vec<(String, MemberKind, bool)>, unknown: Vec<String>) -> MemberDelta {
+    let mut order: Vec<String> = Vec::new();
+    let mut first_last: std::collections::HashMap<String, (MemberKind, bool, bool)> =
+        std::collections::HashMap::new();
+    for (id, kind, added) in events {
+        match first_last.get_mut(&id) {
+            Some(entry) => entry.2 = added,
+            None => {
+                order.push(id.clone());
+                first_last.insert(id, (kind, added, added));
+            }
+        }
+    }
+    let mut delta = MemberDelta {
+        unknown,
+        ..MemberDelta::default()
+    };
+    for id in order {
+        if let Some((kind, first_added, last_added)) = first_last.remove(&id) {
+            let was_member = !first_added;
+            match (was_member, last_added) {
+                (false, true) => delta.added.push((id, kind)),
+                (true, false) => delta.removed.push((id, kind)),
+                _ => {}
+            }
+        }
+    }
+    delta
+}
+
+/// Rewrites the denormalized display name of resource `id` on both sides of its
+/// memberships.
+fn relink_display(
+    txn: &mut dyn Txn,
+    kind: ResourceKind,
+    id: &str,
+    display: Option<&str>,
+    relinks: &Relinks,
+) -> TxResult<()> {
+    for group in &relinks.parents {
+        let key = member_key(group, id);
+        if let Some(mut v) = tx_get_json::<MemberValue>(txn, Table::Members, &key)? {
+            v.display = display.map(Into::into);
+            tx_put_json(txn, Table::Members, &key, &v)?;
+        }
+    }
+    if kind == ResourceKind::Group {
+        for member in &relinks.members {
+            // Members removed earlier in this transaction keep no entry.
+            let key = member_of_key(member, id);
+            if txn.get(Table::MemberOf, &key)?.is_some() {
+                tx_put_json(
+                    txn,
+                    Table::MemberOf,
+                    &key,
+                    &MemberOfValue {
+                        display: display.map(Into::into),
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adjusts a parent group's member count and version when a member disappears.
+fn bump_group(
+    txn: &mut dyn Txn,
+    group: &str,
+    delta: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TxResult<()> {
+    if let Some(mut record) = tx_get_json::<Record>(txn, Table::Groups, group.as_bytes())? {
+        record.member_count = record.member_count.saturating_add_signed(delta);
+        record.touch(now);
+        tx_put_json(txn, Table::Groups, group.as_bytes(), &record)?;
+    }
+    Ok(())
+}
+
+/// Entra soft-delete tombstones: when a user is deactivated, Entra may rename its
+/// `userName` to `<32 hex digits><old userName>`. That must not rewrite the login
+/// identity, so the old `userName` is kept (and the attempt shows in the audit
+/// trail as a change of `active` only).
+fn guard_tombstone(
+    kind: ResourceKind,
+    old: &Value,
+    mut new: Value,
+    changed: &mut BTreeSet<String>,
+) -> Value {
+    if kind != ResourceKind::User {
+        return new;
+    }
+    let inactive = new.get("active").and_then(Value::as_bool) == Some(false);
+    let (Some(old_name), Some(new_name)) = (
+        old.get("userName").and_then(Value::as_str),
+        new.get("userName").and_then(Value::as_str),
+    ) else {
+        return new;
+    };
+    if inactive && is_tombstone_of(new_name, old_name) {
+        let keep = old_name.to_string();
+        if let Some(obj) = new.as_object_mut() {
+            obj.insert("userName".into(), Value::String(keep));
+        }
+        changed.remove("userName");
+    }
+    new
+}
+
+/// Whether `candidate` is `<32 hex digits><original>`.
+pub fn is_tombstone_of(candidate: &str, original: &str) -> bool {
+    candidate.len() == original.len() + 32
+        && candidate.is_char_boundary(32)
+        && candidate[..32].bytes().all(|b| b.is_ascii_hexdigit())
+        && candidate[32..].eq_ignore_ascii_case(original)
+}
+
+#[cfg(test)]
+mod tests;

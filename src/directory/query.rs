@@ -1,0 +1,283 @@
+//! Listing and searching (RFC 7644 §3.4.2, §3.4.3): filters answered from an index
+//! when they pin `id`, `userName`, `externalId` or `displayName`, otherwise by a scan
+//! in creation order; stable paging; sorting; projections.
+
+use std::ops::ControlFlow;
+
+use serde_json::Value;
+
+use super::records::{fold, table, Record};
+use super::{Directory, DirectoryError, RenderOptions};
+use crate::scim::filter::{Filter, IndexHint, ValidFilter};
+use crate::scim::list::{list_response, ListQuery, SortOrder};
+use crate::scim::resource::{self, Projection, SortKey};
+use crate::scim::schema::AttrPath;
+use crate::scim::{ResourceKind, ScimError};
+use crate::store::codec::from_bytes;
+use crate::store::{StoreError, Table};
+
+impl Directory {
+    /// `GET /Users`, `GET /Groups`, and their `.search` forms: a ListResponse.
+    pub fn list(
+        &self,
+        kind: ResourceKind,
+        query: &ListQuery,
+        base: &str,
+    ) -> Result<Value, DirectoryError> {
+        let registry = self.registry();
+        let projection = Projection::parse(
+            registry,
+            kind,
+            query.attributes.as_deref(),
+            query.excluded_attributes.as_deref(),
+        )?;
+        let output = RenderOptions {
+            base: base.trim_end_matches('/').to_string(),
+            projection,
+        };
+        let filter = match query.filter.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(Filter::parse(text)?.validate(registry, kind)?),
+            _ => None,
+        };
+        let sort_by = match query.sort_by.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                let path = registry
+                    .parse_path(kind, text)
+                    .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?;
+                if registry.resolve(kind, &path).is_none() {
+                    return Err(ScimError::InvalidValue(format!(
+                        "sortBy names an unknown attribute '{text}'"
+                    ))
+                    .into());
+                }
+                Some(path)
+            }
+            _ => None,
+        };
+        let relation = match kind {
+            ResourceKind::User => "groups",
+            ResourceKind::Group => "members",
+        };
+        // What the filter and sort are evaluated against: relationships only if needed.
+        let needs_relation = filter.as_ref().is_some_and(|f| f.mentions(relation))
+            || sort_by
+                .as_ref()
+                .is_some_and(|p| p.attr.eq_ignore_ascii_case(relation));
+        let eval = RenderOptions {
+            base: output.base.clone(),
+            projection: if needs_relation {
+                Projection::all()
+            } else {
+                Projection {
+                    attributes: Vec::new(),
+                    excluded: vec![AttrPath::new(relation, None)],
+                }
+            },
+        };
+
+        let start = query.start_index.max(1);
+        let (total, page) = match (&filter, &sort_by) {
+            (Some(f), _) if f.index_hint().is_some() => {
+                let hits = self.indexed_candidates(kind, f, &eval)?;
+                let total = hits.len();
+                (total, window(hits, start, query.count))
+            }
+            (None, None) => self.plain_page(kind, start, query.count)?,
+            (_, Some(sort)) => {
+                let mut hits = self.scan_matches(kind, filter.as_ref(), &eval, Some(sort))?;
+                hits.sort_by(|a, b| {
+                    compare_keys(&a.2, &b.2, query.sort_order).then_with(|| a.0.cmp(&b.0))
+                });
+                let total = hits.len();
+                let hits = hits
+                    .into_iter()
+                    .map(|(id, record, _)| (id, record))
+                    .collect();
+                (total, window(hits, start, query.count))
+            }
+            (Some(_), None) => {
+                self.scan_window(kind, filter.as_ref(), &eval, start, query.count)?
+            }
+        };
+        let mut resources = Vec::with_capacity(page.len());
+        for (id, record) in page {
+            resources.push(self.render(kind, &id, &record, &output)?.body);
+        }
+        Ok(list_response(total, start, resources))
+    }
+
+    fn decode(kind: ResourceKind, bytes: &[u8]) -> Result<Record, StoreError> {
+        from_bytes(bytes, table(kind))
+    }
+
+    fn indexed_candidates(
+        &self,
+        kind: ResourceKind,
+        filter: &ValidFilter,
+        eval: &RenderOptions,
+    ) -> Result<Vec<(String, Record)>, DirectoryError> {
+        let store = self.store();
+        let id = match filter.index_hint() {
+            Some(IndexHint::Id(id)) => Some(id),
+            Some(IndexHint::UserName(v)) if kind == ResourceKind::User => store
+                .get(Table::UserNameIdx, &fold(&v))?
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Some(IndexHint::DisplayName(v)) if kind == ResourceKind::Group => store
+                .get(Table::GroupNameIdx, &fold(&v))?
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Some(IndexHint::ExternalId(v)) => {
+                let index = match kind {
+                    ResourceKind::User => Table::UserExternalIdIdx,
+                    ResourceKind::Group => Table::GroupExternalIdIdx,
+                };
+                store
+                    .get(index, v.as_bytes())?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            }
+            _ => None,
+        };
+        let Some(id) = id else {
+            return Ok(Vec::new());
+        };
+        let Some(record) = self.record(kind, &id)? else {
+            return Ok(Vec::new());
+        };
+        let full = super::render::render(store.as_ref(), kind, &id, &record, eval)?;
+        Ok(if filter.matches(&full) {
+            vec![(id, record)]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// No filter, no sort: the total is a counter and skipping costs key reads only.
+    fn plain_page(
+        &self,
+        kind: ResourceKind,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<(String, Record)>), DirectoryError> {
+        let (users, groups, _) = self.counts()?;
+        let total = match kind {
+            ResourceKind::User => users,
+            ResourceKind::Group => groups,
+        } as usize;
+        let mut page = Vec::new();
+        if count == 0 {
+            return Ok((total, page));
+        }
+        let mut skipped = 0usize;
+        let mut err = None;
+        self.store().scan(table(kind), b"", None, &mut |k, v| {
+            if skipped + 1 < start {
+                skipped += 1;
+                return ControlFlow::Continue(());
+            }
+            match Self::decode(kind, v) {
+                Ok(record) => page.push((String::from_utf8_lossy(k).into_owned(), record)),
+                Err(e) => {
+                    err = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            if page.len() >= count {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        match err {
+            Some(e) => Err(e.into()),
+            None => Ok((total, page)),
+        }
+    }
+
+    /// Filters by a scan and keeps only the requested window.
+    fn scan_window(
+        &self,
+        kind: ResourceKind,
+        filter: Option<&ValidFilter>,
+        eval: &RenderOptions,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<(String, Record)>), DirectoryError> {
+        let mut total = 0usize;
+        let mut page = Vec::new();
+        self.each_match(kind, filter, eval, |id, record, _| {
+            total += 1;
+            if total >= start && page.len() < count {
+                page.push((id, record));
+            }
+        })?;
+        Ok((total, page))
+    }
+
+    fn scan_matches(
+        &self,
+        kind: ResourceKind,
+        filter: Option<&ValidFilter>,
+        eval: &RenderOptions,
+        sort: Option<&AttrPath>,
+    ) -> Result<Vec<(String, Record, Option<SortKey>)>, DirectoryError> {
+        let registry = self.registry();
+        let mut hits = Vec::new();
+        self.each_match(kind, filter, eval, |id, record, full| {
+            let key = sort.and_then(|p| resource::sort_key(registry, kind, full, p));
+            hits.push((id, record, key));
+        })?;
+        Ok(hits)
+    }
+
+    fn each_match(
+        &self,
+        kind: ResourceKind,
+        filter: Option<&ValidFilter>,
+        eval: &RenderOptions,
+        mut on_match: impl FnMut(String, Record, &Value),
+    ) -> Result<(), DirectoryError> {
+        let store = self.store();
+        let mut err: Option<StoreError> = None;
+        store.scan(table(kind), b"", None, &mut |k, v| {
+            let id = String::from_utf8_lossy(k).into_owned();
+            let outcome = Self::decode(kind, v).and_then(|record| {
+                let full = super::render::render(store.as_ref(), kind, &id, &record, eval)?;
+                Ok((record, full))
+            });
+            match outcome {
+                Ok((record, full)) => {
+                    if filter.is_none_or(|f| f.matches(&full)) {
+                        on_match(id, record, &full);
+                    }
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        match err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn window<T>(items: Vec<T>, start: usize, count: usize) -> Vec<T> {
+    items.into_iter().skip(start - 1).take(count).collect()
+}
+
+/// Missing values sort last in ascending order and first in descending order.
+fn compare_keys(a: &Option<SortKey>, b: &Option<SortKey>, order: SortOrder) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let ascending = match (a, b) {
+        (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    match order {
+        SortOrder::Ascending => ascending,
+        SortOrder::Descending => ascending.reverse(),
+    }
+}

@@ -1,0 +1,806 @@
+//! Directory behaviour, run on both store backends (the store conformance suite at
+//! the directory level): uniqueness, index consistency, membership deltas,
+//! atomicity, preconditions, paging, and what each write leaves in the audit trail
+//! and the outbox.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::scim::list::ListQuery;
+use crate::store::conformance::backends;
+
+const ALICE: &str = "alice@example.com";
+
+struct Fixture {
+    dir: Directory,
+    clock: Arc<ManualClock>,
+    _tmp: Option<tempfile::TempDir>,
+    name: &'static str,
+}
+
+fn fixtures_with(policy: UnknownMembers) -> Vec<Fixture> {
+    backends()
+        .into_iter()
+        .map(|(name, store, tmp)| {
+            let clock = Arc::new(ManualClock::at_epoch_2026());
+            let dir = Directory::new(
+                store,
+                Arc::new(SchemaRegistry::builtin().unwrap()),
+                clock.clone(),
+                policy,
+            );
+            Fixture {
+                dir,
+                clock,
+                _tmp: tmp,
+                name,
+            }
+        })
+        .collect()
+}
+
+fn fixtures() -> Vec<Fixture> {
+    fixtures_with(UnknownMembers::Skip)
+}
+
+fn caller() -> Caller<'static> {
+    Caller {
+        subject: "okta",
+        request_id: Some("req-1"),
+    }
+}
+
+static NEXT_EXTERNAL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn user(dir: &Directory, name: &str) -> String {
+    let n = NEXT_EXTERNAL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.create(
+        caller(),
+        ResourceKind::User,
+        json!({"userName": name, "active": true, "externalId": format!("ext-{n}")}),
+    )
+    .unwrap()
+    .id
+}
+
+fn group(dir: &Directory, name: &str, members: &[&str]) -> String {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    dir.create(
+        caller(),
+        ResourceKind::Group,
+        json!({"displayName": name, "members": members}),
+    )
+    .unwrap()
+    .id
+}
+
+fn patch(
+    dir: &Directory,
+    kind: ResourceKind,
+    id: &str,
+    ops: Value,
+) -> Result<Written, DirectoryError> {
+    dir.patch(
+        caller(),
+        kind,
+        id,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+        &Precondition::default(),
+    )
+}
+
+fn get(dir: &Directory, kind: ResourceKind, id: &str) -> Value {
+    dir.get(
+        kind,
+        id,
+        &RenderOptions::all("https://sync.example.com/scim/v2"),
+    )
+    .unwrap()
+    .body
+}
+
+fn member_ids(dir: &Directory, group: &str) -> Vec<String> {
+    let mut ids: Vec<String> = dir
+        .members(group)
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn list(dir: &Directory, kind: ResourceKind, pairs: &[(&str, &str)]) -> Value {
+    let query = ListQuery::from_pairs(pairs.iter().copied()).unwrap();
+    dir.list(kind, &query, "https://sync.example.com/scim/v2")
+        .unwrap()
+}
+
+fn audit_actions(dir: &Directory) -> Vec<String> {
+    crate::audit::list(dir.store().as_ref(), None, 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+#[test]
+fn user_names_are_unique_case_insensitively_and_stored_as_sent() {
+    for f in fixtures() {
+        let id = user(&f.dir, "Alice@Example.com");
+        let err = f
+            .dir
+            .create(caller(), ResourceKind::User, json!({"userName": ALICE}))
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Scim(ScimError::Uniqueness(_))),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            get(&f.dir, ResourceKind::User, &id)["userName"],
+            "Alice@Example.com"
+        );
+        let found = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("filter", "userName eq \"ALICE@example.COM\"")],
+        );
+        assert_eq!(found["totalResults"], 1, "{}", f.name);
+        assert_eq!(found["Resources"][0]["id"], id.as_str());
+    }
+}
+
+#[test]
+fn a_failed_write_changes_nothing() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let b = user(&f.dir, "bob@example.com");
+        let before_audit = audit_actions(&f.dir).len();
+        // Renaming bob to alice's name violates uniqueness after the document changed.
+        let err = patch(
+            &f.dir,
+            ResourceKind::User,
+            &b,
+            json!([{"op": "replace", "path": "displayName", "value": "Bob"},
+                   {"op": "replace", "path": "userName", "value": "ALICE@example.com"}]),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            DirectoryError::Scim(ScimError::Uniqueness(_))
+        ));
+        let bob = get(&f.dir, ResourceKind::User, &b);
+        assert_eq!(bob["userName"], "bob@example.com", "{}", f.name);
+        assert!(bob.get("displayName").is_none(), "{}", f.name);
+        assert_eq!(audit_actions(&f.dir).len(), before_audit, "{}", f.name);
+        // The index still points where it did.
+        let found = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("filter", "userName eq \"bob@example.com\"")],
+        );
+        assert_eq!(found["Resources"][0]["id"], b.as_str());
+        let found = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("filter", "userName eq \"alice@example.com\"")],
+        );
+        assert_eq!(found["Resources"][0]["id"], a.as_str());
+    }
+}
+
+#[test]
+fn renames_move_the_index_and_deletes_clear_it() {
+    for f in fixtures() {
+        let id = user(&f.dir, ALICE);
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &id,
+            json!([{"op": "Replace", "path": "userName", "value": "alice.smith@example.com"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            list(
+                &f.dir,
+                ResourceKind::User,
+                &[("filter", "userName eq \"alice@example.com\"")]
+            )["totalResults"],
+            0
+        );
+        assert_eq!(
+            list(
+                &f.dir,
+                ResourceKind::User,
+                &[("filter", "userName eq \"alice.smith@example.com\"")]
+            )["totalResults"],
+            1
+        );
+        // The old name is free again.
+        let other = user(&f.dir, ALICE);
+        f.dir
+            .delete(caller(), ResourceKind::User, &id, &Precondition::default())
+            .unwrap();
+        f.dir
+            .delete(
+                caller(),
+                ResourceKind::User,
+                &other,
+                &Precondition::default(),
+            )
+            .unwrap();
+        for filter in [
+            "userName eq \"alice.smith@example.com\"",
+            "userName eq \"alice@example.com\"",
+        ] {
+            assert_eq!(
+                list(&f.dir, ResourceKind::User, &[("filter", filter)])["totalResults"],
+                0,
+                "{}: {filter}",
+                f.name
+            );
+        }
+        let again = f
+            .dir
+            .delete(caller(), ResourceKind::User, &id, &Precondition::default());
+        assert!(matches!(
+            again,
+            Err(DirectoryError::Scim(ScimError::NotFound(_)))
+        ));
+        assert_eq!(f.dir.counts().unwrap(), (0, 0, 0), "{}", f.name);
+        // Nothing is left in any index.
+        for table in [
+            Table::UserNameIdx,
+            Table::UserExternalIdIdx,
+            Table::Users,
+            Table::MemberOf,
+        ] {
+            assert!(
+                crate::store::collect_prefix(f.dir.store().as_ref(), table, b"", 10)
+                    .unwrap()
+                    .is_empty(),
+                "{}: {table:?}",
+                f.name
+            );
+        }
+    }
+}
+
+#[test]
+fn group_patches_apply_member_deltas_both_ways() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let b = user(&f.dir, "bob@example.com");
+        let c = user(&f.dir, "carol@example.com");
+        let g = group(&f.dir, "Cowork Pilot", &[&a]);
+        // Okta's membership push: one remove by filter and one add in one request.
+        patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+                {"op": "add", "path": "members", "value": [{"value": b, "display": "bob@example.com"}, {"value": c}]}
+            ]),
+        )
+        .unwrap();
+        let mut expected = vec![b.clone(), c.clone()];
+        expected.sort();
+        assert_eq!(member_ids(&f.dir, &g), expected, "{}", f.name);
+        assert_eq!(f.dir.member_of(&b).unwrap(), vec![g.clone()]);
+        assert!(f.dir.member_of(&a).unwrap().is_empty());
+        // Entra's remove with a value list, and re-adding an existing member.
+        patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([
+                {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": c}]},
+                {"op": "Add", "path": "members", "value": [{"$ref": null, "value": b}]}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(member_ids(&f.dir, &g), vec![b.clone()], "{}", f.name);
+        let rendered = get(&f.dir, ResourceKind::Group, &g);
+        assert_eq!(rendered["members"][0]["display"], "bob@example.com");
+        assert_eq!(rendered["members"][0]["type"], "User");
+        assert_eq!(
+            rendered["members"][0]["$ref"],
+            format!("https://sync.example.com/scim/v2/Users/{b}")
+        );
+        let bob = get(&f.dir, ResourceKind::User, &b);
+        assert_eq!(bob["groups"][0]["value"], g.as_str());
+        assert_eq!(bob["groups"][0]["display"], "Cowork Pilot");
+        assert_eq!(bob["groups"][0]["type"], "direct");
+        assert_eq!(
+            f.dir
+                .record(ResourceKind::Group, &g)
+                .unwrap()
+                .unwrap()
+                .member_count,
+            1
+        );
+        assert_eq!(f.dir.counts().unwrap().2, 1);
+    }
+}
+
+#[test]
+fn full_member_replace_and_put_compute_the_difference() {
+    for f in fixtures() {
+        let ids: Vec<String> = (0..5)
+            .map(|i| user(&f.dir, &format!("u{i}@example.com")))
+            .collect();
+        let g = group(&f.dir, "Finance", &[&ids[0], &ids[1], &ids[2]]);
+        patch(&f.dir, ResourceKind::Group, &g, json!([{"op": "replace", "path": "members", "value": [{"value": ids[2]}, {"value": ids[3]}]}])).unwrap();
+        let mut want = vec![ids[2].clone(), ids[3].clone()];
+        want.sort();
+        assert_eq!(member_ids(&f.dir, &g), want, "{}", f.name);
+        let entry = crate::audit::list(f.dir.store().as_ref(), None, 0, usize::MAX)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(entry.details["members_added"], 1);
+        assert_eq!(entry.details["members_removed"], 2);
+        // PUT without members empties the group (RFC 7644 §3.5.1).
+        f.dir
+            .replace(
+                caller(),
+                ResourceKind::Group,
+                &g,
+                json!({"displayName": "Finance"}),
+                &Precondition::default(),
+            )
+            .unwrap();
+        assert!(member_ids(&f.dir, &g).is_empty());
+        assert_eq!(f.dir.counts().unwrap().2, 0);
+    }
+}
+
+#[test]
+fn an_add_and_remove_of_the_same_member_in_one_request_is_no_change() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let g = group(&f.dir, "Ops", &[]);
+        let version = f
+            .dir
+            .record(ResourceKind::Group, &g)
+            .unwrap()
+            .unwrap()
+            .version;
+        let w = patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": a}]},
+                {"op": "remove", "path": format!("members[value eq \"{a}\"]")}
+            ]),
+        )
+        .unwrap();
+        assert!(!w.changed, "{}", f.name);
+        assert!(member_ids(&f.dir, &g).is_empty());
+        assert_eq!(
+            f.dir
+                .record(ResourceKind::Group, &g)
+                .unwrap()
+                .unwrap()
+                .version,
+            version
+        );
+    }
+}
+
+#[test]
+fn unknown_member_ids_are_skipped_and_audited_by_default() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let g = group(&f.dir, "Ops", &[]);
+        let w = patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": a}, {"value": "no-such-user"}]}
+            ]),
+        )
+        .unwrap();
+        assert!(w.changed);
+        assert_eq!(member_ids(&f.dir, &g), vec![a.clone()], "{}", f.name);
+        let entry = crate::audit::list(f.dir.store().as_ref(), None, 0, usize::MAX)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(entry.details["unknown_members"], 1);
+        assert_eq!(entry.details["unknown_member_ids"], json!(["no-such-user"]));
+        // Removing an unknown id is simply idempotent.
+        let w = patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([{"op": "remove", "path": "members[value eq \"nobody\"]"}]),
+        )
+        .unwrap();
+        assert!(!w.changed);
+    }
+}
+
+#[test]
+fn unknown_member_ids_are_refused_whole_in_strict_mode() {
+    for f in fixtures_with(UnknownMembers::Reject) {
+        let a = user(&f.dir, ALICE);
+        let g = group(&f.dir, "Ops", &[]);
+        let err = patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": a}, {"value": "no-such-user"}]}
+            ]),
+        )
+        .unwrap_err();
+        match err {
+            DirectoryError::Scim(ScimError::InvalidValue(d)) => {
+                assert!(d.contains("no-such-user"), "{d}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(member_ids(&f.dir, &g).is_empty(), "{}", f.name);
+    }
+}
+
+#[test]
+fn deleting_a_user_removes_it_from_every_group() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let b = user(&f.dir, "bob@example.com");
+        let g1 = group(&f.dir, "One", &[&a, &b]);
+        let g2 = group(&f.dir, "Two", &[&a]);
+        f.dir
+            .delete(caller(), ResourceKind::User, &a, &Precondition::default())
+            .unwrap();
+        assert_eq!(member_ids(&f.dir, &g1), vec![b.clone()], "{}", f.name);
+        assert!(member_ids(&f.dir, &g2).is_empty());
+        assert_eq!(
+            f.dir
+                .record(ResourceKind::Group, &g1)
+                .unwrap()
+                .unwrap()
+                .member_count,
+            1
+        );
+        assert_eq!(f.dir.counts().unwrap().2, 1);
+    }
+}
+
+#[test]
+fn nested_groups_render_indirect_memberships_and_delete_cleanly() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let inner = group(&f.dir, "Inner", &[&a]);
+        let outer = group(&f.dir, "Outer", &[&inner]);
+        let alice = get(&f.dir, ResourceKind::User, &a);
+        let groups = alice["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 2, "{}", f.name);
+        assert!(groups
+            .iter()
+            .any(|g| g["value"] == outer.as_str() && g["type"] == "indirect"));
+        assert_eq!(
+            f.dir
+                .transitive_users(&outer)
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![a.clone()]
+        );
+        f.dir
+            .delete(
+                caller(),
+                ResourceKind::Group,
+                &inner,
+                &Precondition::default(),
+            )
+            .unwrap();
+        assert!(member_ids(&f.dir, &outer).is_empty());
+        assert!(f.dir.member_of(&a).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn renaming_a_group_updates_its_members_views() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let g = group(&f.dir, "Old name", &[&a]);
+        patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([{"op": "replace", "value": {"id": g, "displayName": "New name"}}]),
+        )
+        .unwrap();
+        assert_eq!(
+            get(&f.dir, ResourceKind::User, &a)["groups"][0]["display"],
+            "New name",
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            list(
+                &f.dir,
+                ResourceKind::Group,
+                &[("filter", "displayName eq \"new NAME\"")]
+            )["totalResults"],
+            1
+        );
+        assert_eq!(
+            list(
+                &f.dir,
+                ResourceKind::Group,
+                &[("filter", "displayName eq \"Old name\"")]
+            )["totalResults"],
+            0
+        );
+        // Okta repeats the rename on every push: no change, no audit entry.
+        let before = audit_actions(&f.dir).len();
+        let w = patch(
+            &f.dir,
+            ResourceKind::Group,
+            &g,
+            json!([{"op": "replace", "value": {"id": g, "displayName": "New name"}}]),
+        )
+        .unwrap();
+        assert!(!w.changed);
+        assert_eq!(audit_actions(&f.dir).len(), before);
+    }
+}
+
+#[test]
+fn if_match_must_match_the_current_version() {
+    for f in fixtures() {
+        let id = user(&f.dir, ALICE);
+        let stale = Precondition {
+            if_match: Some("W/\"0\"".into()),
+        };
+        let err = f
+            .dir
+            .patch(
+                caller(),
+                ResourceKind::User,
+                &id,
+                json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+                &stale,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Scim(ScimError::PreconditionFailed(_))),
+            "{}",
+            f.name
+        );
+        let current = Precondition {
+            if_match: Some("W/\"1\"".into()),
+        };
+        let w = f
+            .dir
+            .patch(
+                caller(),
+                ResourceKind::User,
+                &id,
+                json!({"Operations": [{"op": "replace", "path": "active", "value": "False"}]}),
+                &current,
+            )
+            .unwrap();
+        assert_eq!(w.record.version, 2);
+        assert_eq!(get(&f.dir, ResourceKind::User, &id)["active"], false);
+        let any = Precondition {
+            if_match: Some("*".into()),
+        };
+        assert!(f
+            .dir
+            .delete(caller(), ResourceKind::User, &id, &any)
+            .is_ok());
+    }
+}
+
+#[test]
+fn entra_tombstone_user_names_do_not_replace_the_login() {
+    for f in fixtures() {
+        let id = user(&f.dir, ALICE);
+        let tombstone = format!("0123456789abcdef0123456789ABCDEF{ALICE}");
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &id,
+            json!([
+                {"op": "Replace", "path": "active", "value": "False"},
+                {"op": "Replace", "path": "userName", "value": tombstone}
+            ]),
+        )
+        .unwrap();
+        let u = get(&f.dir, ResourceKind::User, &id);
+        assert_eq!(u["userName"], ALICE, "{}", f.name);
+        assert_eq!(u["active"], false);
+        // A real rename of an active user goes through.
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &id,
+            json!([{"op": "Replace", "path": "userName", "value": "alice2@example.com"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            get(&f.dir, ResourceKind::User, &id)["userName"],
+            "alice2@example.com"
+        );
+    }
+}
+
+#[test]
+fn every_write_is_audited_and_queued_in_its_own_transaction() {
+    for f in fixtures() {
+        let a = user(&f.dir, ALICE);
+        let g = group(&f.dir, "Pilot", &[&a]);
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &a,
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .unwrap();
+        f.dir
+            .delete(caller(), ResourceKind::Group, &g, &Precondition::default())
+            .unwrap();
+        assert_eq!(
+            audit_actions(&f.dir),
+            vec![
+                "scim.user.create",
+                "scim.group.create",
+                "scim.user.patch",
+                "scim.group.delete"
+            ],
+            "{}",
+            f.name
+        );
+        let entries = crate::audit::list(f.dir.store().as_ref(), None, 0, usize::MAX).unwrap();
+        assert_eq!(entries[0].actor, "okta");
+        assert_eq!(entries[0].details["request_id"], "req-1");
+        assert_eq!(entries[2].details["attributes"], json!(["active"]));
+        // Attribute values never reach the trail.
+        let text = serde_json::to_string(&entries).unwrap();
+        assert!(!text.contains(ALICE), "{}: {text}", f.name);
+        let queued = crate::outbox::pending(f.dir.store().as_ref(), 10).unwrap();
+        assert_eq!(queued.len(), 4);
+        assert_eq!(queued[1].touched.users, vec![a.clone()]);
+        assert_eq!(queued[3].touched.users, vec![a.clone()]);
+        assert!(
+            crate::audit::verify_store(f.dir.store().as_ref())
+                .unwrap()
+                .ok
+        );
+    }
+}
+
+#[test]
+fn listing_pages_in_creation_order_with_correct_totals() {
+    for f in fixtures() {
+        let ids: Vec<String> = (0..25)
+            .map(|i| user(&f.dir, &format!("user{i:02}@example.com")))
+            .collect();
+        f.clock.advance(chrono::Duration::seconds(1));
+        let page = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("startIndex", "11"), ("count", "10")],
+        );
+        assert_eq!(page["totalResults"], 25, "{}", f.name);
+        assert_eq!(page["startIndex"], 11);
+        assert_eq!(page["itemsPerPage"], 10);
+        assert_eq!(page["Resources"][0]["id"], ids[10].as_str());
+        let last = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("startIndex", "21"), ("count", "10")],
+        );
+        assert_eq!(last["itemsPerPage"], 5);
+        let empty = list(&f.dir, ResourceKind::User, &[("startIndex", "100")]);
+        assert_eq!(empty["Resources"], json!([]));
+        let none = list(
+            &f.dir,
+            ResourceKind::User,
+            &[
+                ("filter", "userName eq \"nobody@example.com\""),
+                ("startIndex", "1"),
+                ("count", "100"),
+            ],
+        );
+        assert_eq!(none["totalResults"], 0);
+        assert_eq!(none["Resources"], json!([]));
+        // A scan filter, sorted descending, paged.
+        let sorted = list(
+            &f.dir,
+            ResourceKind::User,
+            &[
+                ("filter", "userName sw \"user1\""),
+                ("sortBy", "userName"),
+                ("sortOrder", "descending"),
+                ("count", "3"),
+            ],
+        );
+        assert_eq!(sorted["totalResults"], 10);
+        assert_eq!(sorted["Resources"][0]["userName"], "user19@example.com");
+        let projected = list(
+            &f.dir,
+            ResourceKind::User,
+            &[("attributes", "userName"), ("count", "1")],
+        );
+        let keys: Vec<&String> = projected["Resources"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, vec!["id", "schemas", "userName"]);
+    }
+}
+
+#[test]
+fn bad_filters_are_invalid_filter_errors() {
+    for f in fixtures() {
+        let query = ListQuery::from_pairs([("filter", "userName eq")]).unwrap();
+        let err = f
+            .dir
+            .list(ResourceKind::User, &query, "https://x.example.com")
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Scim(ScimError::InvalidFilter(_))),
+            "{}",
+            f.name
+        );
+        let query = ListQuery::from_pairs([("filter", "nosuch eq \"x\"")]).unwrap();
+        assert!(f
+            .dir
+            .list(ResourceKind::User, &query, "https://x.example.com")
+            .is_err());
+    }
+}
+
+#[test]
+fn excluding_members_never_reads_them() {
+    for f in fixtures() {
+        let ids: Vec<String> = (0..3)
+            .map(|i| user(&f.dir, &format!("m{i}@example.com")))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let g = group(&f.dir, "Big", &refs);
+        let listed = list(
+            &f.dir,
+            ResourceKind::Group,
+            &[
+                ("excludedAttributes", "members"),
+                ("filter", "displayName eq \"Big\""),
+            ],
+        );
+        assert!(
+            listed["Resources"][0].get("members").is_none(),
+            "{}",
+            f.name
+        );
+        assert_eq!(listed["Resources"][0]["id"], g.as_str());
+        let full = get(&f.dir, ResourceKind::Group, &g);
+        assert_eq!(full["members"].as_array().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn tombstones_are_recognized_exactly() {
+    assert!(is_tombstone_of(
+        "0123456789abcdef0123456789abcdefa@example.com",
+        "a@example.com"
+    ));
+    assert!(!is_tombstone_of(
+        "0123456789abcdef0123456789abcdeXa@example.com",
+        "a@example.com"
+    ));
+    assert!(!is_tombstone_of("a@example.com", "a@example.com"));
+}

@@ -1,0 +1,88 @@
+//! Cross-cutting request handling: a request id on every request (accepted from a
+//! sane `X-Request-Id` or generated) carried in the tracing span and echoed in the
+//! response, and per-route request counts and latency for `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::HttpMessage;
+use tracing::Instrument;
+
+use super::support::RequestId;
+use crate::metrics::Metrics;
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// The header carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn accept_inbound(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// A process-unique request id.
+pub fn new_request_id(prefix: &str) -> String {
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Wraps one request: id, span, metrics, response header.
+pub async fn observe<B: MessageBody>(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req
+        .app_data::<actix_web::web::Data<Arc<Metrics>>>()
+        .map(|m| m.get_ref().clone());
+    let prefix = req
+        .app_data::<actix_web::web::Data<RequestIdPrefix>>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| "req".into());
+    let rid = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| accept_inbound(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| new_request_id(&prefix));
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    if let Some(m) = metrics {
+        m.observe_request(&route, &method, status, elapsed);
+    }
+    let _enter = span.enter();
+    if status >= 500 {
+        tracing::warn!(status, ms = elapsed * 1000.0, "request failed");
+    } else if status >= 400 {
+        tracing::info!(status, ms = elapsed * 1000.0, "request refused");
+    } else {
+        tracing::debug!(status, ms = elapsed * 1000.0, "request done");
+    }
+    result.map(|mut res| {
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID), v);
+        }
+        res
+    })
+}
+
+/// A per-process prefix for generated request ids.
+#[derive(Debug, Clone)]
+pub struct RequestIdPrefix(pub String);

@@ -1,0 +1,336 @@
+//! SCIM resource endpoints (RFC 7644 §3): `/Users` and `/Groups` with GET, POST,
+//! PUT, PATCH and DELETE, listing and filtering, `.search` per resource type and at
+//! the root, and ETags (`ETag`, `If-Match` → 412, `If-None-Match` → 304).
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::support::{
+    blocking, header_text, query_pairs, read_json, request_id, scim_base, scim_json,
+};
+use super::AppState;
+use crate::auth::extract::ScimCaller;
+use crate::directory::{Caller, Precondition, RenderOptions, Written};
+use crate::scim::list::{list_response, ListQuery};
+use crate::scim::resource::Projection;
+use crate::scim::{ResourceKind, ScimError};
+
+/// Registers the resource routes under the current scope (`/scim/v2`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.search", web::post().to(search_root))
+        .route("/{endpoint}/.search", web::post().to(search))
+        .route("/{endpoint}", web::get().to(list))
+        .route("/{endpoint}", web::post().to(create))
+        .route("/{endpoint}/{id}", web::get().to(get))
+        .route("/{endpoint}/{id}", web::put().to(replace))
+        .route("/{endpoint}/{id}", web::patch().to(patch))
+        .route("/{endpoint}/{id}", web::delete().to(delete));
+}
+
+fn kind_of(req: &HttpRequest) -> Result<ResourceKind, ApiError> {
+    match req.match_info().get("endpoint") {
+        Some("Users") => Ok(ResourceKind::User),
+        Some("Groups") => Ok(ResourceKind::Group),
+        Some("Bulk") | Some("Me") => Err(ScimError::NotImplemented(
+            "this service provider does not support /Bulk or /Me (see /ServiceProviderConfig)"
+                .into(),
+        )
+        .into()),
+        _ => Err(ApiError::NotFound("no such SCIM endpoint".into())),
+    }
+}
+
+fn id_of(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or_default().to_string()
+}
+
+/// `attributes` / `excludedAttributes` from the query, for single-resource
+/// responses, and whether `attributes` was given (RFC 7644 §3.5.2: then a PATCH must
+/// answer 200 with the resource).
+fn response_options(
+    req: &HttpRequest,
+    state: &AppState,
+    kind: ResourceKind,
+) -> Result<(RenderOptions, bool), ApiError> {
+    let query = ListQuery::from_pairs(
+        query_pairs(req)?
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    let projection = Projection::parse(
+        &state.registry,
+        kind,
+        query.attributes.as_deref(),
+        query.excluded_attributes.as_deref(),
+    )?;
+    Ok((
+        RenderOptions {
+            base: scim_base(req, state),
+            projection,
+        },
+        query.attributes.is_some(),
+    ))
+}
+
+fn precondition(req: &HttpRequest) -> Precondition {
+    Precondition {
+        if_match: header_text(req, header::IF_MATCH),
+    }
+}
+
+async fn render_written(
+    state: &web::Data<AppState>,
+    kind: ResourceKind,
+    written: Written,
+    options: RenderOptions,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let directory = state.directory.clone();
+    let rendered =
+        blocking(move || directory.render(kind, &written.id, &written.record, &options)).await?;
+    let mut response = scim_json(status, &rendered.body, Some(&rendered.etag));
+    if status == StatusCode::CREATED {
+        if let Some(location) = rendered
+            .body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+        {
+            if let Ok(v) = header::HeaderValue::from_str(location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+    }
+    Ok(response)
+}
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let query = ListQuery::from_pairs(
+        query_pairs(&req)?
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    run_list(&req, &state, kind, query).await
+}
+
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let body = read_json(payload, state.max_body_bytes).await?;
+    let query = ListQuery::from_search_body(&body)?;
+    run_list(&req, &state, kind, query).await
+}
+
+async fn run_list(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    kind: ResourceKind,
+    query: ListQuery,
+) -> Result<HttpResponse, ApiError> {
+    let base = scim_base(req, state);
+    let directory = state.directory.clone();
+    let body = blocking(move || directory.list(kind, &query, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &body, None))
+}
+
+/// `POST /.search`: both resource types. Each is searched with the filter when the
+/// filter is valid for it; users come first, then groups, paged as one list.
+async fn search_root(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, state.max_body_bytes).await?;
+    let query = ListQuery::from_search_body(&body)?;
+    let base = scim_base(&req, &state);
+    let directory = state.directory.clone();
+    let body = blocking(move || -> Result<Value, ApiError> {
+        let everything = ListQuery {
+            start_index: 1,
+            count: usize::MAX,
+            ..query.clone()
+        };
+        let mut resources = Vec::new();
+        let mut last_error = None;
+        let mut searched = 0;
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            match directory.list(kind, &everything, &base) {
+                Ok(page) => {
+                    searched += 1;
+                    if let Some(items) = page.get("Resources").and_then(Value::as_array) {
+                        resources.extend(items.iter().cloned());
+                    }
+                }
+                // A filter naming attributes of only one type searches that type.
+                Err(crate::directory::DirectoryError::Scim(e @ ScimError::InvalidFilter(_))) => {
+                    last_error = Some(e)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if searched == 0 {
+            return Err(last_error
+                .unwrap_or_else(|| ScimError::InvalidFilter("invalid filter".into()))
+                .into());
+        }
+        let total = resources.len();
+        let start = query.start_index.max(1);
+        let page: Vec<Value> = resources
+            .into_iter()
+            .skip(start - 1)
+            .take(query.count)
+            .collect();
+        Ok(list_response(total, start, page))
+    })
+    .await?;
+    Ok(scim_json(StatusCode::OK, &body, None))
+}
+
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let id = id_of(&req);
+    let (options, _) = response_options(&req, &state, kind)?;
+    let if_none_match = header_text(&req, header::IF_NONE_MATCH);
+    let directory = state.directory.clone();
+    let rendered = blocking(move || directory.get(kind, &id, &options)).await?;
+    if let Some(tags) = if_none_match {
+        let bare = |t: &str| {
+            t.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        };
+        let current = bare(&rendered.etag);
+        if tags
+            .split(',')
+            .any(|t| t.trim() == "*" || bare(t) == current)
+        {
+            let mut response = HttpResponse::NotModified().finish();
+            if let Ok(v) = header::HeaderValue::from_str(&rendered.etag) {
+                response.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(response);
+        }
+    }
+    Ok(scim_json(
+        StatusCode::OK,
+        &rendered.body,
+        Some(&rendered.etag),
+    ))
+}
+
+fn caller<'a>(who: &'a ScimCaller, rid: &'a Option<String>) -> Caller<'a> {
+    Caller {
+        subject: &who.0.subject,
+        request_id: rid.as_deref(),
+    }
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let (options, _) = response_options(&req, &state, kind)?;
+    let body = read_json(payload, state.max_body_bytes).await?;
+    let rid = request_id(&req);
+    let directory = state.directory.clone();
+    let written = blocking(move || directory.create(caller(&who, &rid), kind, body)).await?;
+    state.notify_change();
+    render_written(&state, kind, written, options, StatusCode::CREATED).await
+}
+
+async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let id = id_of(&req);
+    let (options, _) = response_options(&req, &state, kind)?;
+    let body = read_json(payload, state.max_body_bytes).await?;
+    let rid = request_id(&req);
+    let pre = precondition(&req);
+    let directory = state.directory.clone();
+    let written =
+        blocking(move || directory.replace(caller(&who, &rid), kind, &id, body, &pre)).await?;
+    if written.changed {
+        state.notify_change();
+    }
+    render_written(&state, kind, written, options, StatusCode::OK).await
+}
+
+/// Users answer 200 with the resource; groups answer 204 (a group may have 100,000
+/// members) unless the request names `attributes` (RFC 7644 §3.5.2: then 200).
+async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let id = id_of(&req);
+    let (options, attributes_asked) = response_options(&req, &state, kind)?;
+    let body = read_json(payload, state.max_body_bytes).await?;
+    let rid = request_id(&req);
+    let pre = precondition(&req);
+    let directory = state.directory.clone();
+    let written =
+        blocking(move || directory.patch(caller(&who, &rid), kind, &id, body, &pre)).await?;
+    if written.changed {
+        state.notify_change();
+    }
+    if kind == ResourceKind::Group && !attributes_asked {
+        let mut response = HttpResponse::NoContent().finish();
+        if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(response);
+    }
+    render_written(&state, kind, written, options, StatusCode::OK).await
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let id = id_of(&req);
+    let rid = request_id(&req);
+    let pre = precondition(&req);
+    let directory = state.directory.clone();
+    blocking(move || directory.delete(caller(&who, &rid), kind, &id, &pre)).await?;
+    state.notify_change();
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The body of an empty ListResponse, for tests.
+pub fn empty_list() -> Value {
+    json!({
+        "schemas": [crate::scim::schema::LIST_RESPONSE_SCHEMA],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": []
+    })
+}
