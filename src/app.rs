@@ -279,11 +279,10 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    tracing::info!(
-        listen = %config.server.listen,
-        "cowork-sync serving SCIM at {scheme}://{}/scim/v2",
-        config.server.listen
-    );
+    // The sockets are listening from here on; the black-box test waits for this line.
+    for addr in server.addrs() {
+        tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
+    }
     server.run().await.context("running the HTTP server")?;
     tracing::info!("shutting down: flushing the database");
     sled.flush().context("flushing the database at shutdown")?;

@@ -16,7 +16,63 @@ use crate::scim::{ResourceKind, ScimError};
 use crate::store::codec::from_bytes;
 use crate::store::{StoreError, Table};
 
+/// A filter that is never true (every resource has an `id`).
+fn never() -> Filter {
+    Filter::Not(Box::new(Filter::Present(AttrPath::new("id", None))))
+}
+
+/// The filter as it applies to one resource type: terms naming attributes the type
+/// does not have are false (RFC 7644 §3.4.3: a root search spans resource types).
+fn restrict(filter: &Filter, registry: &crate::scim::SchemaRegistry, kind: ResourceKind) -> Filter {
+    let known = |p: &AttrPath| registry.resolve(kind, p).is_some();
+    match filter {
+        Filter::Present(p) | Filter::Compare(p, _, _) if !known(p) => never(),
+        Filter::ValuePath { attr, .. } if !known(attr) => never(),
+        Filter::And(a, b) => Filter::And(
+            Box::new(restrict(a, registry, kind)),
+            Box::new(restrict(b, registry, kind)),
+        ),
+        Filter::Or(a, b) => Filter::Or(
+            Box::new(restrict(a, registry, kind)),
+            Box::new(restrict(b, registry, kind)),
+        ),
+        Filter::Not(a) => Filter::Not(Box::new(restrict(a, registry, kind))),
+        other => other.clone(),
+    }
+}
+
 impl Directory {
+    /// `POST /.search`: users, then groups, as one list. Each type is searched with
+    /// the filter restricted to the attributes it has.
+    pub fn list_all_types(&self, query: &ListQuery, base: &str) -> Result<Value, DirectoryError> {
+        let parsed = match query.filter.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(Filter::parse(text)?),
+            _ => None,
+        };
+        let mut resources = Vec::new();
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let everything = ListQuery {
+                filter: parsed
+                    .as_ref()
+                    .map(|f| restrict(f, self.registry(), kind).to_string()),
+                start_index: 1,
+                count: usize::MAX,
+                ..query.clone()
+            };
+            let page = self.list(kind, &everything, base)?;
+            if let Some(Value::Array(items)) = page.get("Resources") {
+                resources.extend(items.iter().cloned());
+            }
+        }
+        let total = resources.len();
+        let start = query.start_index.max(1);
+        Ok(list_response(
+            total,
+            start,
+            window(resources, start, query.count),
+        ))
+    }
+
     /// `GET /Users`, `GET /Groups`, and their `.search` forms: a ListResponse.
     pub fn list(
         &self,

@@ -14,7 +14,7 @@ use super::support::{
 use super::AppState;
 use crate::auth::extract::ScimCaller;
 use crate::directory::{Caller, Precondition, RenderOptions, Written};
-use crate::scim::list::{list_response, ListQuery};
+use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::{ResourceKind, ScimError};
 
@@ -144,8 +144,7 @@ async fn run_list(
     Ok(scim_json(StatusCode::OK, &body, None))
 }
 
-/// `POST /.search`: both resource types. Each is searched with the filter when the
-/// filter is valid for it; users come first, then groups, paged as one list.
+/// `POST /.search`: both resource types, users first, paged as one list.
 async fn search_root(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -156,45 +155,7 @@ async fn search_root(
     let query = ListQuery::from_search_body(&body)?;
     let base = scim_base(&req, &state);
     let directory = state.directory.clone();
-    let body = blocking(move || -> Result<Value, ApiError> {
-        let everything = ListQuery {
-            start_index: 1,
-            count: usize::MAX,
-            ..query.clone()
-        };
-        let mut resources = Vec::new();
-        let mut last_error = None;
-        let mut searched = 0;
-        for kind in [ResourceKind::User, ResourceKind::Group] {
-            match directory.list(kind, &everything, &base) {
-                Ok(page) => {
-                    searched += 1;
-                    if let Some(items) = page.get("Resources").and_then(Value::as_array) {
-                        resources.extend(items.iter().cloned());
-                    }
-                }
-                // A filter naming attributes of only one type searches that type.
-                Err(crate::directory::DirectoryError::Scim(e @ ScimError::InvalidFilter(_))) => {
-                    last_error = Some(e)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if searched == 0 {
-            return Err(last_error
-                .unwrap_or_else(|| ScimError::InvalidFilter("invalid filter".into()))
-                .into());
-        }
-        let total = resources.len();
-        let start = query.start_index.max(1);
-        let page: Vec<Value> = resources
-            .into_iter()
-            .skip(start - 1)
-            .take(query.count)
-            .collect();
-        Ok(list_response(total, start, page))
-    })
-    .await?;
+    let body = blocking(move || directory.list_all_types(&query, &base)).await?;
     Ok(scim_json(StatusCode::OK, &body, None))
 }
 

@@ -1,0 +1,8 @@
+//! One integration test binary: the HTTP surface in process (through [`support::TestApp`]),
+//! IdP request replays, and one black-box test of the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod scim_http;
+mod smoke;
+mod support;
