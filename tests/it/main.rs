@@ -5,4 +5,5 @@
 
 mod scim_http;
 mod smoke;
+#[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
 mod support;
