@@ -7,5 +7,6 @@
 //! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
 
 pub mod clock;
+pub mod cowork;
 pub mod scim;
 pub mod store;
