@@ -493,7 +493,10 @@ fn seg(s: &str) -> String {
 }
 
 /// Maps "already so" answers of converging writes to [`Outcome::AlreadyInState`].
-fn converge(result: CoworkResult<Vec<u8>>, already: impl Fn(&CoworkError) -> bool) -> CoworkResult<Outcome> {
+fn converge(
+    result: CoworkResult<Vec<u8>>,
+    already: impl Fn(&CoworkError) -> bool,
+) -> CoworkResult<Outcome> {
     match result {
         Ok(_) => Ok(Outcome::Applied),
         Err(e) if already(&e) => Ok(Outcome::AlreadyInState),
@@ -536,7 +539,14 @@ impl CoworkApi for HttpCoworkClient {
     ) -> CoworkResult<User> {
         let body = encode(&UserRoleUpdate { role })?;
         let path = format!("/users/{}", seg(user_id));
-        let call = Call::write("set_user_role", Method::POST, path, Some(body), key, Limit::Admin);
+        let call = Call::write(
+            "set_user_role",
+            Method::POST,
+            path,
+            Some(body),
+            key,
+            Limit::Admin,
+        );
         self.fetch(&call).await
     }
 
@@ -568,7 +578,8 @@ impl CoworkApi for HttpCoworkClient {
 
     async fn get_group(&self, group_id: &str) -> CoworkResult<RbacGroup> {
         let path = format!("/rbac_groups/{}", seg(group_id));
-        self.fetch(&Call::get("get_group", path, Limit::Admin)).await
+        self.fetch(&Call::get("get_group", path, Limit::Admin))
+            .await
     }
 
     async fn create_group(
@@ -616,13 +627,27 @@ impl CoworkApi for HttpCoworkClient {
             }
         };
         let path = format!("/rbac_groups/{}", seg(group_id));
-        let call = Call::write("update_group", Method::POST, path, Some(body), key, Limit::Admin);
+        let call = Call::write(
+            "update_group",
+            Method::POST,
+            path,
+            Some(body),
+            key,
+            Limit::Admin,
+        );
         self.fetch(&call).await
     }
 
     async fn delete_group(&self, group_id: &str, key: &IdempotencyKey) -> CoworkResult<Outcome> {
         let path = format!("/rbac_groups/{}", seg(group_id));
-        let call = Call::write("delete_group", Method::DELETE, path, None, key, Limit::Admin);
+        let call = Call::write(
+            "delete_group",
+            Method::DELETE,
+            path,
+            None,
+            key,
+            Limit::Admin,
+        );
         converge(self.execute(&call).await, is_not_found)
     }
 
@@ -738,7 +763,14 @@ impl CoworkApi for HttpCoworkClient {
         self.mode.require_extended("update_role")?;
         let body = encode(spec)?;
         let path = format!("/rbac_roles/{}", seg(role_id));
-        let call = Call::write("update_role", Method::POST, path, Some(body), key, Limit::Admin);
+        let call = Call::write(
+            "update_role",
+            Method::POST,
+            path,
+            Some(body),
+            key,
+            Limit::Admin,
+        );
         self.fetch(&call).await
     }
 
@@ -856,8 +888,13 @@ impl CoworkApi for HttpCoworkClient {
     }
 
     async fn list_plugin_policies(&self) -> CoworkResult<Vec<PluginPolicy>> {
-        self.list_by_cursor("list_plugin_policies", "/plugin_policies", Limit::Admin, &[])
-            .await
+        self.list_by_cursor(
+            "list_plugin_policies",
+            "/plugin_policies",
+            Limit::Admin,
+            &[],
+        )
+        .await
     }
 
     async fn put_plugin_policy(

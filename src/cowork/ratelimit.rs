@@ -157,7 +157,11 @@ mod tests {
         for _ in 0..60 {
             bucket.acquire().await;
         }
-        assert_eq!(Instant::now(), start, "the first minute's worth goes at once");
+        assert_eq!(
+            Instant::now(),
+            start,
+            "the first minute's worth goes at once"
+        );
         bucket.acquire().await;
         bucket.acquire().await;
         let waited = Instant::now() - start;

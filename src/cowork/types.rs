@@ -1232,7 +1232,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(page.data[0].resource, PermissionResource::Unknown);
-        let scope: SpendScope = serde_json::from_value(json!({"type": "cost_center", "id": "c"})).unwrap();
+        let scope: SpendScope =
+            serde_json::from_value(json!({"type": "cost_center", "id": "c"})).unwrap();
         assert_eq!(scope, SpendScope::Unknown);
     }
 

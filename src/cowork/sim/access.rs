@@ -47,7 +47,11 @@ fn role_grants(role: &RbacRole, feature: &str) -> bool {
 
 impl SimState {
     /// `GET /users/{id}/effective_access`.
-    pub fn effective_access(&self, user_id: &str, now: DateTime<Utc>) -> ApiResult<EffectiveAccess> {
+    pub fn effective_access(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> ApiResult<EffectiveAccess> {
         let user = self.get_user(user_id)?;
         let settings = &self.org().settings;
         let groups = self.groups_of(user_id);
@@ -71,7 +75,10 @@ impl SimState {
             ));
         }
         let roles: Vec<&RbacRole> = if custom {
-            role_ids.iter().filter_map(|r| self.roles().get(r)).collect()
+            role_ids
+                .iter()
+                .filter_map(|r| self.roles().get(r))
+                .collect()
         } else {
             Vec::new()
         };
@@ -168,7 +175,8 @@ impl SimState {
 
         let (limit, conflict) = self.resolve_spend(&user);
         if conflict {
-            notes.push("multi_group_spend_conflict: the most permissive group limit applies".into());
+            notes
+                .push("multi_group_spend_conflict: the most permissive group limit applies".into());
         }
         let spend = limit.map(|l| EffectiveSpend {
             amount: l.amount.clone(),
@@ -282,18 +290,35 @@ mod tests {
         let f = fixture(OrgRole::Managed);
         let a = f.s.effective_access(&f.user, t0()).unwrap();
         assert!(a.custom_roles_apply);
-        assert_eq!(a.capabilities["chat"], true);
-        assert_eq!(a.capabilities["cowork"], true);
-        assert_eq!(a.capabilities["claude_code"], false);
-        assert_eq!(a.capabilities["computer_use"], false);
-        let gh = a.connectors.iter().find(|c| c.connector_id == "mcpsrv_github").unwrap();
-        assert_eq!(gh.tools["search_code"], ToolMode::AlwaysAllow, "most permissive wins");
+        assert!(a.capabilities["chat"]);
+        assert!(a.capabilities["cowork"]);
+        assert!(!a.capabilities["claude_code"]);
+        assert!(!a.capabilities["computer_use"]);
+        let gh = a
+            .connectors
+            .iter()
+            .find(|c| c.connector_id == "mcpsrv_github")
+            .unwrap();
+        assert_eq!(
+            gh.tools["search_code"],
+            ToolMode::AlwaysAllow,
+            "most permissive wins"
+        );
         assert_eq!(gh.tools["create_issue"], ToolMode::Deny);
         assert_eq!(gh.tools["create_pull_request"], ToolMode::NeedsApproval);
-        let jira = a.connectors.iter().find(|c| c.connector_id == "mcpsrv_jira").unwrap();
+        let jira = a
+            .connectors
+            .iter()
+            .find(|c| c.connector_id == "mcpsrv_jira")
+            .unwrap();
         assert!(jira.tools.values().all(|m| *m == ToolMode::Deny));
         assert!(a.pending_until.is_some(), "changes take up to a minute");
-        assert!(f.s.effective_access(&f.user, t0() + Duration::minutes(2)).unwrap().pending_until.is_none());
+        assert!(f
+            .s
+            .effective_access(&f.user, t0() + Duration::minutes(2))
+            .unwrap()
+            .pending_until
+            .is_none());
     }
 
     #[test]
@@ -303,13 +328,21 @@ mod tests {
         assert!(!a.custom_roles_apply);
         assert!(a.roles.is_empty());
         assert!(a.notes.iter().any(|n| n.starts_with("role_not_managed")));
-        assert_eq!(a.capabilities["claude_code"], true);
+        assert!(a.capabilities["claude_code"]);
         f.s.patch_org(&json!({"settings": {"claude_code_enabled": false, "connector_tools_default_always_allow": false}}), t0())
             .unwrap();
         let a = f.s.effective_access(&f.user, t0()).unwrap();
-        assert_eq!(a.capabilities["claude_code"], false);
-        let gh = a.connectors.iter().find(|c| c.connector_id == "mcpsrv_github").unwrap();
-        assert_eq!(gh.tools["search_code"], ToolMode::NeedsApproval, "org cap applies");
+        assert!(!a.capabilities["claude_code"]);
+        let gh = a
+            .connectors
+            .iter()
+            .find(|c| c.connector_id == "mcpsrv_github")
+            .unwrap();
+        assert_eq!(
+            gh.tools["search_code"],
+            ToolMode::NeedsApproval,
+            "org cap applies"
+        );
     }
 
     #[test]
@@ -328,7 +361,8 @@ mod tests {
                 },
             ],
         };
-        f.s.put_plugin_policy("finance-close", &overrides, t0()).unwrap();
+        f.s.put_plugin_policy("finance-close", &overrides, t0())
+            .unwrap();
         for (g, amount) in [(&f.g1, "5000"), (&f.g2, "9000")] {
             let req = SpendLimitRequest {
                 scope: SpendScope::RbacGroup {
@@ -341,14 +375,28 @@ mod tests {
             f.s.upsert_spend_limit(&req, true, t0()).unwrap();
         }
         let a = f.s.effective_access(&f.user, t0()).unwrap();
-        let fc = a.plugins.iter().find(|p| p.plugin_id == "finance-close").unwrap();
+        let fc = a
+            .plugins
+            .iter()
+            .find(|p| p.plugin_id == "finance-close")
+            .unwrap();
         assert_eq!(fc.preference, Preference::Required);
         assert!(fc.conflicting);
-        let bk = a.plugins.iter().find(|p| p.plugin_id == "brand-kit").unwrap();
-        assert_eq!((bk.preference, bk.source.as_str()), (Preference::Available, "org"));
+        let bk = a
+            .plugins
+            .iter()
+            .find(|p| p.plugin_id == "brand-kit")
+            .unwrap();
+        assert_eq!(
+            (bk.preference, bk.source.as_str()),
+            (Preference::Available, "org")
+        );
         let spend = a.spend.unwrap();
         assert_eq!(spend.amount.as_deref(), Some("9000"));
-        assert!(a.notes.iter().any(|n| n.starts_with("multi_group_spend_conflict")));
+        assert!(a
+            .notes
+            .iter()
+            .any(|n| n.starts_with("multi_group_spend_conflict")));
         let own = SpendLimitRequest {
             scope: SpendScope::User {
                 user_id: f.user.clone(),
@@ -359,6 +407,10 @@ mod tests {
         };
         f.s.upsert_spend_limit(&own, false, t0()).unwrap();
         let a = f.s.effective_access(&f.user, t0()).unwrap();
-        assert_eq!(a.spend.unwrap().amount.as_deref(), Some("100"), "a user override wins");
+        assert_eq!(
+            a.spend.unwrap().amount.as_deref(),
+            Some("100"),
+            "a user override wins"
+        );
     }
 }

@@ -55,7 +55,10 @@ impl SimApi {
         f(&self.sim.state()).map_err(CoworkError::from)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut SimState, DateTime<Utc>) -> Result<T, ApiError>) -> CoworkResult<T> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut SimState, DateTime<Utc>) -> Result<T, ApiError>,
+    ) -> CoworkResult<T> {
         self.counts.write();
         let now = self.now();
         let result = f(&mut self.sim.state(), now).map_err(CoworkError::from);
@@ -114,7 +117,10 @@ fn created<T>(result: CoworkResult<T>) -> CoworkResult<Created<T>> {
     }
 }
 
-fn converge<T>(result: CoworkResult<T>, already: impl Fn(&CoworkError) -> bool) -> CoworkResult<Outcome> {
+fn converge<T>(
+    result: CoworkResult<T>,
+    already: impl Fn(&CoworkError) -> bool,
+) -> CoworkResult<Outcome> {
     match result {
         Ok(_) => Ok(Outcome::Applied),
         Err(e) if already(&e) => Ok(Outcome::AlreadyInState),
@@ -148,7 +154,12 @@ impl CoworkApi for SimApi {
         self.read(|s| s.get_user(user_id))
     }
 
-    async fn set_user_role(&self, user_id: &str, role: OrgRole, _key: &IdempotencyKey) -> CoworkResult<User> {
+    async fn set_user_role(
+        &self,
+        user_id: &str,
+        role: OrgRole,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<User> {
         self.write(|s, now| s.set_user_role(user_id, &role, now))
     }
 
@@ -157,7 +168,11 @@ impl CoworkApi for SimApi {
         self.all_by_id(|s, q| s.list_invites(q, now))
     }
 
-    async fn create_invite(&self, invite: &InviteRequest, _key: &IdempotencyKey) -> CoworkResult<Invite> {
+    async fn create_invite(
+        &self,
+        invite: &InviteRequest,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Invite> {
         let accept = self.sim.accept_invites;
         self.write(|s, now| s.create_invite(invite, accept, now))
     }
@@ -170,7 +185,11 @@ impl CoworkApi for SimApi {
         self.read(|s| s.get_group(group_id))
     }
 
-    async fn create_group(&self, group: &NewGroup, _key: &IdempotencyKey) -> CoworkResult<Created<RbacGroup>> {
+    async fn create_group(
+        &self,
+        group: &NewGroup,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Created<RbacGroup>> {
         let body = if self.extended() {
             group.clone()
         } else {
@@ -205,7 +224,10 @@ impl CoworkApi for SimApi {
     }
 
     async fn delete_group(&self, group_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
-        converge(self.write(|s, now| s.delete_group(group_id, now)), not_found)
+        converge(
+            self.write(|s, now| s.delete_group(group_id, now)),
+            not_found,
+        )
     }
 
     async fn list_group_members(&self, group_id: &str) -> CoworkResult<Vec<RbacGroupMember>> {
@@ -213,7 +235,12 @@ impl CoworkApi for SimApi {
         self.all_by_cursor(&binding, |s, q| s.list_members(group_id, q))
     }
 
-    async fn add_group_member(&self, group_id: &str, user_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
+    async fn add_group_member(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
         converge(
             self.write(|s, now| s.add_member(group_id, user_id, now)),
             CoworkError::is_already_member,
@@ -226,7 +253,10 @@ impl CoworkApi for SimApi {
         user_id: &str,
         _key: &IdempotencyKey,
     ) -> CoworkResult<Outcome> {
-        converge(self.write(|s, now| s.remove_member(group_id, user_id, now)), not_found)
+        converge(
+            self.write(|s, now| s.remove_member(group_id, user_id, now)),
+            not_found,
+        )
     }
 
     async fn set_group_members(
@@ -248,12 +278,21 @@ impl CoworkApi for SimApi {
         self.all_by_cursor(&binding, |s, q| s.list_permissions(role_id, q))
     }
 
-    async fn create_role(&self, spec: &RoleSpec, _key: &IdempotencyKey) -> CoworkResult<Created<RbacRole>> {
+    async fn create_role(
+        &self,
+        spec: &RoleSpec,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Created<RbacRole>> {
         self.mode.require_extended("create_role")?;
         created(self.write(|s, now| s.create_role(spec, now)))
     }
 
-    async fn update_role(&self, role_id: &str, spec: &RoleSpec, _key: &IdempotencyKey) -> CoworkResult<RbacRole> {
+    async fn update_role(
+        &self,
+        role_id: &str,
+        spec: &RoleSpec,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<RbacRole> {
         self.mode.require_extended("update_role")?;
         self.write(|s, now| s.update_role(role_id, spec, None, now))
     }
@@ -282,7 +321,11 @@ impl CoworkApi for SimApi {
     async fn list_spend_limits(&self, filter: &SpendLimitFilter) -> CoworkResult<Vec<SpendLimit>> {
         let binding = format!("/spend_limits?{filter:?}");
         self.all_by_cursor(&binding, |s, q| {
-            s.list_spend_limits(q, filter.scope_type.as_deref(), filter.rbac_group_id.as_deref())
+            s.list_spend_limits(
+                q,
+                filter.scope_type.as_deref(),
+                filter.rbac_group_id.as_deref(),
+            )
         })
     }
 
@@ -324,8 +367,15 @@ impl CoworkApi for SimApi {
         self.write(|s, now| s.upsert_spend_limit(&req, true, now))
     }
 
-    async fn delete_spend_limit(&self, spend_limit_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
-        converge(self.write(|s, now| s.delete_spend_limit(spend_limit_id, now)), not_found)
+    async fn delete_spend_limit(
+        &self,
+        spend_limit_id: &str,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
+        converge(
+            self.write(|s, now| s.delete_spend_limit(spend_limit_id, now)),
+            not_found,
+        )
     }
 
     async fn list_plugin_policies(&self) -> CoworkResult<Vec<PluginPolicy>> {
@@ -376,9 +426,17 @@ mod tests {
         };
         let first = api.create_group(&new, &key).await.unwrap();
         let again = api.create_group(&new, &key).await.unwrap();
-        assert_eq!(again, Created::Existing { id: first.id().to_owned() });
+        assert_eq!(
+            again,
+            Created::Existing {
+                id: first.id().to_owned()
+            }
+        );
         let g = first.id().to_owned();
-        assert_eq!(api.add_group_member(&g, &user.id, &key).await.unwrap(), Outcome::Applied);
+        assert_eq!(
+            api.add_group_member(&g, &user.id, &key).await.unwrap(),
+            Outcome::Applied
+        );
         assert_eq!(
             api.add_group_member(&g, &user.id, &key).await.unwrap(),
             Outcome::AlreadyInState
@@ -394,7 +452,10 @@ mod tests {
         );
         assert_eq!(api.call_counts().writes, 6);
         let real = SimApi::over(api.sim().clone(), Mode::Real);
-        let err = real.create_role(&RoleSpec::default(), &key).await.unwrap_err();
+        let err = real
+            .create_role(&RoleSpec::default(), &key)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CoworkError::NotInRealApi { .. }));
     }
 }

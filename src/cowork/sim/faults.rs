@@ -247,7 +247,10 @@ mod tests {
             drop_rate: 1.5,
             ..FaultConfig::default()
         };
-        assert_eq!(bad.validate().unwrap_err(), "drop_rate must be between 0 and 1");
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            "drop_rate must be between 0 and 1"
+        );
     }
 
     #[test]

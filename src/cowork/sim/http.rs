@@ -141,7 +141,13 @@ impl Cx<'_> {
 }
 
 /// Routes one API request (path below `/v1/organizations`) to the model.
-fn route(state: &mut SimState, cx: &Cx<'_>, method: &Method, segs: &[String], body: &[u8]) -> ApiResult<Reply> {
+fn route(
+    state: &mut SimState,
+    cx: &Cx<'_>,
+    method: &Method,
+    segs: &[String],
+    body: &[u8],
+) -> ApiResult<Reply> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let now = cx.now;
     let m = method.as_str();
@@ -248,7 +254,11 @@ fn route(state: &mut SimState, cx: &Cx<'_>, method: &Method, segs: &[String], bo
         }
         ("GET", ["spend_limits"]) => {
             cx.require_extended()?;
-            reply(&state.list_spend_limits(&cx.cursor()?, cx.one("scope_type"), cx.one("rbac_group_id"))?)
+            reply(&state.list_spend_limits(
+                &cx.cursor()?,
+                cx.one("scope_type"),
+                cx.one("rbac_group_id"),
+            )?)
         }
         ("POST", ["spend_limits"]) => {
             let req: SpendLimitRequest = parse(body)?;
@@ -357,7 +367,8 @@ fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<(), ApiError> {
         Some(expected) => {
             let a = expected.as_bytes();
             let b = key.trim().as_bytes();
-            let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+            let same =
+                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
             if same {
                 Ok(())
             } else {
@@ -369,7 +380,12 @@ fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<(), ApiError> {
 
 fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [method.as_str().as_bytes(), path.as_bytes(), query.as_bytes(), body] {
+    for part in [
+        method.as_str().as_bytes(),
+        path.as_bytes(),
+        query.as_bytes(),
+        body,
+    ] {
         ctx.update(&(part.len() as u64).to_le_bytes());
         ctx.update(part);
     }
@@ -411,7 +427,10 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     }
 
     // E2–E4 require the version header.
-    let versioned = matches!(segs.first().map(String::as_str), Some("users") | Some("invites"));
+    let versioned = matches!(
+        segs.first().map(String::as_str),
+        Some("users") | Some("invites")
+    );
     if versioned && header(&req, "anthropic-version").is_none() {
         let e = ApiError::invalid(None, "anthropic-version header is required");
         return error_response(&e, &request_id);
@@ -424,7 +443,11 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     match decision.before {
         Some(super::faults::Fault::Error(status)) => {
             SimMetricsRef(&sim).injected_error();
-            let kind = if status == 529 { "overloaded_error" } else { "api_error" };
+            let kind = if status == 529 {
+                "overloaded_error"
+            } else {
+                "api_error"
+            };
             let e = ApiError {
                 status,
                 kind,
@@ -645,9 +668,21 @@ mod tests {
     #[test]
     fn spend_and_invite_endpoints_have_their_own_limits() {
         let segs = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-        assert_eq!(limit_class(&Method::GET, &segs(&["spend_limits", "effective"])), LimitClass::Spend);
-        assert_eq!(limit_class(&Method::POST, &segs(&["invites"])), LimitClass::Invite);
-        assert_eq!(limit_class(&Method::GET, &segs(&["invites"])), LimitClass::Admin);
-        assert_eq!(limit_class(&Method::GET, &segs(&["rbac_groups"])), LimitClass::Admin);
+        assert_eq!(
+            limit_class(&Method::GET, &segs(&["spend_limits", "effective"])),
+            LimitClass::Spend
+        );
+        assert_eq!(
+            limit_class(&Method::POST, &segs(&["invites"])),
+            LimitClass::Invite
+        );
+        assert_eq!(
+            limit_class(&Method::GET, &segs(&["invites"])),
+            LimitClass::Admin
+        );
+        assert_eq!(
+            limit_class(&Method::GET, &segs(&["rbac_groups"])),
+            LimitClass::Admin
+        );
     }
 }

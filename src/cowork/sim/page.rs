@@ -99,8 +99,7 @@ impl IdQuery {
             (Some(before), None) => {
                 let seq = cursor(before)?;
                 let range = (Bound::Excluded(seq), Bound::Unbounded);
-                let (mut newer, more) =
-                    take(items.range(range).map(|(_, v)| v), &keep, self.limit);
+                let (mut newer, more) = take(items.range(range).map(|(_, v)| v), &keep, self.limit);
                 newer.reverse();
                 (newer, more)
             }
@@ -269,7 +268,7 @@ mod tests {
         assert_eq!(seq_of_id(&id), Some(42));
         assert_eq!(seq_of_id(&make_id("user", u64::MAX)), Some(u64::MAX));
         assert!(make_id("user", 1) < make_id("user", 2));
-        assert_eq!(seq_of_id("user_01WCz1FkmYMm4gnmykNKUu3Q").is_some(), true);
+        assert!(seq_of_id("user_01WCz1FkmYMm4gnmykNKUu3Q").is_some());
         assert_eq!(seq_of_id("user_02WCz1FkmYMm4gnmykNKUu3Q"), None);
         assert_eq!(seq_of_id("nonsense"), None);
     }
@@ -279,7 +278,10 @@ mod tests {
         let items: BTreeMap<u64, String> = (1..=7).map(|s| (s, make_id("user", s))).collect();
         let q = IdQuery::first(3);
         let p1 = q.page(&items, |_| true, |s| s).unwrap();
-        assert_eq!(p1.data, vec![make_id("user", 7), make_id("user", 6), make_id("user", 5)]);
+        assert_eq!(
+            p1.data,
+            vec![make_id("user", 7), make_id("user", 6), make_id("user", 5)]
+        );
         assert!(p1.has_more);
         let p2 = IdQuery {
             limit: 3,

@@ -86,7 +86,10 @@ impl Persister {
     }
 
     /// Writes now if dirty. `encode` produces the snapshot bytes.
-    pub async fn flush(&self, encode: impl FnOnce() -> anyhow::Result<Vec<u8>>) -> anyhow::Result<()> {
+    pub async fn flush(
+        &self,
+        encode: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<()> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }

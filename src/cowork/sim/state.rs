@@ -21,7 +21,13 @@ pub const MAX_SET_MEMBERS: usize = 10_000;
 pub const INVITE_TTL_DAYS: i64 = 21;
 
 /// Features the product treats as generally available (covered by `all_ga`).
-pub const GA_FEATURES: [&str; 5] = ["chat", "cowork", "claude_code", "web_search", "code_execution"];
+pub const GA_FEATURES: [&str; 5] = [
+    "chat",
+    "cowork",
+    "claude_code",
+    "web_search",
+    "code_execution",
+];
 
 /// Capability names that are org-level skill settings, never per role (R10).
 const ORG_LEVEL_SETTINGS: [&str; 8] = [
@@ -696,7 +702,12 @@ impl SimState {
     }
 
     /// `POST /users/{id}` `{role}`.
-    pub fn set_user_role(&mut self, id: &str, role: &OrgRole, now: DateTime<Utc>) -> ApiResult<User> {
+    pub fn set_user_role(
+        &mut self,
+        id: &str,
+        role: &OrgRole,
+        now: DateTime<Utc>,
+    ) -> ApiResult<User> {
         let current = self.get_user(id)?;
         if role.is_admin() || current.role.is_admin() {
             return Err(ApiError::admin_role());
@@ -1176,10 +1187,11 @@ impl SimState {
             created_at: now,
             seq,
         };
-        self.members
-            .entry(group_id.to_owned())
-            .or_default()
-            .insert(user_id.to_owned(), seq, rec.clone());
+        self.members.entry(group_id.to_owned()).or_default().insert(
+            user_id.to_owned(),
+            seq,
+            rec.clone(),
+        );
         self.user_groups
             .entry(user_id.to_owned())
             .or_default()
@@ -1246,7 +1258,9 @@ impl SimState {
     ) -> ApiResult<MemberDeleted> {
         self.writable_group(group_id)?;
         if !self.delete_member(group_id, user_id, now) {
-            return Err(ApiError::not_found("the user is not a member of this group"));
+            return Err(ApiError::not_found(
+                "the user is not a member of this group",
+            ));
         }
         Ok(MemberDeleted {
             group_id: group_id.to_owned(),
@@ -1276,8 +1290,10 @@ impl SimState {
             .take(20)
             .collect();
         if !missing.is_empty() {
-            return Err(ApiError::not_found("some user_ids are not members of the organization")
-                .with_details(json!({ "user_ids": missing })));
+            return Err(
+                ApiError::not_found("some user_ids are not members of the organization")
+                    .with_details(json!({ "user_ids": missing })),
+            );
         }
         let current = self.member_ids(group_id);
         let mut result = SetMembersResult::default();
@@ -1316,7 +1332,9 @@ impl SimState {
         let mut roles: Vec<String> = Vec::new();
         for rid in role_ids {
             if !self.roles.contains(rid) {
-                return Err(ApiError::not_found("no role with this id in this organization"));
+                return Err(ApiError::not_found(
+                    "no role with this id in this organization",
+                ));
             }
             if !roles.contains(rid) {
                 roles.push(rid.clone());
@@ -1468,7 +1486,9 @@ impl SimState {
             if ORG_LEVEL_SETTINGS.contains(&feature) {
                 return Err(ApiError::invalid(
                     Some("org_level_setting"),
-                    &format!("capabilities.{feature} is an organization-level setting, not per role"),
+                    &format!(
+                        "capabilities.{feature} is an organization-level setting, not per role"
+                    ),
                 ));
             }
             if feature == "computer_use" {
@@ -1744,7 +1764,8 @@ impl SimState {
 
     fn remove_spend(&mut self, id: &str) -> Option<SpendLimit> {
         let l = self.spend.remove(id)?;
-        self.spend_key.remove(&(l.scope.clone(), l.period.to_string()));
+        self.spend_key
+            .remove(&(l.scope.clone(), l.period.to_string()));
         Some(l)
     }
 
@@ -1789,10 +1810,13 @@ impl SimState {
             let distinct: BTreeSet<Option<u64>> =
                 group_limits.iter().map(|l| l.amount_minor()).collect();
             // Most permissive: no limit beats any amount, a larger amount a smaller.
-            let best = group_limits.iter().copied().max_by_key(|l| match l.amount_minor() {
-                None => u128::MAX,
-                Some(a) => u128::from(a),
-            });
+            let best = group_limits
+                .iter()
+                .copied()
+                .max_by_key(|l| match l.amount_minor() {
+                    None => u128::MAX,
+                    Some(a) => u128::from(a),
+                });
             return (best, distinct.len() > 1);
         }
         if let Some(tier) = &user.seat_tier {
@@ -1815,7 +1839,10 @@ impl SimState {
     ) -> ApiResult<CursorPage<SpendSummary>> {
         self.require_spend_api()?;
         if user_ids.len() > 100 {
-            return Err(ApiError::invalid(None, "user_ids may carry at most 100 ids"));
+            return Err(ApiError::invalid(
+                None,
+                "user_ids may carry at most 100 ids",
+            ));
         }
         let start = q.start()?;
         let wants_monthly = periods.is_empty() || periods.contains(&Period::Monthly);
@@ -2005,7 +2032,13 @@ mod tests {
     }
 
     fn scim_group(state: &SimState) -> String {
-        state.groups().iter().find(|g| g.is_scim()).unwrap().id.clone()
+        state
+            .groups()
+            .iter()
+            .find(|g| g.is_scim())
+            .unwrap()
+            .id
+            .clone()
     }
 
     #[test]
@@ -2034,7 +2067,8 @@ mod tests {
             s.delete_group(&g, t0()).unwrap_err(),
             s.add_member(&g, &u, t0()).unwrap_err(),
             s.remove_member(&g, &u, t0()).unwrap_err(),
-            s.set_members(&g, std::slice::from_ref(&u), t0()).unwrap_err(),
+            s.set_members(&g, std::slice::from_ref(&u), t0())
+                .unwrap_err(),
         ] {
             assert_eq!(err.code, Some("scim_managed_resource"));
             assert_eq!(err.status, 400);
@@ -2048,7 +2082,9 @@ mod tests {
         let u = member(&mut s, "a@example.com");
         let e = s.set_user_role(&u, &OrgRole::Owner, t0()).unwrap_err();
         assert_eq!(e.code, Some("admin_role_not_assignable"));
-        let e = s.set_user_role(&owner, &OrgRole::Managed, t0()).unwrap_err();
+        let e = s
+            .set_user_role(&owner, &OrgRole::Managed, t0())
+            .unwrap_err();
         assert_eq!(e.code, Some("admin_role_not_assignable"));
         let e = s.delete_user(&owner, t0()).unwrap_err();
         assert_eq!(e.code, Some("admin_role_not_assignable"));
@@ -2068,7 +2104,10 @@ mod tests {
         assert_eq!((e.status, e.code), (400, Some("already_member")));
         s.remove_member(&g, &u, t0()).unwrap();
         assert_eq!(s.remove_member(&g, &u, t0()).unwrap_err().status, 404);
-        assert_eq!(s.add_member(&g, "user_01nobody", t0()).unwrap_err().status, 404);
+        assert_eq!(
+            s.add_member(&g, "user_01nobody", t0()).unwrap_err().status,
+            404
+        );
     }
 
     #[test]
@@ -2096,12 +2135,18 @@ mod tests {
         let mut s = SimState::seeded(t0());
         let g = group(&mut s, "Eng", None).unwrap().id;
         s.patch_org(&json!({"plan": "team"}), t0()).unwrap();
-        assert_eq!(group(&mut s, "x", None).unwrap_err().code, Some("plan_not_supported"));
+        assert_eq!(
+            group(&mut s, "x", None).unwrap_err().code,
+            Some("plan_not_supported")
+        );
         let spec = RoleSpec {
             name: "r".into(),
             ..RoleSpec::default()
         };
-        assert_eq!(s.create_role(&spec, t0()).unwrap_err().code, Some("plan_not_supported"));
+        assert_eq!(
+            s.create_role(&spec, t0()).unwrap_err().code,
+            Some("plan_not_supported")
+        );
         let req = SpendLimitRequest {
             scope: SpendScope::RbacGroup {
                 rbac_group_id: g.clone(),
@@ -2122,7 +2167,9 @@ mod tests {
             }],
         };
         assert_eq!(
-            s.put_plugin_policy("finance-close", &update, t0()).unwrap_err().code,
+            s.put_plugin_policy("finance-close", &update, t0())
+                .unwrap_err()
+                .code,
             Some("plan_not_supported")
         );
     }
@@ -2167,7 +2214,9 @@ mod tests {
             currency: None,
         };
         assert_eq!(
-            s.upsert_spend_limit(&group_req, false, t0()).unwrap_err().code,
+            s.upsert_spend_limit(&group_req, false, t0())
+                .unwrap_err()
+                .code,
             Some("scope_not_writable"),
             "the real API writes user scopes only"
         );
@@ -2233,17 +2282,23 @@ mod tests {
             ..RoleSpec::default()
         };
         assert_eq!(
-            s.create_role(&bad(json!({"computer_use": true})), t0()).unwrap_err().code,
+            s.create_role(&bad(json!({"computer_use": true})), t0())
+                .unwrap_err()
+                .code,
             Some("computer_use_not_available")
         );
         assert_eq!(
-            s.create_role(&bad(json!({"skill_sharing": true})), t0()).unwrap_err().code,
+            s.create_role(&bad(json!({"skill_sharing": true})), t0())
+                .unwrap_err()
+                .code,
             Some("org_level_setting")
         );
         s.patch_org(&json!({"settings": {"cowork_enabled": false}}), t0())
             .unwrap();
         assert_eq!(
-            s.create_role(&bad(json!({"cowork": true})), t0()).unwrap_err().code,
+            s.create_role(&bad(json!({"cowork": true})), t0())
+                .unwrap_err()
+                .code,
             Some("feature_disabled_at_org")
         );
         let mut spec = bad(json!({"chat": true}));
@@ -2261,7 +2316,8 @@ mod tests {
         );
         let role = s.create_role(&bad(json!({"chat": true})), t0()).unwrap();
         let g = group(&mut s, "Eng", None).unwrap().id;
-        s.set_group_roles(&g, std::slice::from_ref(&role.id), t0()).unwrap();
+        s.set_group_roles(&g, std::slice::from_ref(&role.id), t0())
+            .unwrap();
         assert_eq!(
             s.set_group_roles(&g, &["rbac_role_01nope".to_owned()], t0())
                 .unwrap_err()
@@ -2328,7 +2384,12 @@ mod tests {
         assert_eq!(restored.groups_of(&a), vec![g.clone()]);
         assert!(restored.user_by_email("A@example.com").is_some());
         let mut restored = restored;
-        assert_eq!(group(&mut restored, "dup", Some("okta:1")).unwrap_err().status, 409);
+        assert_eq!(
+            group(&mut restored, "dup", Some("okta:1"))
+                .unwrap_err()
+                .status,
+            409
+        );
         let next = group(&mut restored, "new", None).unwrap();
         assert!(next.id > g, "ids keep increasing after a restart");
     }
