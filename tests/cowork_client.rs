@@ -93,6 +93,14 @@ async fn me_reports_the_seeded_enterprise_org_and_extension_capabilities() {
     h.stop().await.unwrap();
 }
 
+#[actix_web::test]
+async fn the_simulator_also_starts_inside_an_actix_system() {
+    let h = start_sim(SimOptions::for_tests()).await;
+    let c = client_for(&h.base_url(), Mode::Extended);
+    assert_eq!(c.list_users().await.unwrap().len(), 1);
+    h.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn groups_members_and_roles_round_trip_through_the_client() {
     let h = start_sim(SimOptions::for_tests()).await;

@@ -946,6 +946,8 @@ mod tests {
     fn config_debug_hides_the_key() {
         let c = ClientConfig::new("http://127.0.0.1:1", "sk-ant-api01-secret");
         assert!(!format!("{c:?}").contains("secret"));
+        let client = HttpCoworkClient::new(c).unwrap();
+        assert!(!format!("{client:?}").contains("secret"));
         assert!(HttpCoworkClient::new(ClientConfig::new("ftp://x", "k")).is_err());
         assert!(HttpCoworkClient::new(ClientConfig::new("http://x", " ")).is_err());
     }

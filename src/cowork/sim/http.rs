@@ -488,11 +488,11 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
         None
     };
 
+    let fp = idem_key
+        .as_ref()
+        .map(|_| fingerprint(&method, &path, req.query_string(), &body));
     let (status, out, replayed) = {
         let mut state = sim.state.lock();
-        let fp = idem_key
-            .as_ref()
-            .map(|_| fingerprint(&method, &path, req.query_string(), &body));
         let stored = match (&idem_key, &fp) {
             (Some(key), Some(fp)) => state
                 .idempotent_answer(key, now)
@@ -620,13 +620,7 @@ fn sim_hook(sim: &Sim, method: &Method, hook: &str, body: &[u8]) -> ApiResult<Re
                 serde_json::from_value(value).map(|one| vec![one])
             }
             .map_err(|_| ApiError::invalid(None, "body must be a member or a list of members"))?;
-            let mut created = Vec::with_capacity(news.len());
-            {
-                let mut state = sim.state.lock();
-                for new in &news {
-                    created.push(state.sim_add_member(new, now)?);
-                }
-            }
+            let created = sim.state.lock().sim_add_members(&news, now)?;
             sim.changed();
             if many {
                 reply(&created)

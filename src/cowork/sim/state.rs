@@ -825,6 +825,34 @@ impl SimState {
         Ok(user)
     }
 
+    /// Adds several members at once, all or none: every email is checked (format,
+    /// not a member yet, not repeated in the batch) before any is added.
+    pub fn sim_add_members(
+        &mut self,
+        news: &[NewMember],
+        now: DateTime<Utc>,
+    ) -> ApiResult<Vec<User>> {
+        let mut batch = BTreeSet::new();
+        for (i, new) in news.iter().enumerate() {
+            let key = email_key(&new.email);
+            if !new.email.contains('@') {
+                return Err(ApiError::invalid(
+                    None,
+                    &format!("[{i}].email must be an email address"),
+                ));
+            }
+            if self.emails.contains_key(&key) || !batch.insert(key) {
+                return Err(ApiError::conflict(
+                    "member_exists",
+                    &format!("[{i}].email belongs to an existing or earlier member"),
+                ));
+            }
+        }
+        news.iter()
+            .map(|new| self.sim_add_member(new, now))
+            .collect()
+    }
+
     // ---------------------------------------------------------------- invites
 
     /// `GET /invites` (ID pagination, newest first).
@@ -2371,6 +2399,32 @@ mod tests {
         assert!(s.groups_of(&a).is_empty());
         assert!(s.spend_limits().is_empty());
         assert!(s.plugin_overrides("brand-kit").is_empty());
+    }
+
+    #[test]
+    fn bulk_member_creation_is_all_or_nothing() {
+        let mut s = SimState::seeded(t0());
+        let batch = |emails: &[&str]| -> Vec<NewMember> {
+            emails
+                .iter()
+                .map(|e| NewMember {
+                    email: (*e).into(),
+                    name: None,
+                    role: None,
+                    seat_tier: None,
+                })
+                .collect()
+        };
+        let e = s
+            .sim_add_members(&batch(&["a@example.com", "A+x@example.com"]), t0())
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert!(e.message.starts_with("[1]"), "{}", e.message);
+        assert_eq!(s.users().len(), 1, "nothing was added");
+        let added = s
+            .sim_add_members(&batch(&["a@example.com", "b@example.com"]), t0())
+            .unwrap();
+        assert_eq!(added.len(), 2);
     }
 
     #[test]
