@@ -492,22 +492,6 @@ fn seg(s: &str) -> String {
     out
 }
 
-/// Maps "already so" answers of converging writes to [`Outcome::AlreadyInState`].
-fn converge(
-    result: CoworkResult<Vec<u8>>,
-    already: impl Fn(&CoworkError) -> bool,
-) -> CoworkResult<Outcome> {
-    match result {
-        Ok(_) => Ok(Outcome::Applied),
-        Err(e) if already(&e) => Ok(Outcome::AlreadyInState),
-        Err(e) => Err(e),
-    }
-}
-
-fn is_not_found(e: &CoworkError) -> bool {
-    matches!(e, CoworkError::NotFound { .. })
-}
-
 impl CoworkApi for HttpCoworkClient {
     fn mode(&self) -> Mode {
         self.mode
@@ -599,14 +583,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
-        match self.fetch(&call).await {
-            Ok(g) => Ok(Created::New(g)),
-            Err(CoworkError::Conflict {
-                existing_id: Some(id),
-                ..
-            }) => Ok(Created::Existing { id }),
-            Err(e) => Err(e),
-        }
+        Created::from_result(self.fetch(&call).await)
     }
 
     async fn update_group(
@@ -648,7 +625,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
-        converge(self.execute(&call).await, is_not_found)
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_not_found)
     }
 
     async fn list_group_members(&self, group_id: &str) -> CoworkResult<Vec<RbacGroupMember>> {
@@ -675,7 +652,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
-        converge(self.execute(&call).await, CoworkError::is_already_member)
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_already_member)
     }
 
     async fn remove_group_member(
@@ -693,7 +670,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
-        converge(self.execute(&call).await, is_not_found)
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_not_found)
     }
 
     async fn set_group_members(
@@ -744,14 +721,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
-        match self.fetch(&call).await {
-            Ok(r) => Ok(Created::New(r)),
-            Err(CoworkError::Conflict {
-                existing_id: Some(id),
-                ..
-            }) => Ok(Created::Existing { id }),
-            Err(e) => Err(e),
-        }
+        Created::from_result(self.fetch(&call).await)
     }
 
     async fn update_role(
@@ -778,7 +748,7 @@ impl CoworkApi for HttpCoworkClient {
         self.mode.require_extended("delete_role")?;
         let path = format!("/rbac_roles/{}", seg(role_id));
         let call = Call::write("delete_role", Method::DELETE, path, None, key, Limit::Admin);
-        converge(self.execute(&call).await, is_not_found)
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_not_found)
     }
 
     async fn set_group_roles(
@@ -884,7 +854,7 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Spend,
         );
-        converge(self.execute(&call).await, is_not_found)
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_not_found)
     }
 
     async fn list_plugin_policies(&self) -> CoworkResult<Vec<PluginPolicy>> {

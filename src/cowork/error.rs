@@ -138,6 +138,11 @@ impl CoworkError {
         }
     }
 
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CoworkError::NotFound { .. })
+    }
+
     /// Whether this is the 400 "already a member" answer to adding a member.
     pub fn is_already_member(&self) -> bool {
         match self {

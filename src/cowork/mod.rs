@@ -93,20 +93,8 @@ impl IdempotencyKey {
     /// A key from parts (hashed with SHA-256, so parts may be long or personal: the
     /// key itself reveals nothing).
     pub fn derive<S: AsRef<str>>(parts: &[S]) -> Self {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in parts {
-            let bytes = part.as_ref().as_bytes();
-            ctx.update(&(bytes.len() as u64).to_le_bytes());
-            ctx.update(bytes);
-        }
-        let digest = ctx.finish();
-        let hex: String = digest
-            .as_ref()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Self(format!("cs_{hex}"))
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_ref().as_bytes()).collect();
+        Self(format!("cs_{}", hash_hex(&parts, 16)))
     }
 
     /// A key taken verbatim (1–255 visible ASCII characters; otherwise it is hashed).
@@ -137,6 +125,22 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
+/// SHA-256 over length-prefixed `parts` (so part boundaries matter), as hex of the
+/// first `bytes` bytes.
+pub(crate) fn hash_hex(parts: &[&[u8]], bytes: usize) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        ctx.update(&(part.len() as u64).to_le_bytes());
+        ctx.update(part);
+    }
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A create that converges: either the server made a new object, or an object with
 /// the same `external_id` already existed (409 with `details.existing_id`).
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +152,21 @@ pub enum Created<T> {
         /// The id of the object that holds the `external_id`.
         id: String,
     },
+}
+
+impl<T> Created<T> {
+    /// `Created::New` on success, `Created::Existing` on a 409 that names the object
+    /// already holding the `external_id`.
+    pub fn from_result(result: CoworkResult<T>) -> CoworkResult<Self> {
+        match result {
+            Ok(v) => Ok(Created::New(v)),
+            Err(CoworkError::Conflict {
+                existing_id: Some(id),
+                ..
+            }) => Ok(Created::Existing { id }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Created<RbacGroup> {
@@ -177,6 +196,20 @@ pub enum Outcome {
     Applied,
     /// Nothing to do: already a member, not a member, already deleted.
     AlreadyInState,
+}
+
+impl Outcome {
+    /// `Applied` on success, `AlreadyInState` when `already` recognises the error.
+    pub fn from_result<T>(
+        result: CoworkResult<T>,
+        already: impl Fn(&CoworkError) -> bool,
+    ) -> CoworkResult<Self> {
+        match result {
+            Ok(_) => Ok(Outcome::Applied),
+            Err(e) if already(&e) => Ok(Outcome::AlreadyInState),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Calls made by a client since it was built.

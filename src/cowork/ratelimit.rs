@@ -76,10 +76,31 @@ impl TokenBucket {
     }
 }
 
-/// A small xorshift generator for backoff jitter; seeded once, not for secrets.
+/// A small xorshift generator (jitter, simulated faults); not for secrets.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator with this seed (any value, zero included).
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// A value in `[0, 1)`.
+    pub fn next_unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Shared backoff jitter; seeded once.
 #[derive(Debug)]
 pub struct Jitter {
-    state: Mutex<u64>,
+    rng: Mutex<XorShift>,
 }
 
 impl Jitter {
@@ -98,19 +119,13 @@ impl Jitter {
     /// A generator with a fixed seed.
     pub fn seeded(seed: u64) -> Self {
         Self {
-            state: Mutex::new(seed | 1),
+            rng: Mutex::new(XorShift::new(seed)),
         }
     }
 
     /// A value in `[0, 1)`.
     pub fn next_unit(&self) -> f64 {
-        let mut s = self.state.lock();
-        let mut x = *s;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *s = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.lock().next_unit()
     }
 }
 

@@ -106,32 +106,6 @@ impl SimApi {
     }
 }
 
-fn created<T>(result: CoworkResult<T>) -> CoworkResult<Created<T>> {
-    match result {
-        Ok(v) => Ok(Created::New(v)),
-        Err(CoworkError::Conflict {
-            existing_id: Some(id),
-            ..
-        }) => Ok(Created::Existing { id }),
-        Err(e) => Err(e),
-    }
-}
-
-fn converge<T>(
-    result: CoworkResult<T>,
-    already: impl Fn(&CoworkError) -> bool,
-) -> CoworkResult<Outcome> {
-    match result {
-        Ok(_) => Ok(Outcome::Applied),
-        Err(e) if already(&e) => Ok(Outcome::AlreadyInState),
-        Err(e) => Err(e),
-    }
-}
-
-fn not_found(e: &CoworkError) -> bool {
-    matches!(e, CoworkError::NotFound { .. })
-}
-
 impl CoworkApi for SimApi {
     fn mode(&self) -> Mode {
         self.mode
@@ -198,7 +172,7 @@ impl CoworkApi for SimApi {
                 ..NewGroup::default()
             }
         };
-        created(self.write(|s, now| s.create_group(&body, now)))
+        Created::from_result(self.write(|s, now| s.create_group(&body, now)))
     }
 
     async fn update_group(
@@ -224,9 +198,9 @@ impl CoworkApi for SimApi {
     }
 
     async fn delete_group(&self, group_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
-        converge(
+        Outcome::from_result(
             self.write(|s, now| s.delete_group(group_id, now)),
-            not_found,
+            CoworkError::is_not_found,
         )
     }
 
@@ -241,7 +215,7 @@ impl CoworkApi for SimApi {
         user_id: &str,
         _key: &IdempotencyKey,
     ) -> CoworkResult<Outcome> {
-        converge(
+        Outcome::from_result(
             self.write(|s, now| s.add_member(group_id, user_id, now)),
             CoworkError::is_already_member,
         )
@@ -253,9 +227,9 @@ impl CoworkApi for SimApi {
         user_id: &str,
         _key: &IdempotencyKey,
     ) -> CoworkResult<Outcome> {
-        converge(
+        Outcome::from_result(
             self.write(|s, now| s.remove_member(group_id, user_id, now)),
-            not_found,
+            CoworkError::is_not_found,
         )
     }
 
@@ -284,7 +258,7 @@ impl CoworkApi for SimApi {
         _key: &IdempotencyKey,
     ) -> CoworkResult<Created<RbacRole>> {
         self.mode.require_extended("create_role")?;
-        created(self.write(|s, now| s.create_role(spec, now)))
+        Created::from_result(self.write(|s, now| s.create_role(spec, now)))
     }
 
     async fn update_role(
@@ -299,7 +273,10 @@ impl CoworkApi for SimApi {
 
     async fn delete_role(&self, role_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
         self.mode.require_extended("delete_role")?;
-        converge(self.write(|s, now| s.delete_role(role_id, now)), not_found)
+        Outcome::from_result(
+            self.write(|s, now| s.delete_role(role_id, now)),
+            CoworkError::is_not_found,
+        )
     }
 
     async fn set_group_roles(
@@ -372,9 +349,9 @@ impl CoworkApi for SimApi {
         spend_limit_id: &str,
         _key: &IdempotencyKey,
     ) -> CoworkResult<Outcome> {
-        converge(
+        Outcome::from_result(
             self.write(|s, now| s.delete_spend_limit(spend_limit_id, now)),
-            not_found,
+            CoworkError::is_not_found,
         )
     }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::page::splitmix64;
+use crate::cowork::ratelimit::XorShift;
 
 /// What `PUT /_sim/faults` sets. Rates are probabilities in `[0, 1]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ pub struct Decision {
 #[derive(Debug)]
 pub struct Faults {
     config: FaultConfig,
-    rng: u64,
+    rng: XorShift,
 }
 
 impl Faults {
@@ -78,7 +79,7 @@ impl Faults {
     pub fn new(seed: u64) -> Self {
         Self {
             config: FaultConfig::default(),
-            rng: splitmix64(seed) | 1,
+            rng: XorShift::new(splitmix64(seed)),
         }
     }
 
@@ -90,27 +91,19 @@ impl Faults {
     /// Replaces the configuration (and reseeds when it carries a seed).
     pub fn set(&mut self, config: FaultConfig) {
         if let Some(seed) = config.seed {
-            self.rng = splitmix64(seed) | 1;
+            self.rng = XorShift::new(splitmix64(seed));
         }
         self.config = config;
     }
 
-    fn next_unit(&mut self) -> f64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     /// Decides the fate of the next request.
     pub fn decide(&mut self) -> Decision {
+        let rng = &mut self.rng;
         let (e, r, d, which) = (
-            self.next_unit(),
-            self.next_unit(),
-            self.next_unit(),
-            self.next_unit(),
+            rng.next_unit(),
+            rng.next_unit(),
+            rng.next_unit(),
+            rng.next_unit(),
         );
         let c = &self.config;
         let before = if e < c.error_rate {

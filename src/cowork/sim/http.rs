@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::faults::{FaultConfig, LimitClass};
 use super::page::{CursorQuery, IdQuery};
 use super::state::{ApiError, ApiResult, IdemRecord, NewMember, NewSimGroup, SimState};
-use super::Sim;
+use super::{Sim, SimMetrics};
 use crate::cowork::types::*;
 
 /// Largest accepted request body (bulk `POST /_sim/users`).
@@ -379,21 +379,13 @@ fn authenticate(sim: &Sim, req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> String {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [
+    let parts: [&[u8]; 4] = [
         method.as_str().as_bytes(),
         path.as_bytes(),
         query.as_bytes(),
         body,
-    ] {
-        ctx.update(&(part.len() as u64).to_le_bytes());
-        ctx.update(part);
-    }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ];
+    crate::cowork::hash_hex(&parts, 32)
 }
 
 /// The one entry point: every request of the simulator lands here.
@@ -421,9 +413,9 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     let method = req.method().clone();
     let is_write = method != Method::GET && method != Method::HEAD;
     if is_write {
-        SimMetricsRef(&sim).writes();
+        SimMetrics::bump(&sim.metrics.writes);
     } else {
-        SimMetricsRef(&sim).reads();
+        SimMetrics::bump(&sim.metrics.reads);
     }
 
     // E2–E4 require the version header.
@@ -442,7 +434,7 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     }
     match decision.before {
         Some(super::faults::Fault::Error(status)) => {
-            SimMetricsRef(&sim).injected_error();
+            SimMetrics::bump(&sim.metrics.injected_errors);
             let kind = if status == 529 {
                 "overloaded_error"
             } else {
@@ -458,7 +450,7 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
             return error_response(&e, &request_id);
         }
         Some(super::faults::Fault::RateLimited) => {
-            SimMetricsRef(&sim).injected_rate_limit();
+            SimMetrics::bump(&sim.metrics.injected_rate_limits);
             return too_many(&request_id, 1);
         }
         None => {}
@@ -467,7 +459,7 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     let now = sim.clock.now();
     let class = limit_class(&method, &segs);
     if let Err(secs) = sim.throttle.lock().try_take(class, sim.clock.now_millis()) {
-        SimMetricsRef(&sim).rate_limited();
+        SimMetrics::bump(&sim.metrics.rate_limited);
         return too_many(&request_id, secs);
     }
 
@@ -531,18 +523,17 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
     };
 
     if is_write {
-        let metrics = SimMetricsRef(&sim);
         match (replayed, status) {
-            (true, _) => metrics.replay(),
+            (true, _) => SimMetrics::bump(&sim.metrics.replays),
             (false, 200..=299) => {
-                metrics.applied();
+                SimMetrics::bump(&sim.metrics.writes_applied);
                 sim.changed();
             }
-            (false, _) => metrics.rejected(),
+            (false, _) => SimMetrics::bump(&sim.metrics.writes_rejected),
         }
     }
     if decision.drop_after {
-        SimMetricsRef(&sim).dropped();
+        SimMetrics::bump(&sim.metrics.dropped);
         return HttpResponse::Ok()
             .insert_header(("request-id", request_id.as_str()))
             .body(Severed);
@@ -555,39 +546,6 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
         );
     }
     resp
-}
-
-/// Counter helpers (keeps `dispatch` readable).
-struct SimMetricsRef<'a>(&'a Sim);
-
-impl SimMetricsRef<'_> {
-    fn reads(&self) {
-        super::SimMetrics::bump(&self.0.metrics.reads);
-    }
-    fn writes(&self) {
-        super::SimMetrics::bump(&self.0.metrics.writes);
-    }
-    fn applied(&self) {
-        super::SimMetrics::bump(&self.0.metrics.writes_applied);
-    }
-    fn rejected(&self) {
-        super::SimMetrics::bump(&self.0.metrics.writes_rejected);
-    }
-    fn replay(&self) {
-        super::SimMetrics::bump(&self.0.metrics.replays);
-    }
-    fn rate_limited(&self) {
-        super::SimMetrics::bump(&self.0.metrics.rate_limited);
-    }
-    fn injected_error(&self) {
-        super::SimMetrics::bump(&self.0.metrics.injected_errors);
-    }
-    fn injected_rate_limit(&self) {
-        super::SimMetrics::bump(&self.0.metrics.injected_rate_limits);
-    }
-    fn dropped(&self) {
-        super::SimMetrics::bump(&self.0.metrics.dropped);
-    }
 }
 
 /// The `/_sim/` test hooks.

@@ -184,13 +184,7 @@ impl CursorQuery {
     }
 
     fn binding_hash(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.binding.as_bytes());
-        digest
-            .as_ref()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::cowork::hash_hex(&[self.binding.as_bytes()], 8)
     }
 
     /// Decodes the cursor (400 if it is garbage or was issued for other filters).
