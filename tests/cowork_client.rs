@@ -775,6 +775,44 @@ async fn the_simulator_keeps_its_state_across_a_restart() {
     h.stop().await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_snapshot_is_written_in_the_background_after_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start_sim(SimOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        snapshot_interval: Duration::from_millis(200),
+        ..SimOptions::for_tests()
+    })
+    .await;
+    let c = client_for(&h.base_url(), Mode::Extended);
+    let created = c
+        .create_group(
+            &NewGroup {
+                name: "Background".into(),
+                external_id: Some("okta:bg".into()),
+                ..NewGroup::default()
+            },
+            &key(&["bg"]),
+        )
+        .await
+        .unwrap();
+    let path = dir.path().join(sim::persist::SNAPSHOT_FILE);
+    let mut written = false;
+    for _ in 0..1_000 {
+        // Paused time: each tick is instant; the writer's file I/O runs meanwhile.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if std::fs::read_to_string(&path).is_ok_and(|t| t.contains(created.id())) {
+            written = true;
+            break;
+        }
+    }
+    assert!(
+        written,
+        "the change reached the snapshot without a shutdown"
+    );
+    drop(h);
+}
+
 #[tokio::test]
 async fn sim_hooks_add_members_accept_invites_and_reset() {
     let h = start_sim(SimOptions::for_tests()).await;
