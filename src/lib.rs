@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cowork;
 pub mod directory;
 pub mod http;
 pub mod metrics;

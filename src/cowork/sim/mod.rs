@@ -1,0 +1,504 @@
+//! The Cowork admin API simulator: tier A (Anthropic's Admin API shapes, ids,
+//! pagination, errors) and tier B (our extensions), with the product's rules, rate
+//! limits with `retry-after`, idempotency keys, fault injection and persistence.
+//! Operators use it to try rules safely; tests and benches use it in-process.
+//!
+//! - `cowork-sync sim` calls [`run`]; the daemon with `cowork.base_url = "sim"` and
+//!   tests call [`start`] and get a [`SimHandle`] (`base_url()`, `state()`, `stop()`).
+//! - [`SimApi`] is the same model behind [`CoworkApi`](crate::cowork::CoworkApi)
+//!   without HTTP: an in-memory fake for executor tests.
+//!
+//! # Seed (first start, or `POST /_sim/reset`)
+//! One Enterprise organization "Example Corp (simulated)", provisioning mode `manual`,
+//! billing currency USD, usage credits on; Cowork, Claude Code, chat, web search, code
+//! execution and skills on (org-wide skill sharing off, Computer Use unavailable);
+//! connectors `mcpsrv_github`, `mcpsrv_jira`, `mcpsrv_slack` (enabled, with a few
+//! tools each); plugins `finance-close` and `brand-kit` (org preference `available`).
+//! One member, `owner@example.com`, the primary owner; one SCIM group "All Employees
+//! (SCIM)"; two roles made "in the console" (no `external_id`): "Chat only" and "All
+//! GA features".
+//!
+//! # Test hooks (not part of the Anthropic API; they need the API key too)
+//! - `GET /_sim/state`: everything (snapshot, metrics, faults) as JSON.
+//! - `PUT /_sim/faults` `{error_rate, rate_limit_rate, latency_ms, drop_rate, seed?}`
+//!   (and `GET`): errors answer 500/529 before processing; rate limits answer 429 with
+//!   `retry-after: 1`; drops process the request and then cut the answer off.
+//! - `POST /_sim/users` `{email, name?, role?, seat_tier?}` or an array of them: people
+//!   who signed up (a pending invite for the email is accepted).
+//! - `POST /_sim/groups` `{name, source_type?, user_ids?}`: a group made outside the
+//!   API (a SCIM group by default).
+//! - `PUT /_sim/org` `{name?, plan?, provisioning_mode?, settings?: {...}}`.
+//! - `GET /_sim/metrics`; `POST /_sim/reset`.
+//!
+//! # In-process use
+//! [`start`] binds an actix-web server on the address given (port 0 for an ephemeral
+//! port) and spawns it on the current tokio runtime; its workers run on their own
+//! threads, so it works under `#[actix_web::main]`, `#[tokio::main]` and plain
+//! `#[tokio::test]` (either flavour, paused time included). Call
+//! [`SimHandle::stop`] to shut it down and write the final snapshot.
+//!
+//! Imports only `crate::clock` of ours.
+
+mod access;
+pub mod fake;
+pub mod faults;
+mod http;
+pub mod page;
+pub mod persist;
+pub mod state;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use parking_lot::{Mutex, MutexGuard};
+use serde::Serialize;
+
+pub use fake::SimApi;
+pub use faults::FaultConfig;
+pub use state::{ApiError, NewMember, NewSimGroup, SimState, Snapshot};
+
+use crate::clock::{self, SharedClock};
+use faults::{Faults, Throttle};
+use persist::Persister;
+
+/// How to run the simulator.
+#[derive(Clone)]
+pub struct SimOptions {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Where the snapshot lives; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// A file holding the one accepted API key; without it (and without `api_key`)
+    /// any non-empty key is accepted.
+    pub api_key_file: Option<PathBuf>,
+    /// The accepted API key, given directly (tests).
+    pub api_key: Option<String>,
+    /// Turn each invite into a member at once.
+    pub accept_invites: bool,
+    /// Requests a minute for the admin endpoints (default 100; 0 = no limit). The
+    /// spend endpoints get 60 % of it and invite creation 12× it an hour, as
+    /// documented (60/min and 1,200/h at 100).
+    pub rpm: u32,
+    /// Overrides the spend endpoints' limit.
+    pub spend_rpm: Option<u32>,
+    /// Offer the extension tier (tier B). Off, the simulator behaves like the real
+    /// Admin API: extension endpoints answer 404 and only user spend limits are
+    /// writable.
+    pub extended: bool,
+    /// Every third page of a cursor list is short while `has_more` stays true.
+    pub short_pages: bool,
+    /// Seed of the fault generator.
+    pub fault_seed: u64,
+    /// actix-web worker threads.
+    pub workers: usize,
+    /// Largest interval between snapshot writes.
+    pub snapshot_interval: Duration,
+    /// The simulator's clock (timestamps, rate-limit refill, idempotency expiry).
+    pub clock: SharedClock,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            api_key_file: None,
+            api_key: None,
+            accept_invites: false,
+            rpm: 100,
+            spend_rpm: None,
+            extended: true,
+            short_pages: true,
+            fault_seed: 0x00C0_FFEE,
+            workers: 2,
+            snapshot_interval: Duration::from_millis(500),
+            clock: clock::system(),
+        }
+    }
+}
+
+impl SimOptions {
+    /// In-memory, ephemeral port, no rate limit, no page quirks: for tests.
+    pub fn for_tests() -> Self {
+        Self {
+            rpm: 0,
+            short_pages: false,
+            ..Self::default()
+        }
+    }
+}
+
+impl fmt::Debug for SimOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimOptions")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("api_key_file", &self.api_key_file)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("accept_invites", &self.accept_invites)
+            .field("rpm", &self.rpm)
+            .field("spend_rpm", &self.spend_rpm)
+            .field("extended", &self.extended)
+            .field("short_pages", &self.short_pages)
+            .field("fault_seed", &self.fault_seed)
+            .field("workers", &self.workers)
+            .field("snapshot_interval", &self.snapshot_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of what the simulator received.
+#[derive(Debug, Default)]
+pub struct SimMetrics {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    writes_applied: AtomicU64,
+    writes_rejected: AtomicU64,
+    replays: AtomicU64,
+    rate_limited: AtomicU64,
+    injected_errors: AtomicU64,
+    injected_rate_limits: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A copy of [`SimMetrics`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    /// API reads received (after authentication).
+    pub reads: u64,
+    /// API writes received (after authentication), each attempt counted.
+    pub writes: u64,
+    /// Writes that changed state or answered 2xx (not replays).
+    pub writes_applied: u64,
+    /// Writes refused with a 4xx by the product rules.
+    pub writes_rejected: u64,
+    /// Writes answered from the idempotency store.
+    pub replays: u64,
+    /// 429s from the rate limiter.
+    pub rate_limited: u64,
+    /// Injected 500/529s.
+    pub injected_errors: u64,
+    /// Injected 429s.
+    pub injected_rate_limits: u64,
+    /// Answers cut off after processing.
+    pub dropped: u64,
+}
+
+impl SimMetrics {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            reads: get(&self.reads),
+            writes: get(&self.writes),
+            writes_applied: get(&self.writes_applied),
+            writes_rejected: get(&self.writes_rejected),
+            replays: get(&self.replays),
+            rate_limited: get(&self.rate_limited),
+            injected_errors: get(&self.injected_errors),
+            injected_rate_limits: get(&self.injected_rate_limits),
+            dropped: get(&self.dropped),
+        }
+    }
+
+    fn reset(&self) {
+        for c in [
+            &self.reads,
+            &self.writes,
+            &self.writes_applied,
+            &self.writes_rejected,
+            &self.replays,
+            &self.rate_limited,
+            &self.injected_errors,
+            &self.injected_rate_limits,
+            &self.dropped,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The running simulator's shared core: model, faults, limits, metrics.
+pub struct Sim {
+    state: Mutex<SimState>,
+    faults: Mutex<Faults>,
+    throttle: Mutex<Throttle>,
+    metrics: SimMetrics,
+    clock: SharedClock,
+    api_key: Option<String>,
+    accept_invites: bool,
+    extended: bool,
+    short_pages: bool,
+    rpm: u32,
+    spend_rpm: Option<u32>,
+    fault_seed: u64,
+    request_seq: AtomicU64,
+    persister: Option<Arc<Persister>>,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("extended", &self.extended)
+            .field("rpm", &self.rpm)
+            .field("metrics", &self.metrics.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// A simulator core from options (loads the snapshot when there is one; does not
+    /// listen). Reads the key file.
+    pub fn new(options: &SimOptions) -> anyhow::Result<Self> {
+        let api_key = match (&options.api_key, &options.api_key_file) {
+            (Some(k), _) => Some(k.trim().to_owned()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the API key file {}", path.display()))?;
+                Some(text.trim().to_owned())
+            }
+            (None, None) => None,
+        };
+        if api_key.as_deref() == Some("") {
+            anyhow::bail!("the simulator's API key is empty");
+        }
+        let now = options.clock.now();
+        let (state, persister) = match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+                let state = match persist::load(dir)? {
+                    Some(snap) => SimState::from_snapshot(snap),
+                    None => SimState::seeded(now),
+                };
+                let persister = Persister::new(dir.clone(), options.snapshot_interval);
+                persister.mark_dirty();
+                (state, Some(persister))
+            }
+            None => (SimState::seeded(now), None),
+        };
+        Ok(Self {
+            state: Mutex::new(state),
+            faults: Mutex::new(Faults::new(options.fault_seed)),
+            throttle: Mutex::new(Throttle::new(options.rpm, options.spend_rpm)),
+            metrics: SimMetrics::default(),
+            clock: options.clock.clone(),
+            api_key,
+            accept_invites: options.accept_invites,
+            extended: options.extended,
+            short_pages: options.short_pages,
+            rpm: options.rpm,
+            spend_rpm: options.spend_rpm,
+            fault_seed: options.fault_seed,
+            request_seq: AtomicU64::new(1),
+            persister,
+        })
+    }
+
+    /// Locks the model. Do not hold the guard across an `.await`.
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock()
+    }
+
+    /// What was received so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Sets fault injection.
+    pub fn set_faults(&self, config: FaultConfig) {
+        self.faults.lock().set(config);
+    }
+
+    /// The current fault configuration.
+    pub fn faults(&self) -> FaultConfig {
+        self.faults.lock().config().clone()
+    }
+
+    /// The simulator's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Whether the extension tier is on.
+    pub fn extended(&self) -> bool {
+        self.extended
+    }
+
+    /// Back to the seed: model, stored answers, faults, limits and metrics.
+    pub fn reset(&self) {
+        *self.state.lock() = SimState::seeded(self.clock.now());
+        *self.faults.lock() = Faults::new(self.fault_seed);
+        *self.throttle.lock() = Throttle::new(self.rpm, self.spend_rpm);
+        self.metrics.reset();
+        self.changed();
+    }
+
+    /// Notes a state change for the snapshot writer.
+    fn changed(&self) {
+        if let Some(p) = &self.persister {
+            p.mark_dirty();
+        }
+    }
+
+    fn encode_snapshot(&self) -> anyhow::Result<Vec<u8>> {
+        let snapshot = self.state.lock().snapshot();
+        serde_json::to_vec(&snapshot).context("encoding the simulator snapshot")
+    }
+
+    fn next_request_id(&self) -> String {
+        page::make_id("req", self.request_seq.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    server: actix_web::dev::ServerHandle,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    persist_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`: the client's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared core (model, metrics, faults).
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// Locks the model. Do not hold the guard across an `.await`.
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        self.sim.state()
+    }
+
+    /// What was received so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.sim.metrics()
+    }
+
+    /// Stops the server (in-flight requests finish) and writes the final snapshot.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.server.stop(true).await;
+        if let Some(task) = self.task.take() {
+            task.await
+                .context("simulator server task")?
+                .context("simulator server")?;
+        }
+        if let Some(p) = &self.sim.persister {
+            p.stop();
+            if let Some(task) = self.persist_task.take() {
+                let _ = task.await;
+            }
+            p.mark_dirty();
+            let sim = self.sim.clone();
+            p.flush(move || sim.encode_snapshot()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            // Sends the stop command now; nobody waits for it.
+            drop(self.server.stop(false));
+            if let Some(p) = &self.sim.persister {
+                p.stop();
+            }
+        }
+    }
+}
+
+/// Starts the simulator on the current tokio runtime and returns once it listens.
+pub async fn start(options: SimOptions) -> anyhow::Result<SimHandle> {
+    let sim = Arc::new(Sim::new(&options)?);
+    let listener = TcpListener::bind(options.listen)
+        .with_context(|| format!("binding the simulator to {}", options.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let data = web::Data::from(sim.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(http::MAX_BODY))
+            .default_service(web::to(http::dispatch))
+    })
+    .workers(options.workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    let persist_task = sim.persister.clone().map(|p| {
+        let core = sim.clone();
+        tokio::spawn(p.run(move || core.encode_snapshot()))
+    });
+    tracing::info!(addr = %addr, extended = options.extended, rpm = options.rpm, "cowork simulator listening");
+    Ok(SimHandle {
+        addr,
+        sim,
+        server: handle,
+        task: Some(task),
+        persist_task,
+    })
+}
+
+/// Runs the simulator until Ctrl-C or SIGTERM, then stops it cleanly
+/// (`cowork-sync sim`).
+pub async fn run(options: SimOptions) -> anyhow::Result<()> {
+    let handle = start(options).await?;
+    tracing::info!(base_url = %handle.base_url(), "cowork simulator ready");
+    wait_for_shutdown().await;
+    tracing::info!("cowork simulator stopping");
+    handle.stop().await
+}
+
+#[cfg(unix)]
+async fn wait_for_shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}
