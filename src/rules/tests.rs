@@ -1188,6 +1188,54 @@ fn filter_rules_match_on_the_projected_enterprise_department() {
 }
 
 #[test]
+fn filter_attributes_list_what_the_filters_read_and_the_projection_keeps_only_those() {
+    let t = load(&file(
+        r#"
+[[rules]]
+id = "a"
+match = { filter = 'name.givenName sw "A" and urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter eq "7"' }
+group = { key = "a", name = "A" }
+
+[[rules]]
+id = "b"
+match = { filter = 'groups.display eq "Finance" or userName eq "b@example.com"' }
+group = { key = "b", name = "B" }
+"#,
+    ));
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let want: BTreeSet<String> = [
+        "groups".to_string(),
+        "name".to_string(),
+        "userName".to_string(),
+        format!("{ent}:costCenter"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(t.filter_attributes(), &want);
+    assert!(t
+        .warnings()
+        .iter()
+        .any(|w| w.code == WarningCode::FilterOnGroups && w.subject == rule("b")));
+    let full = json!({
+        "id": "1", "userName": "b@example.com", "displayName": "B",
+        "name": { "givenName": "Ann", "familyName": "B" },
+        "emails": [{ "value": "b@example.com" }],
+        ent: { "costCenter": "7", "department": "Sales" }
+    });
+    assert_eq!(
+        t.project_user(&full),
+        json!({
+            "userName": "b@example.com",
+            "name": { "givenName": "Ann", "familyName": "B" },
+            ent: { "costCenter": "7" }
+        })
+    );
+    let none = load(&file(""));
+    assert!(none.filter_attributes().is_empty());
+    assert_eq!(none.project_user(&full), json!({}));
+}
+
+#[test]
 fn resolution_warns_about_unknown_groups_empty_rules_and_missing_emails() {
     let (t, s) = semantics();
     let mut s2 = s.clone();

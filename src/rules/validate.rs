@@ -156,7 +156,8 @@ pub struct CompiledRule {
     pub group_key: String,
 }
 
-/// One attribute the rule filters read, for the directory's projection.
+/// One attribute the rule filters read, for the directory's projection (`attr` empty:
+/// the whole extension object).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ProjectedAttr {
     urn: Option<String>,
@@ -248,6 +249,11 @@ impl ValidRuleTable {
                 None => {
                     if let Some(v) = user.get(&p.attr) {
                         out.insert(p.attr.clone(), v.clone());
+                    }
+                }
+                Some(urn) if p.attr.is_empty() => {
+                    if let Some(v) = user.get(urn) {
+                        out.insert(urn.clone(), v.clone());
                     }
                 }
                 Some(urn) => {
@@ -1085,10 +1091,7 @@ fn check_rules(c: &mut Checker, d: &Draft<'_>) -> BTreeMap<String, Arc<ValidFilt
                     match Filter::parse(text).and_then(|f| f.validate(registry, ResourceKind::User))
                     {
                         Ok(f) => {
-                            if f.mentions("groups")
-                                || f.mentions("groups.value")
-                                || f.mentions("groups.display")
-                            {
+                            if f.mentions("groups") {
                                 c.warn(
                                     &s,
                                     "match.filter",
@@ -1320,8 +1323,10 @@ fn target_group(file: &RuleFile, r: &RuleSpec) -> TargetGroup {
 }
 
 /// The attribute paths the filters read, and the top-level attributes to project.
+/// [`ValidFilter::mentions`] answers for top-level attribute names and extension URNs;
+/// an extension attribute counts when its filter mentions both its name and its URN.
 fn projection<'a>(
-    filters: impl Iterator<Item = &'a ValidFilter> + Clone,
+    filters: impl Iterator<Item = &'a ValidFilter>,
 ) -> (BTreeSet<String>, Vec<ProjectedAttr>) {
     let mut paths = BTreeSet::new();
     let mut attrs = BTreeSet::new();
@@ -1329,34 +1334,38 @@ fn projection<'a>(
         return (paths, Vec::new());
     };
     let kind = ResourceKind::User;
-    let schemas = std::iter::once((registry.core(kind), None))
-        .chain(std::iter::once((registry.common(), None)))
-        .chain(
-            registry
-                .extensions(kind)
-                .into_iter()
-                .map(|s| (s, Some(s.id.as_str()))),
-        );
-    for (schema, urn) in schemas {
-        for attr in &schema.attributes {
-            let base = match urn {
-                Some(u) => format!("{u}:{}", attr.name),
-                None => attr.name.clone(),
-            };
-            let mut candidates = vec![base.clone()];
-            candidates.extend(
-                attr.sub_attributes
-                    .iter()
-                    .map(|sub| format!("{base}.{}", sub.name)),
-            );
-            for path in candidates {
-                if filters.clone().any(|f| f.mentions(&path)) {
-                    paths.insert(path);
-                    attrs.insert(ProjectedAttr {
-                        urn: urn.map(str::to_string),
-                        attr: attr.name.clone(),
-                    });
-                }
+    for f in filters {
+        for schema in [registry.core(kind), registry.common()] {
+            for attr in schema.attributes.iter().filter(|a| f.mentions(&a.name)) {
+                paths.insert(attr.name.clone());
+                attrs.insert(ProjectedAttr {
+                    urn: None,
+                    attr: attr.name.clone(),
+                });
+            }
+        }
+        for ext in registry.extensions(kind) {
+            if !f.mentions(&ext.id) {
+                continue;
+            }
+            let named: Vec<&str> = ext
+                .attributes
+                .iter()
+                .filter(|a| f.mentions(&a.name))
+                .map(|a| a.name.as_str())
+                .collect();
+            // The whole extension object when the filter names no attribute of it.
+            let named = if named.is_empty() { vec![""] } else { named };
+            for attr in named {
+                paths.insert(if attr.is_empty() {
+                    ext.id.clone()
+                } else {
+                    format!("{}:{attr}", ext.id)
+                });
+                attrs.insert(ProjectedAttr {
+                    urn: Some(ext.id.clone()),
+                    attr: attr.to_string(),
+                });
             }
         }
     }
