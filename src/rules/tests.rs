@@ -1230,6 +1230,14 @@ group = { key = "b", name = "B" }
             ent: { "costCenter": "7" }
         })
     );
+    let via_resource = crate::scim::resource::project(
+        &crate::scim::SchemaRegistry::builtin().unwrap(),
+        crate::scim::ResourceKind::User,
+        &full,
+        &t.projection(),
+    );
+    assert_eq!(via_resource["name"], full["name"]);
+    assert_eq!(via_resource[ent], json!({ "costCenter": "7" }));
     let none = load(&file(""));
     assert!(none.filter_attributes().is_empty());
     assert_eq!(none.project_user(&full), json!({}));

@@ -22,7 +22,8 @@ use super::model::{
     SpendAmount, SpendSpec,
 };
 use crate::scim::filter::{Filter, ValidFilter};
-use crate::scim::schema::{ResourceKind, SchemaRegistry};
+use crate::scim::resource::Projection;
+use crate::scim::schema::{AttrPath, ResourceKind, SchemaRegistry};
 
 /// At most this many groups per organization (R6).
 pub const MAX_GROUPS: usize = 100;
@@ -156,14 +157,6 @@ pub struct CompiledRule {
     pub group_key: String,
 }
 
-/// One attribute the rule filters read, for the directory's projection (`attr` empty:
-/// the whole extension object).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct ProjectedAttr {
-    urn: Option<String>,
-    attr: String,
-}
-
 /// A rule file that passed validation. Serializes as its [`RuleFile`] and deserializes by
 /// validating again, so a stored table can never be invalid when loaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,7 +166,8 @@ pub struct ValidRuleTable {
     rules: Vec<CompiledRule>,
     groups: BTreeMap<String, TargetGroup>,
     filter_attributes: BTreeSet<String>,
-    projection: Vec<ProjectedAttr>,
+    /// The top-level attributes the filters read (`attr` empty: a whole extension).
+    projection: Vec<AttrPath>,
     warnings: Vec<RuleWarning>,
 }
 
@@ -241,7 +235,10 @@ impl ValidRuleTable {
 
     /// Projects a rendered SCIM user onto the attributes the rule filters read: the
     /// value to store in [`super::SnapshotUser::attributes`]. Whole top-level attributes
-    /// are kept (extension attributes under their schema URN); everything else is dropped.
+    /// are kept (extension attributes under their schema URN); everything else is
+    /// dropped, including `id` and `schemas`, which the snapshot carries already (this is
+    /// why it is not [`crate::scim::resource::project`]: a million users each keeping a
+    /// `schemas` array would cost memory for nothing).
     pub fn project_user(&self, user: &Value) -> Value {
         let mut out = Map::new();
         for p in &self.projection {
@@ -269,6 +266,15 @@ impl ValidRuleTable {
             }
         }
         Value::Object(out)
+    }
+
+    /// The same projection for [`crate::scim::resource::project`] (which also keeps
+    /// `id` and `schemas`), for a caller that renders users through it.
+    pub fn projection(&self) -> Projection {
+        Projection {
+            attributes: self.projection.clone(),
+            excluded: Vec::new(),
+        }
     }
 
     /// The file as TOML again (for `rules export`).
@@ -1327,9 +1333,9 @@ fn target_group(file: &RuleFile, r: &RuleSpec) -> TargetGroup {
 /// an extension attribute counts when its filter mentions both its name and its URN.
 fn projection<'a>(
     filters: impl Iterator<Item = &'a ValidFilter>,
-) -> (BTreeSet<String>, Vec<ProjectedAttr>) {
+) -> (BTreeSet<String>, Vec<AttrPath>) {
     let mut paths = BTreeSet::new();
-    let mut attrs = BTreeSet::new();
+    let mut attrs: Vec<AttrPath> = Vec::new();
     let Ok(registry) = registry() else {
         return (paths, Vec::new());
     };
@@ -1338,10 +1344,7 @@ fn projection<'a>(
         for schema in [registry.core(kind), registry.common()] {
             for attr in schema.attributes.iter().filter(|a| f.mentions(&a.name)) {
                 paths.insert(attr.name.clone());
-                attrs.insert(ProjectedAttr {
-                    urn: None,
-                    attr: attr.name.clone(),
-                });
+                attrs.push(AttrPath::new(&attr.name, None));
             }
         }
         for ext in registry.extensions(kind) {
@@ -1362,12 +1365,15 @@ fn projection<'a>(
                 } else {
                     format!("{}:{attr}", ext.id)
                 });
-                attrs.insert(ProjectedAttr {
+                attrs.push(AttrPath {
                     urn: Some(ext.id.clone()),
                     attr: attr.to_string(),
+                    sub: None,
                 });
             }
         }
     }
-    (paths, attrs.into_iter().collect())
+    attrs.sort_by_key(ToString::to_string);
+    attrs.dedup();
+    (paths, attrs)
 }
