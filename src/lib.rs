@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
+pub mod rules;
 pub mod scim;
 pub mod status;
 pub mod store;
