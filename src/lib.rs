@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
 pub mod rules;
+pub mod ruleset;
 pub mod scim;
 pub mod status;
 pub mod store;

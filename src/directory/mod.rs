@@ -14,6 +14,7 @@ mod ids;
 pub mod query;
 pub mod records;
 mod render;
+pub mod snapshot;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;

@@ -804,3 +804,64 @@ fn tombstones_are_recognized_exactly() {
     ));
     assert!(!is_tombstone_of("a@example.com", "a@example.com"));
 }
+
+#[test]
+fn snapshots_carry_what_the_rules_read() {
+    for f in fixtures() {
+        let a = f
+            .dir
+            .create(
+                caller(),
+                ResourceKind::User,
+                json!({"userName": "alice", "emails": [{"value": "a.home@example.com", "type": "home"},
+                       {"value": "alice@example.com", "type": "work", "primary": true}],
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Finance"}}),
+            )
+            .unwrap()
+            .id;
+        let b = user(&f.dir, "bob@example.com");
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &b,
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .unwrap();
+        let inner = group(&f.dir, "Inner", &[&a]);
+        let outer = group(&f.dir, "Outer", &[&inner, &b]);
+        let _other = group(&f.dir, "Other", &[]);
+        let project = |u: &Value| json!({"department": u.pointer("/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/department")});
+        let snap = f.dir.snapshot(&project, false).unwrap();
+        assert_eq!(snap.users.len(), 2, "{}", f.name);
+        let alice = snap.users.iter().find(|u| u.id == a).unwrap();
+        assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(alice.attributes["department"], "Finance");
+        assert!(alice.active);
+        let bob = snap.users.iter().find(|u| u.id == b).unwrap();
+        assert!(!bob.active);
+        assert_eq!(
+            bob.email.as_deref(),
+            Some("bob@example.com"),
+            "userName that looks like an email"
+        );
+        assert_eq!(snap.groups.len(), 3);
+        let o = snap.groups.iter().find(|g| g.id == outer).unwrap();
+        assert_eq!(o.member_users, vec![b.clone()]);
+        assert_eq!(o.member_groups, vec![inner.clone()]);
+
+        // For one user: that user, and the groups above it.
+        let only: std::collections::BTreeSet<String> = [a.clone()].into();
+        let part = f.dir.snapshot_for(&only, &project, false).unwrap();
+        assert_eq!(part.users.len(), 1);
+        let mut ids: Vec<&str> = part.groups.iter().map(|g| g.id.as_str()).collect();
+        ids.sort();
+        let mut want = vec![inner.as_str(), outer.as_str()];
+        want.sort();
+        assert_eq!(ids, want, "{}", f.name);
+        let o = part.groups.iter().find(|g| g.id == outer).unwrap();
+        assert!(o.member_users.is_empty(), "bob is not asked for");
+        assert_eq!(o.member_groups, vec![inner.clone()]);
+        let i = part.groups.iter().find(|g| g.id == inner).unwrap();
+        assert_eq!(i.member_users, vec![a.clone()]);
+    }
+}
