@@ -184,8 +184,8 @@ fn route(
             let data = page
                 .data
                 .into_iter()
-                .filter(|g| ext.map_or(true, |e| g.external_id.as_deref() == Some(e)))
-                .filter(|g| source.map_or(true, |s| g.source_type.as_str() == s))
+                .filter(|g| ext.is_none_or(|e| g.external_id.as_deref() == Some(e)))
+                .filter(|g| source.is_none_or(|s| g.source_type.as_str() == s))
                 .collect();
             reply(&CursorPage { data, ..page })
         }

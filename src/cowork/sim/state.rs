@@ -679,7 +679,7 @@ impl SimState {
         q.page(
             self.users.by_seq(),
             |u| {
-                email.as_ref().map_or(true, |e| email_key(&u.email) == *e)
+                email.as_ref().is_none_or(|e| email_key(&u.email) == *e)
                     && (roles.is_empty() || roles.contains(&u.role))
             },
             |u| &u.id,
@@ -1696,9 +1696,9 @@ impl SimState {
             .spend
             .by_seq()
             .range(start.range())
-            .filter(|(_, l)| scope_type.map_or(true, |t| l.scope.type_name() == t))
+            .filter(|(_, l)| scope_type.is_none_or(|t| l.scope.type_name() == t))
             .filter(|(_, l)| {
-                rbac_group_id.map_or(true, |g| {
+                rbac_group_id.is_none_or(|g| {
                     matches!(&l.scope, SpendScope::RbacGroup { rbac_group_id } if rbac_group_id == g)
                 })
             })
