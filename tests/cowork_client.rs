@@ -1023,11 +1023,14 @@ impl Drop for Mock {
     }
 }
 
+/// The mock's answer for the n-th request.
+type Script = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
+
 /// A server that records each request and answers with `script(request, n)` where
 /// `n` counts requests from 1.
 async fn mock(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let script: Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync> = Arc::new(script);
+    let script: Script = Arc::new(script);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
