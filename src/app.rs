@@ -132,6 +132,8 @@ impl Core {
             public_url: config.server.public_url.clone(),
             max_body_bytes: config.server.max_body_bytes,
             changes: self.changes.clone(),
+            clock: self.clock.clone(),
+            operations: None,
         }
     }
 

@@ -31,6 +31,19 @@ pub struct ReconcileStatus {
     pub consecutive_failures: u32,
     /// The last failure, if the last run failed.
     pub last_error: Option<String>,
+    /// Where the running reconcile is.
+    pub progress: Option<Progress>,
+}
+
+/// How far a running reconcile has got.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    /// `reading`, `planning`, `applying`.
+    pub phase: String,
+    /// Steps done in this phase.
+    pub done: u64,
+    /// Steps in this phase (0 when unknown).
+    pub total: u64,
 }
 
 /// The last outcome of talking to the Cowork admin API.
@@ -108,11 +121,21 @@ impl Status {
         true
     }
 
+    /// Reports the progress of the running reconcile.
+    pub fn reconcile_progress(&self, phase: &str, done: u64, total: u64) {
+        self.reconcile.lock().progress = Some(Progress {
+            phase: phase.to_string(),
+            done,
+            total,
+        });
+    }
+
     /// Records the end of a reconcile.
     pub fn end_reconcile(&self, outcome: Result<(), String>) {
         let now = timestamp(self.clock.now());
         let mut r = self.reconcile.lock();
         r.running = false;
+        r.progress = None;
         r.last_run_at = Some(now.clone());
         match outcome {
             Ok(()) => {

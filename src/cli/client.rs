@@ -78,6 +78,39 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    /// Sends a long-running request while printing the daemon's reconcile progress
+    /// (from `/admin/v1/status`) to stderr every two seconds.
+    pub async fn call_with_progress(&self, method: Method, path: &str) -> Result<Value, Failure> {
+        let call = self.call(method, path, None);
+        tokio::pin!(call);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.tick().await;
+        let mut last = String::new();
+        loop {
+            tokio::select! {
+                result = &mut call => return result,
+                _ = tick.tick() => {
+                    if let Ok(status) = self.call(Method::GET, "/admin/v1/status", None).await {
+                        if let Some(p) = status.pointer("/reconcile/progress").filter(|p| !p.is_null()) {
+                            let line = format!(
+                                "  {}: {}/{}",
+                                p["phase"].as_str().unwrap_or("working"),
+                                p["done"],
+                                p["total"]
+                            );
+                            if line != last {
+                                eprintln!("{line}");
+                                last = line;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A request body.
 pub enum RequestBody {
     /// JSON.

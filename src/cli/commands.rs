@@ -6,7 +6,11 @@ use anyhow::Context;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-use super::{AuditCommand, Command, Failure, RulesCommand, TokenCommand};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::client::{block_on, AdminClient, RequestBody};
+use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
 use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
 use crate::config::{Config, LogFormat};
@@ -114,7 +118,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 }
             };
             let target = format!("{}/healthz", url.trim_end_matches('/'));
-            super::client::block_on(async move {
+            block_on(async move {
                 let client = reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(5))
                     .build()
@@ -136,19 +140,261 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
         Command::Sim { .. } => Err(Failure::failed(
             "the simulator is not built into this binary yet",
         )),
-        Command::Rules { command } => match command {
-            RulesCommand::Validate { .. }
-            | RulesCommand::Apply { .. }
-            | RulesCommand::Export { .. }
-            | RulesCommand::List { .. } => Err(Failure::failed("rules are not available yet")),
-        },
-        Command::Plan { .. } | Command::Reconcile { .. } | Command::Explain { .. } => {
-            Err(Failure::failed("reconciliation is not available yet"))
-        }
-        Command::Audit { command } => match command {
-            AuditCommand::Verify { .. } | AuditCommand::Export { .. } => {
-                Err(Failure::failed("audit commands are not available yet"))
+        Command::Rules { command } => rules(command),
+        Command::Plan { json, remote } => remote_call(&remote, |c| async move {
+            let report = c.call(Method::GET, "/admin/v1/plan", None).await?;
+            print_report(&report, json);
+            Ok(())
+        }),
+        Command::Reconcile {
+            dry_run,
+            force,
+            remote,
+        } => remote_call(&remote, |c| async move {
+            let path = format!("/admin/v1/reconcile?dry_run={dry_run}&force={force}");
+            eprintln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
+            let report = c.call_with_progress(Method::POST, &path).await?;
+            print_report(&report, false);
+            match report.get("outcome").and_then(Value::as_str) {
+                Some("refused") => Err(Failure::failed(
+                    "the plan was refused by the safety valve; review it with `cowork-sync plan` and rerun with --force if it is intended",
+                )),
+                Some("failed") => Err(Failure::failed("the reconcile run failed; see the errors above")),
+                _ => Ok(()),
             }
-        },
+        }),
+        Command::Explain { user, json, remote } => remote_call(&remote, |c| async move {
+            let path = format!("/admin/v1/users/{}/effective-access", encode_segment(&user));
+            let report = c.call(Method::GET, &path, None).await?;
+            print_report(&report, json);
+            Ok(())
+        }),
+        Command::Audit { command } => audit(command),
+    }
+}
+
+/// Prints an operator report: its `text` rendering, or the JSON.
+fn print_report(report: &Value, as_json: bool) {
+    match report.get("text").and_then(Value::as_str) {
+        Some(text) if !as_json => println!("{text}"),
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        ),
+    }
+}
+
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Runs a future against the daemon's admin API.
+fn remote_call<F, Fut>(remote: &Remote, f: F) -> Result<(), Failure>
+where
+    F: FnOnce(AdminClient) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let client = AdminClient::new(remote)?;
+    block_on(f(client))?
+}
+
+fn rules(command: RulesCommand) -> Result<(), Failure> {
+    match command {
+        RulesCommand::Validate { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", file.display())))?;
+            match crate::rules::load_rule_file(&text) {
+                Ok(table) => {
+                    for w in table.warnings() {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{} is valid: {} rule(s), {} custom role(s), {} downstream group(s)",
+                        file.display(),
+                        table.rules().len(),
+                        table.roles().len(),
+                        table.groups().len()
+                    );
+                    Ok(())
+                }
+                Err(errors) => Err(Failure::invalid(format!(
+                    "{} is invalid ({} error{}):\n{}",
+                    file.display(),
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors
+                        .iter()
+                        .map(|e| format!("  {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ))),
+            }
+        }
+        RulesCommand::Apply {
+            file,
+            dry_run,
+            remote,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", file.display())))?;
+            remote_call(&remote, |c| async move {
+                let path = format!("/admin/v1/rules?dry_run={dry_run}");
+                let answer = c
+                    .call(Method::PUT, &path, Some(RequestBody::Text(text)))
+                    .await?;
+                for w in answer["warnings"].as_array().into_iter().flatten() {
+                    if let Some(m) = w.get("message").and_then(Value::as_str) {
+                        eprintln!("warning: {m}");
+                    }
+                }
+                let summary = answer["summary"].as_str().unwrap_or("");
+                if dry_run {
+                    println!("dry run: the rule table would change: {summary}");
+                    if let Some(text) = answer.pointer("/plan/text").and_then(Value::as_str) {
+                        println!("\n{text}");
+                    }
+                } else if answer["changed"].as_bool() == Some(true) {
+                    println!("applied as version {}: {summary}", answer["version"]);
+                } else {
+                    println!(
+                        "unchanged: version {} already has this table",
+                        answer["version"]
+                    );
+                }
+                Ok(())
+            })
+        }
+        RulesCommand::Export { remote } => remote_call(&remote, |c| async move {
+            let answer = c.call(Method::GET, "/admin/v1/rules", None).await?;
+            print!("{}", answer["toml"].as_str().unwrap_or_default());
+            Ok(())
+        }),
+        RulesCommand::List { remote } => remote_call(&remote, |c| async move {
+            let current = c.call(Method::GET, "/admin/v1/rules", None).await.ok();
+            let versions = c
+                .call(Method::GET, "/admin/v1/rules/versions", None)
+                .await?;
+            println!(
+                "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  summary",
+                "version", "applied at", "by", "rules", "roles"
+            );
+            for v in versions["versions"].as_array().into_iter().flatten() {
+                println!(
+                    "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  {}",
+                    v["version"],
+                    v["at"].as_str().unwrap_or(""),
+                    v["actor"].as_str().unwrap_or(""),
+                    v["rules"],
+                    v["roles"],
+                    v["summary"].as_str().unwrap_or("")
+                );
+            }
+            if let Some(cur) = current {
+                if let Some(rules) = cur.pointer("/table/rules").and_then(Value::as_array) {
+                    println!("\ncurrent rules (version {}):", cur["version"]);
+                    for r in rules {
+                        let target = r
+                            .pointer("/group/key")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        let matched = r.get("match").map(|m| m.to_string()).unwrap_or_default();
+                        println!(
+                            "  {:<20} priority {:<5} -> group {:<20} match {}",
+                            r["id"].as_str().unwrap_or(""),
+                            r.get("priority").cloned().unwrap_or(Value::from(0)),
+                            target,
+                            matched
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
+fn audit(command: AuditCommand) -> Result<(), Failure> {
+    match command {
+        AuditCommand::Verify {
+            file: Some(file), ..
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", file.display())))?;
+            let entries: Vec<Result<crate::audit::AuditEntry, String>> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, l)| {
+                    serde_json::from_str(l)
+                        .map_err(|e| format!("line {} is not an audit entry: {e}", i + 1))
+                })
+                .collect();
+            // An export may start mid-chain: its first entry's link is the anchor.
+            let start = match entries.first() {
+                Some(Ok(first)) if first.seq > 1 => Some(crate::audit::ChainPoint {
+                    seq: first.seq - 1,
+                    hash: first.prev_hash.clone(),
+                }),
+                _ => None,
+            };
+            report_verification(crate::audit::verify_chain(entries, start.as_ref(), None))
+        }
+        AuditCommand::Verify { file: None, remote } => remote_call(&remote, |c| async move {
+            let v = c.call(Method::GET, "/admin/v1/audit/verify", None).await?;
+            let verification: crate::audit::Verification = crate::audit::Verification {
+                ok: v["ok"].as_bool().unwrap_or(false),
+                checked: v["checked"].as_u64().unwrap_or(0),
+                first_bad_seq: v["first_bad_seq"].as_u64(),
+                reason: v["reason"].as_str().map(str::to_string),
+                head: None,
+            };
+            report_verification(verification)
+        }),
+        AuditCommand::Export { since, remote } => {
+            if let Some(s) = &since {
+                chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                    Failure::invalid(format!("--since '{s}' is not an RFC 3339 time"))
+                })?;
+            }
+            remote_call(&remote, |c| async move {
+                let mut after = 0u64;
+                loop {
+                    let mut path = format!("/admin/v1/audit?after={after}&limit=10000");
+                    if let Some(s) = &since {
+                        path.push_str(&format!("&since={}", encode_segment(s)));
+                    }
+                    let page = c.call(Method::GET, &path, None).await?;
+                    for e in page["entries"].as_array().into_iter().flatten() {
+                        println!("{e}");
+                    }
+                    match page["next_after"].as_u64() {
+                        Some(next) => after = next,
+                        None => break,
+                    }
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+fn report_verification(v: crate::audit::Verification) -> Result<(), Failure> {
+    if v.ok {
+        println!("audit trail intact: {} entries verified", v.checked);
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "audit trail broken at sequence {}: {} ({} entries verified before it)",
+            v.first_bad_seq.unwrap_or(0),
+            v.reason.unwrap_or_default(),
+            v.checked
+        )))
     }
 }

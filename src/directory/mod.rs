@@ -294,6 +294,14 @@ impl Directory {
         ))
     }
 
+    /// The id of the user with this userName (compared case-insensitively).
+    pub fn user_id_by_name(&self, user_name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .store
+            .get(Table::UserNameIdx, &fold(user_name))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
     /// Reads a record.
     pub fn record(&self, kind: ResourceKind, id: &str) -> Result<Option<Record>, StoreError> {
         match self.store.get(table(kind), id.as_bytes())? {

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Anything else (500; the detail is logged, not returned).
     #[error("{0}")]
     Internal(String),
+    /// A rule table failed validation (400, every error listed).
+    #[error("the rule table is invalid: {}", .0.first().map(ToString::to_string).unwrap_or_default())]
+    Rules(Vec<crate::rules::RuleError>),
 }
 
 impl From<crate::directory::DirectoryError> for ApiError {
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::Scim(e) => e.status(),
             ApiError::Store(StoreError::Io(_)) => 503,
             ApiError::Store(_) | ApiError::Internal(_) => 500,
-            ApiError::BadRequest(_) => 400,
+            ApiError::BadRequest(_) | ApiError::Rules(_) => 400,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Unavailable(_) => 503,
@@ -85,6 +88,28 @@ impl ResponseError for ApiError {
         let status = ApiError::status_code(self);
         match self {
             ApiError::Scim(e) => error_response(status, e.scim_type(), e.detail()),
+            ApiError::Rules(errors) => {
+                let detail = format!(
+                    "the rule table is invalid ({} error{}): {}",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                let mut body = error_body(status.as_u16(), None, &detail);
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert(
+                        "errors".into(),
+                        serde_json::to_value(errors).unwrap_or_default(),
+                    );
+                }
+                HttpResponse::build(status)
+                    .content_type(SCIM_JSON)
+                    .json(body)
+            }
             _ if status.is_server_error() => {
                 // The cause goes to the log once, here; the client gets a generic detail.
                 tracing::error!(error = %self, source = ?std::error::Error::source(self), status = status.as_u16(), "request failed");

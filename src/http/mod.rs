@@ -3,6 +3,7 @@
 //! directory/rules/reconcile layers off the async threads, and render. Errors become
 //! responses in [`error`] only.
 
+pub mod admin;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -10,14 +11,33 @@ pub mod middleware;
 pub mod scim;
 pub mod support;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
+use serde_json::Value;
 
+use crate::clock::SharedClock;
 use crate::directory::Directory;
+use crate::rules::ValidRuleTable;
 use crate::scim::SchemaRegistry;
 use crate::status::Status;
+
+/// A boxed future of an operator call.
+pub type OpFuture = Pin<Box<dyn Future<Output = Result<Value, error::ApiError>> + Send + 'static>>;
+
+/// What the operator API needs from reconciliation. The app implements it over the
+/// reconciler; without a downstream (some tests) the routes answer 503.
+pub trait Operations: Send + Sync + 'static {
+    /// What a full reconcile would change now, or with `candidate` as the rule table.
+    fn plan(&self, candidate: Option<ValidRuleTable>) -> OpFuture;
+    /// Runs one full reconcile now.
+    fn reconcile(&self, dry_run: bool, force: bool, actor: String) -> OpFuture;
+    /// The most recent runs, newest first.
+    fn runs(&self, limit: usize) -> Result<Value, error::ApiError>;
+}
 
 /// What handlers share.
 pub struct AppState {
@@ -33,12 +53,23 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Wakes the outbox worker after a change.
     pub changes: Arc<tokio::sync::Notify>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Plans and reconcile runs, when a downstream is configured.
+    pub operations: Option<Arc<dyn Operations>>,
 }
 
 impl AppState {
     /// Tells the outbox worker there is new work.
     pub fn notify_change(&self) {
         self.changes.notify_one();
+    }
+
+    /// The reconciliation operations, or 503 when none are configured.
+    pub fn operations(&self) -> Result<&Arc<dyn Operations>, error::ApiError> {
+        self.operations
+            .as_ref()
+            .ok_or_else(|| error::ApiError::Unavailable("reconciliation is not running".into()))
     }
 }
 
@@ -50,6 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(discovery::routes)
                 .configure(scim::routes),
         )
+        .service(web::scope("/admin/v1").configure(admin::routes))
         .default_service(web::to(not_found));
 }
 

@@ -1,0 +1,315 @@
+//! The operator API under `/admin/v1` (admin scope): the rule table (`GET|PUT
+//! /rules`, versions), plans and reconcile runs, status, a user's effective access,
+//! and the audit trail (`/audit`, `/audit/verify`).
+
+use std::collections::BTreeSet;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::support::{blocking, request_id};
+use super::AppState;
+use crate::audit;
+use crate::auth::extract::AdminCaller;
+use crate::outbox;
+use crate::rules::{self, RuleFile, ValidRuleTable};
+use crate::ruleset;
+use crate::scim::ResourceKind;
+use crate::store::StoreError;
+
+/// Largest rule file accepted.
+const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
+/// Most audit entries per page.
+const MAX_AUDIT_PAGE: usize = 10_000;
+
+/// Registers the operator routes under the current scope (`/admin/v1`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/rules", web::get().to(get_rules))
+        .route("/rules", web::put().to(put_rules))
+        .route("/rules/versions", web::get().to(rule_versions))
+        .route("/plan", web::get().to(plan))
+        .route("/reconcile", web::post().to(reconcile))
+        .route("/status", web::get().to(status))
+        .route(
+            "/users/{id}/effective-access",
+            web::get().to(effective_access),
+        )
+        .route("/audit", web::get().to(audit_list))
+        .route("/audit/verify", web::get().to(audit_verify));
+}
+
+fn json(body: &Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    version: Option<u64>,
+}
+
+async fn get_rules(
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+    query: web::Query<VersionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.directory.store().clone();
+    let wanted = query.version;
+    let version = blocking(move || match wanted {
+        Some(v) => ruleset::get(store.as_ref(), v),
+        None => ruleset::current(store.as_ref()),
+    })
+    .await?;
+    let Some(v) = version else {
+        return Err(ApiError::NotFound(match wanted {
+            Some(n) => format!("no rule table version {n}"),
+            None => "no rule table has been applied yet".into(),
+        }));
+    };
+    let toml = v
+        .table
+        .to_toml()
+        .map_err(|e| ApiError::Internal(format!("rendering the rule table: {e}")))?;
+    Ok(json(&json!({
+        "version": v.version,
+        "at": v.at,
+        "actor": v.actor,
+        "summary": v.summary,
+        "toml": toml,
+        "table": v.table,
+    })))
+}
+
+async fn rule_versions(
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.directory.store().clone();
+    let versions = blocking(move || ruleset::list(store.as_ref())).await?;
+    Ok(json(&json!({ "versions": versions })))
+}
+
+/// Parses a rule table from TOML (any content type but JSON) or a JSON `RuleFile`.
+fn parse_table(req: &HttpRequest, body: &[u8]) -> Result<ValidRuleTable, ApiError> {
+    if body.len() > MAX_RULE_FILE_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "the rule file is larger than {MAX_RULE_FILE_BYTES} bytes"
+        )));
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if is_json {
+        let file: RuleFile = serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("the rule file is not valid JSON: {e}")))?;
+        rules::validate(file).map_err(ApiError::Rules)
+    } else {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::BadRequest("the rule file is not UTF-8 text".into()))?;
+        rules::load_rule_file(text).map_err(ApiError::Rules)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DryRunQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn put_rules(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: AdminCaller,
+    query: web::Query<DryRunQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let table = parse_table(&req, &body)?;
+    let warnings = table.warnings().to_vec();
+    let store = state.directory.store().clone();
+    if query.dry_run {
+        let candidate = table.clone();
+        let diff = blocking(move || ruleset::preview(store.as_ref(), &candidate)).await?;
+        let plan = match &state.operations {
+            Some(ops) => Some(ops.plan(Some(table)).await?),
+            None => None,
+        };
+        return Ok(json(&json!({
+            "dry_run": true,
+            "diff": diff,
+            "summary": diff.to_string(),
+            "warnings": warnings,
+            "plan": plan,
+        })));
+    }
+    let actor = caller.0.subject.clone();
+    let rid = request_id(&req);
+    let clock = state.clock.clone();
+    let applied = blocking(move || {
+        ruleset::apply(
+            store.as_ref(),
+            table,
+            &actor,
+            rid.as_deref(),
+            clock.as_ref(),
+        )
+    })
+    .await?;
+    if applied.changed {
+        state.notify_change();
+    }
+    Ok(json(&json!({
+        "version": applied.version,
+        "changed": applied.changed,
+        "diff": applied.diff,
+        "summary": applied.diff.to_string(),
+        "warnings": warnings,
+    })))
+}
+
+async fn plan(state: web::Data<AppState>, _caller: AdminCaller) -> Result<HttpResponse, ApiError> {
+    let ops = state.operations()?;
+    Ok(json(&ops.plan(None).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReconcileQuery {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+async fn reconcile(
+    state: web::Data<AppState>,
+    caller: AdminCaller,
+    query: web::Query<ReconcileQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ops = state.operations()?;
+    let report = ops
+        .reconcile(query.dry_run, query.force, caller.0.subject.clone())
+        .await?;
+    Ok(json(&report))
+}
+
+async fn status(
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let directory = state.directory.clone();
+    let status = state.status.clone();
+    let (counts, backlog, rules_version, readiness) = blocking(move || -> Result<_, StoreError> {
+        let counts = directory.counts()?;
+        let backlog = outbox::backlog(directory.store().as_ref())?;
+        let rules_version = ruleset::current(directory.store().as_ref())?
+            .map(|v| ruleset::RuleVersionInfo::from(&v));
+        Ok((counts, backlog, rules_version, status.check()))
+    })
+    .await?;
+    let runs = match &state.operations {
+        Some(ops) => ops.runs(10)?,
+        None => Value::Array(Vec::new()),
+    };
+    Ok(json(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "ready": readiness.ready,
+        "checks": readiness.checks,
+        "directory": {"users": counts.0, "groups": counts.1, "memberships": counts.2},
+        "outbox": {"pending": backlog.0, "oldest": backlog.1},
+        "rules": rules_version,
+        "reconcile": state.status.reconcile(),
+        "downstream": state.status.downstream(),
+        "recent_runs": runs,
+    })))
+}
+
+/// `GET /users/{id}/effective-access`: `id` may also be a userName.
+async fn effective_access(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let wanted = req.match_info().get("id").unwrap_or_default().to_string();
+    let directory = state.directory.clone();
+    let explanation = blocking(move || -> Result<Value, ApiError> {
+        let store = directory.store().clone();
+        let id = match directory.record(ResourceKind::User, &wanted)? {
+            Some(_) => wanted.clone(),
+            None => directory.user_id_by_name(&wanted)?.ok_or_else(|| {
+                ApiError::NotFound(format!("no user with id or userName '{wanted}'"))
+            })?,
+        };
+        let Some(current) = ruleset::current(store.as_ref())? else {
+            return Err(ApiError::NotFound(
+                "no rule table has been applied yet, so nobody has access through cowork-sync"
+                    .into(),
+            ));
+        };
+        let table = current.table;
+        let needs_groups = table.filter_attributes().iter().any(|a| a == "groups");
+        let project = |u: &Value| table.project_user(u);
+        let only: BTreeSet<String> = [id.clone()].into();
+        let snapshot = directory.snapshot_for(&only, &project, needs_groups)?;
+        let explanation = rules::explain(&table, &snapshot, &id)
+            .ok_or_else(|| ApiError::NotFound(format!("no user with id '{id}'")))?;
+        let text = explanation.to_string();
+        let mut body = serde_json::to_value(&explanation)
+            .map_err(|e| ApiError::Internal(format!("rendering the explanation: {e}")))?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("text".into(), Value::String(text));
+            obj.insert("rules_version".into(), Value::from(current.version));
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(json(&explanation))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    since: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn audit_list(
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let since = match query.since.as_deref() {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| ApiError::BadRequest(format!("since: '{s}' is not an RFC 3339 time")))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_PAGE);
+    let after = query.after.unwrap_or(0);
+    let store = state.directory.store().clone();
+    let entries = blocking(move || audit::list(store.as_ref(), since, after, limit)).await?;
+    let next = if entries.len() == limit {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(json(&json!({ "entries": entries, "next_after": next })))
+}
+
+async fn audit_verify(
+    state: web::Data<AppState>,
+    _caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.directory.store().clone();
+    let verification = blocking(move || audit::verify_store(store.as_ref())).await?;
+    Ok(json(
+        &serde_json::to_value(verification).unwrap_or(Value::Null),
+    ))
+}
