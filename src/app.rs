@@ -11,6 +11,7 @@ use std::sync::Arc;
 use actix_web::{middleware::from_fn, web, App, HttpServer};
 use anyhow::Context;
 
+use crate::audit::recorder::{AuthFailure, FailureRecorder, FailureWriter};
 use crate::auth::extract::{AuthContext, FailureHook};
 use crate::auth::{load_or_create_key, Minter, Scope, Verifier};
 use crate::clock::SharedClock;
@@ -88,6 +89,10 @@ pub struct Core {
     pub clock: SharedClock,
     /// Wakes the outbox worker.
     pub changes: Arc<tokio::sync::Notify>,
+    /// Records refused requests in the audit trail (rate-limited).
+    pub auth_failures: FailureRecorder,
+    background: parking_lot::Mutex<Option<FailureWriter>>,
+    retention_days: u32,
 }
 
 impl Core {
@@ -112,6 +117,11 @@ impl Core {
             clock.clone(),
             config.reconcile.failure_threshold,
         ));
+        let (auth_failures, writer) = crate::audit::recorder::channel(
+            store.clone(),
+            clock.clone(),
+            config.audit.auth_failures_per_minute,
+        );
         Ok(Self {
             store,
             registry,
@@ -120,7 +130,42 @@ impl Core {
             status,
             clock,
             changes: Arc::new(tokio::sync::Notify::new()),
+            auth_failures,
+            background: parking_lot::Mutex::new(Some(writer)),
+            retention_days: config.audit.retention_days,
         })
+    }
+
+    /// Starts the background tasks that need no downstream: the audit writer for
+    /// refused requests and, with a retention set, hourly pruning. Call once, on a
+    /// runtime.
+    pub fn spawn_background(&self) {
+        if let Some(writer) = self.background.lock().take() {
+            tokio::spawn(writer.run());
+        }
+        if self.retention_days > 0 {
+            let store = self.store.clone();
+            let clock = self.clock.clone();
+            let days = i64::from(self.retention_days);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    let store = store.clone();
+                    let clock = clock.clone();
+                    let pruned = tokio::task::spawn_blocking(move || {
+                        let now = clock.now();
+                        crate::audit::prune(store.as_ref(), now - chrono::Duration::days(days), now, 10_000)
+                    })
+                    .await;
+                    match pruned {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "pruned audit entries past retention"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "audit pruning failed"),
+                        _ => {}
+                    }
+                }
+            });
+        }
     }
 
     /// The state HTTP handlers share.
@@ -146,7 +191,8 @@ impl Core {
             config.auth.jwks_file.as_deref(),
         )?;
         let metrics = self.metrics.clone();
-        let hook: FailureHook = Arc::new(move |err, _req| {
+        let recorder = self.auth_failures.clone();
+        let hook: FailureHook = Arc::new(move |err, req| {
             let reason = match err {
                 crate::auth::AuthError::Missing => "missing",
                 crate::auth::AuthError::Invalid => "invalid",
@@ -159,6 +205,12 @@ impl Core {
                 &[("reason", reason)],
                 1.0,
             );
+            recorder.record(AuthFailure {
+                reason,
+                route: req.match_pattern().unwrap_or_else(|| "unmatched".into()),
+                method: req.method().to_string(),
+                peer: req.peer_addr().map(|a| a.ip().to_string()),
+            });
         });
         Ok(AuthContext {
             verifier,
@@ -252,6 +304,7 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = sled.clone();
     let key = bootstrap_key(&config, &clock)?;
     let core = Core::new(&config, store, clock)?;
+    core.spawn_background();
     let parts = HttpParts::new(
         core.http_state(&config),
         core.auth_context(&config, &key)?,

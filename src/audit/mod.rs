@@ -11,6 +11,8 @@
 //! Entries hold ids, operation names and attribute *names*, never attribute values,
 //! emails or tokens.
 
+pub mod recorder;
+
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};

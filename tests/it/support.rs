@@ -54,6 +54,7 @@ impl TestAppBuilder {
         let clock = Arc::new(ManualClock::at_epoch_2026());
         let shared: SharedClock = clock.clone();
         let core = Core::new(&config, store, shared).unwrap();
+        core.spawn_background();
         let parts = HttpParts::new(
             core.http_state(&config),
             core.auth_context(&config, &KEY).unwrap(),
