@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod idp_replay;
 mod scim_http;
 mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
