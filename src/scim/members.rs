@@ -66,8 +66,9 @@ pub enum MemberOp {
 
 /// Parses a `members` value: an array of `{"value": id, "type"?, "$ref"?, "display"?}`
 /// (a single object is accepted as a one-element array). `$ref` is ignored (the server
-/// fills it); a non-empty `display` is kept; a missing or empty `value` is an
-/// `invalidValue` error.
+/// fills it); a non-empty `display` is kept; `displayName` is read as `display` when
+/// `display` is absent (Microsoft's Postman collection sends it); a missing or empty
+/// `value` is an `invalidValue` error.
 pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
@@ -90,6 +91,7 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
         let mut id = None;
         let mut kind = None;
         let mut display = None;
+        let mut display_name = None;
         for (key, v) in object {
             if key.eq_ignore_ascii_case("value") {
                 match v {
@@ -113,6 +115,10 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
                 if let Value::String(s) = v {
                     display = Some(s).filter(|s| !s.trim().is_empty());
                 }
+            } else if key.eq_ignore_ascii_case("displayName") {
+                if let Value::String(s) = v {
+                    display_name = Some(s).filter(|s| !s.trim().is_empty());
+                }
             } else if key.eq_ignore_ascii_case("$ref") {
                 // Filled in by the server from the id.
             } else {
@@ -125,7 +131,7 @@ pub fn parse_member_list(value: Value) -> Result<Vec<MemberRef>, ScimError> {
             Some(value) => out.push(MemberRef {
                 value,
                 kind,
-                display,
+                display: display.or(display_name),
             }),
             None => {
                 return Err(ScimError::InvalidValue(format!(
@@ -154,6 +160,21 @@ mod tests {
         assert_eq!(members[1].kind, Some(MemberKind::Group));
         assert_eq!(members[2].value, "u2");
         assert_eq!(parse_member_list(json!({"value": "u3"})).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn display_name_in_a_member_is_read_as_display() {
+        // Microsoft's Postman collection: `{"displayName": "new User", "value": ...}`.
+        let members = parse_member_list(json!([
+            {"displayName": "new User", "value": "u1"},
+            {"display": "kept", "displayName": "ignored", "value": "u2"},
+            {"displayName": "", "value": "u3"}
+        ]))
+        .unwrap();
+        assert_eq!(members[0].display.as_deref(), Some("new User"));
+        assert_eq!(members[1].display.as_deref(), Some("kept"));
+        assert_eq!(members[2].display, None);
+        assert!(parse_member_list(json!([{"value": "u4", "nickName": "x"}])).is_err());
     }
 
     #[test]

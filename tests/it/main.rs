@@ -5,6 +5,7 @@
 
 mod admin_api;
 mod cli;
+mod idp_replay;
 mod scim_http;
 mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
