@@ -155,11 +155,18 @@ impl Core {
                     let clock = clock.clone();
                     let pruned = tokio::task::spawn_blocking(move || {
                         let now = clock.now();
-                        crate::audit::prune(store.as_ref(), now - chrono::Duration::days(days), now, 10_000)
+                        crate::audit::prune(
+                            store.as_ref(),
+                            now - chrono::Duration::days(days),
+                            now,
+                            10_000,
+                        )
                     })
                     .await;
                     match pruned {
-                        Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "pruned audit entries past retention"),
+                        Ok(Ok(n)) if n > 0 => {
+                            tracing::info!(removed = n, "pruned audit entries past retention")
+                        }
                         Ok(Err(e)) => tracing::warn!(error = %e, "audit pruning failed"),
                         _ => {}
                     }

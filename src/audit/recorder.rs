@@ -55,7 +55,11 @@ pub struct FailureWriter {
 }
 
 /// A recorder and its writer, allowing `per_minute` entries a minute.
-pub fn channel(store: Arc<dyn Store>, clock: SharedClock, per_minute: u32) -> (FailureRecorder, FailureWriter) {
+pub fn channel(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    per_minute: u32,
+) -> (FailureRecorder, FailureWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let per_minute = f64::from(per_minute.max(1));
@@ -104,9 +108,7 @@ impl FailureWriter {
                 }
                 Message::Failure(f) => f,
             };
-            suppressed += self
-                .dropped
-                .swap(0, std::sync::atomic::Ordering::Relaxed);
+            suppressed += self.dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
             if self.limiter.check("auth", self.clock.as_ref()).is_err() {
                 suppressed += 1;
                 continue;
@@ -127,11 +129,13 @@ impl FailureWriter {
                     }
                     append(
                         txn,
-                        AuditDraft::new("anonymous", "auth.failure", Some(&failure.route)).with(json!({
-                            "reason": failure.reason,
-                            "method": failure.method,
-                            "peer": failure.peer,
-                        })),
+                        AuditDraft::new("anonymous", "auth.failure", Some(&failure.route)).with(
+                            json!({
+                                "reason": failure.reason,
+                                "method": failure.method,
+                                "peer": failure.peer,
+                            }),
+                        ),
                         now,
                     )
                     .map_err(TxFail::Store)?;
