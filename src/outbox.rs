@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::timestamp;
-use crate::store::codec::{from_bytes, seq_key, tx_bump, tx_put_json};
+use crate::store::codec::{collect_json, from_bytes, seq_key, tx_bump, tx_put_json};
 use crate::store::{Store, StoreError, Table, TxError, Txn};
 
 const SEQ_KEY: &[u8] = b"outbox/seq";
@@ -106,26 +106,10 @@ pub fn record_attempt(txn: &mut dyn Txn, entry: &OutboxEntry) -> Result<(), TxEr
 
 /// The oldest `limit` pending entries.
 pub fn pending(store: &dyn Store, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut out = Vec::new();
-    let mut err = None;
-    store.scan(Table::Outbox, b"", None, &mut |_, v| {
-        match from_bytes::<OutboxEntry>(v, Table::Outbox) {
-            Ok(e) => out.push(e),
-            Err(e) => {
-                err = Some(e);
-                return ControlFlow::Break(());
-            }
-        }
-        if out.len() >= limit {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(collect_json(store, Table::Outbox, b"", None, limit)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
 }
 
 /// How many entries are pending, and how old the oldest is.

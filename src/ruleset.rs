@@ -5,8 +5,6 @@
 //! audit entry and an outbox entry (a rule change may affect everyone) are written in
 //! one transaction. Applying a table equal to the current one changes nothing.
 
-use std::ops::ControlFlow;
-
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -14,7 +12,7 @@ use crate::audit::{self, timestamp, AuditDraft};
 use crate::clock::Clock;
 use crate::outbox::{self, Touched};
 use crate::rules::{diff, RuleTableDiff, ValidRuleTable};
-use crate::store::codec::{from_bytes, seq_from_key, seq_key, tx_put_json};
+use crate::store::codec::{collect_json, from_bytes, seq_key, tx_put_json};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
 
 /// One stored version.
@@ -91,30 +89,12 @@ pub fn get(store: &dyn Store, version: u64) -> Result<Option<RuleVersion>, Store
 
 /// Every version, oldest first, without the tables.
 pub fn list(store: &dyn Store) -> Result<Vec<RuleVersionInfo>, StoreError> {
-    let mut out = Vec::new();
-    let mut err = None;
-    store.scan(
-        Table::Rules,
-        b"",
-        None,
-        &mut |k, v| match from_bytes::<RuleVersion>(v, Table::Rules).and_then(|r| {
-            seq_from_key(k, Table::Rules)?;
-            Ok(r)
-        }) {
-            Ok(r) => {
-                out.push(RuleVersionInfo::from(&r));
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                err = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(
+        collect_json::<RuleVersion>(store, Table::Rules, b"", None, usize::MAX)?
+            .iter()
+            .map(|(_, v)| RuleVersionInfo::from(v))
+            .collect(),
+    )
 }
 
 /// The difference `table` would make against the current version.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::hex;
-use crate::store::codec::{seq_from_key, seq_key, tx_get_json, tx_put_json};
+use crate::store::codec::{scan_json, seq_key, tx_get_json, tx_put_json};
 use crate::store::{transaction, Store, StoreError, Table, TxError, TxFail, Txn};
 
 /// The `prev_hash` of the first entry.
@@ -351,23 +351,17 @@ pub fn list(
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let since = since.map(timestamp);
     let mut out = Vec::new();
-    let mut err = None;
+    if limit == 0 {
+        return Ok(out);
+    }
     let from = seq_key(after.saturating_add(1));
-    store.scan(Table::Audit, b"", Some(&from), &mut |_, v| {
-        match crate::store::codec::from_bytes::<AuditEntry>(v, Table::Audit) {
-            Ok(entry) => {
-                // `at` strings of one format compare in time order.
-                if since
-                    .as_ref()
-                    .is_none_or(|s| entry.at.as_str() >= s.as_str())
-                {
-                    out.push(entry);
-                }
-            }
-            Err(e) => {
-                err = Some(e);
-                return ControlFlow::Break(());
-            }
+    scan_json::<AuditEntry>(store, Table::Audit, b"", Some(&from), |_, entry| {
+        // `at` strings of one format compare in time order.
+        if since
+            .as_ref()
+            .is_none_or(|s| entry.at.as_str() >= s.as_str())
+        {
+            out.push(entry);
         }
         if out.len() >= limit {
             ControlFlow::Break(())
@@ -375,10 +369,7 @@ pub fn list(
             ControlFlow::Continue(())
         }
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// Removes entries older than `before`, leaving a checkpoint at the last removed
@@ -392,30 +383,17 @@ pub fn prune(
 ) -> Result<u64, StoreError> {
     let cutoff = timestamp(before);
     let mut victims: Vec<(u64, String)> = Vec::new();
-    let mut err = None;
-    store.scan(
-        Table::Audit,
-        b"",
-        None,
-        &mut |k, v| match crate::store::codec::from_bytes::<AuditEntry>(v, Table::Audit) {
-            Ok(e) if e.at < cutoff => {
-                victims.push((e.seq, e.hash));
-                if victims.len() >= batch {
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            }
-            Ok(_) => ControlFlow::Break(()),
-            Err(e) => {
-                err = Some(e);
-                let _ = seq_from_key(k, Table::Audit);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    if let Some(e) = err {
-        return Err(e);
-    }
+    scan_json::<AuditEntry>(store, Table::Audit, b"", None, |_, e| {
+        if e.at >= cutoff {
+            return ControlFlow::Break(());
+        }
+        victims.push((e.seq, e.hash));
+        if victims.len() >= batch {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
     let Some((last_seq, last_hash)) = victims.last().cloned() else {
         return Ok(0);
     };

@@ -29,7 +29,7 @@ use crate::outbox::{self, Touched};
 use crate::scim::members::{MemberKind, MemberOp, MemberRef};
 use crate::scim::resource::{self, InputResource};
 use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError};
-use crate::store::codec::{from_bytes, tx_bump, tx_get_json, tx_put_json};
+use crate::store::codec::{from_bytes, scan_json, tx_bump, tx_get_json, tx_put_json};
 use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn};
 
 pub use ids::IdGen;
@@ -686,26 +686,19 @@ impl Directory {
     /// The direct members of group `id`.
     pub fn members(&self, id: &str) -> Result<Vec<(String, MemberKind)>, StoreError> {
         let mut out = Vec::new();
-        let mut err = None;
-        self.store
-            .scan(Table::Members, &prefix(id), None, &mut |k, v| {
-                match (
-                    crate::store::codec::pair_second(k),
-                    from_bytes::<MemberValue>(v, Table::Members),
-                ) {
-                    (Some(m), Ok(value)) => out.push((m.to_string(), value.kind.into())),
-                    (_, Err(e)) => {
-                        err = Some(e);
-                        return std::ops::ControlFlow::Break(());
-                    }
-                    (None, _) => {}
+        scan_json::<MemberValue>(
+            self.store.as_ref(),
+            Table::Members,
+            &prefix(id),
+            None,
+            |k, v| {
+                if let Some(m) = crate::store::codec::pair_second(k) {
+                    out.push((m.to_string(), v.kind.into()));
                 }
                 std::ops::ControlFlow::Continue(())
-            })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+            },
+        )?;
+        Ok(out)
     }
 
     /// Every user in group `id` or in groups nested inside it (cycle-safe).

@@ -13,7 +13,7 @@ use crate::scim::list::{list_response, ListQuery, SortOrder};
 use crate::scim::resource::{self, Projection, SortKey};
 use crate::scim::schema::AttrPath;
 use crate::scim::{ResourceKind, ScimError};
-use crate::store::codec::from_bytes;
+use crate::store::codec::{from_bytes, scan_json};
 use crate::store::{StoreError, Table};
 
 /// A filter that is never true (every resource has an `id`).
@@ -292,30 +292,23 @@ impl Directory {
         mut on_match: impl FnMut(String, Record, &Value),
     ) -> Result<(), DirectoryError> {
         let store = self.store();
-        let mut err: Option<StoreError> = None;
-        store.scan(table(kind), b"", None, &mut |k, v| {
+        let mut failed: Option<StoreError> = None;
+        scan_json::<Record>(store.as_ref(), table(kind), b"", None, |k, record| {
             let id = String::from_utf8_lossy(k).into_owned();
-            let outcome = Self::decode(kind, v).and_then(|record| {
-                let full = super::render::render(store.as_ref(), kind, &id, &record, eval)?;
-                Ok((record, full))
-            });
-            match outcome {
-                Ok((record, full)) => {
+            match super::render::render(store.as_ref(), kind, &id, &record, eval) {
+                Ok(full) => {
                     if filter.is_none_or(|f| f.matches(&full)) {
                         on_match(id, record, &full);
                     }
                     ControlFlow::Continue(())
                 }
                 Err(e) => {
-                    err = Some(e);
+                    failed = Some(e);
                     ControlFlow::Break(())
                 }
             }
         })?;
-        match err {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        failed.map_or(Ok(()), |e| Err(e.into()))
     }
 }
 

@@ -11,7 +11,7 @@ use super::records::{prefix, MemberOfValue, MemberValue, Record};
 use crate::scim::members::MemberKind;
 use crate::scim::resource::Projection;
 use crate::scim::ResourceKind;
-use crate::store::codec::{from_bytes, pair_second};
+use crate::store::codec::{pair_second, scan_json};
 use crate::store::{Store, StoreError, Table};
 
 /// How to render resources for one request.
@@ -95,25 +95,13 @@ fn direct_groups(
     member: &str,
 ) -> Result<Vec<(String, Option<String>)>, StoreError> {
     let mut out = Vec::new();
-    let mut err = None;
-    store.scan(Table::MemberOf, &prefix(member), None, &mut |k, v| {
-        match (
-            pair_second(k),
-            from_bytes::<MemberOfValue>(v, Table::MemberOf),
-        ) {
-            (Some(g), Ok(value)) => out.push((g.to_string(), value.display)),
-            (_, Err(e)) => {
-                err = Some(e);
-                return ControlFlow::Break(());
-            }
-            _ => {}
+    scan_json::<MemberOfValue>(store, Table::MemberOf, &prefix(member), None, |k, v| {
+        if let Some(g) = pair_second(k) {
+            out.push((g.to_string(), v.display));
         }
         ControlFlow::Continue(())
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// A user's groups (RFC 7643 §4.1.2): direct memberships, then groups reached
@@ -160,34 +148,23 @@ fn group_members(
     options: &RenderOptions,
 ) -> Result<Vec<Value>, StoreError> {
     let mut out = Vec::new();
-    let mut err = None;
-    store.scan(Table::Members, &prefix(id), None, &mut |k, v| {
-        match (pair_second(k), from_bytes::<MemberValue>(v, Table::Members)) {
-            (Some(m), Ok(value)) => {
-                let kind: MemberKind = value.kind.into();
-                let resource = match kind {
-                    MemberKind::User => ResourceKind::User,
-                    MemberKind::Group => ResourceKind::Group,
-                };
-                let mut item = Map::new();
-                item.insert("value".into(), Value::String(m.to_string()));
-                item.insert("$ref".into(), Value::String(options.location(resource, m)));
-                item.insert("type".into(), Value::String(kind.as_str().into()));
-                if let Some(d) = value.display {
-                    item.insert("display".into(), Value::String(d));
-                }
-                out.push(Value::Object(item));
+    scan_json::<MemberValue>(store, Table::Members, &prefix(id), None, |k, value| {
+        if let Some(m) = pair_second(k) {
+            let kind: MemberKind = value.kind.into();
+            let resource = match kind {
+                MemberKind::User => ResourceKind::User,
+                MemberKind::Group => ResourceKind::Group,
+            };
+            let mut item = Map::new();
+            item.insert("value".into(), Value::String(m.to_string()));
+            item.insert("$ref".into(), Value::String(options.location(resource, m)));
+            item.insert("type".into(), Value::String(kind.as_str().into()));
+            if let Some(d) = value.display {
+                item.insert("display".into(), Value::String(d));
             }
-            (_, Err(e)) => {
-                err = Some(e);
-                return ControlFlow::Break(());
-            }
-            _ => {}
+            out.push(Value::Object(item));
         }
         ControlFlow::Continue(())
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(out)
 }

@@ -18,7 +18,7 @@ use crate::scim::members::MemberKind;
 use crate::scim::resource::Projection;
 use crate::scim::schema::AttrPath;
 use crate::scim::ResourceKind;
-use crate::store::codec::from_bytes;
+use crate::store::codec::scan_json;
 use crate::store::{StoreError, Table};
 
 /// The address Cowork knows a user by: the primary email, else the work email, else
@@ -95,68 +95,62 @@ impl Directory {
     ) -> Result<Snapshot, StoreError> {
         let eval = self.eval_options(needs_groups);
         let mut users = Vec::new();
-        let mut err = None;
-        self.store().scan(Table::Users, b"", None, &mut |k, v| {
-            let id = String::from_utf8_lossy(k).into_owned();
-            let outcome = from_bytes::<Record>(v, Table::Users)
-                .and_then(|record| self.snapshot_user(&id, &record, project, &eval));
-            match outcome {
-                Ok(u) => {
-                    users.push(u);
-                    ControlFlow::Continue(())
+        let mut failed = None;
+        scan_json::<Record>(
+            self.store().as_ref(),
+            Table::Users,
+            b"",
+            None,
+            |k, record| {
+                let id = String::from_utf8_lossy(k).into_owned();
+                match self.snapshot_user(&id, &record, project, &eval) {
+                    Ok(u) => {
+                        users.push(u);
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
                 }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        if let Some(e) = err {
+            },
+        )?;
+        if let Some(e) = failed {
             return Err(e);
         }
         let mut groups: BTreeMap<String, SnapshotGroup> = BTreeMap::new();
-        self.store().scan(Table::Groups, b"", None, &mut |k, v| {
-            let id = String::from_utf8_lossy(k).into_owned();
-            match from_bytes::<Record>(v, Table::Groups) {
-                Ok(record) => {
-                    groups.insert(id.clone(), empty_group(id, &record));
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
+        scan_json::<Record>(
+            self.store().as_ref(),
+            Table::Groups,
+            b"",
+            None,
+            |k, record| {
+                let id = String::from_utf8_lossy(k).into_owned();
+                groups.insert(id.clone(), empty_group(id, &record));
+                ControlFlow::Continue(())
+            },
+        )?;
         // One pass over every membership.
-        self.store().scan(Table::Members, b"", None, &mut |k, v| {
-            let Some(at) = k.iter().position(|b| *b == 0) else {
-                return ControlFlow::Continue(());
-            };
-            let group = String::from_utf8_lossy(&k[..at]);
-            let member = String::from_utf8_lossy(&k[at + 1..]).into_owned();
-            match from_bytes::<MemberValue>(v, Table::Members) {
-                Ok(value) => {
-                    if let Some(g) = groups.get_mut(group.as_ref()) {
-                        match value.kind {
-                            MemberKindTag::User => g.member_users.push(member),
-                            MemberKindTag::Group => g.member_groups.push(member),
-                        }
+        scan_json::<MemberValue>(
+            self.store().as_ref(),
+            Table::Members,
+            b"",
+            None,
+            |k, value| {
+                let Some(at) = k.iter().position(|b| *b == 0) else {
+                    return ControlFlow::Continue(());
+                };
+                let group = String::from_utf8_lossy(&k[..at]);
+                let member = String::from_utf8_lossy(&k[at + 1..]).into_owned();
+                if let Some(g) = groups.get_mut(group.as_ref()) {
+                    match value.kind {
+                        MemberKindTag::User => g.member_users.push(member),
+                        MemberKindTag::Group => g.member_groups.push(member),
                     }
-                    ControlFlow::Continue(())
                 }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
+                ControlFlow::Continue(())
+            },
+        )?;
         Ok(Snapshot {
             users,
             groups: groups.into_values().collect(),

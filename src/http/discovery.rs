@@ -69,28 +69,26 @@ async fn service_provider_config(
     Ok(scim_json(StatusCode::OK, &doc, None))
 }
 
-fn resource_type_docs(state: &AppState, base: &str) -> Vec<Value> {
-    state
-        .registry
-        .resource_type_documents()
-        .iter()
+/// Discovery documents with `meta.location` filled in under `{base}/{segment}/{id}`.
+fn located(docs: &[Value], base: &str, segment: &str) -> Vec<Value> {
+    docs.iter()
         .map(|d| {
             let id = d.get("id").and_then(Value::as_str).unwrap_or_default();
-            with_location(d, format!("{base}/ResourceTypes/{id}"))
+            with_location(d, format!("{base}/{segment}/{id}"))
         })
         .collect()
 }
 
+fn resource_type_docs(state: &AppState, base: &str) -> Vec<Value> {
+    located(
+        state.registry.resource_type_documents(),
+        base,
+        "ResourceTypes",
+    )
+}
+
 fn schema_docs(state: &AppState, base: &str) -> Vec<Value> {
-    state
-        .registry
-        .schema_documents()
-        .iter()
-        .map(|d| {
-            let id = d.get("id").and_then(Value::as_str).unwrap_or_default();
-            with_location(d, format!("{base}/Schemas/{id}"))
-        })
-        .collect()
+    located(state.registry.schema_documents(), base, "Schemas")
 }
 
 async fn resource_types(

@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::support::{
@@ -203,50 +203,22 @@ fn caller<'a>(who: &'a ScimCaller, rid: &'a Option<String>) -> Caller<'a> {
     }
 }
 
-async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: ScimCaller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let kind = kind_of(&req)?;
-    let (options, _) = response_options(&req, &state, kind)?;
-    let body = read_json(payload, state.max_body_bytes).await?;
-    let rid = request_id(&req);
-    let directory = state.directory.clone();
-    let written = blocking(move || directory.create(caller(&who, &rid), kind, body)).await?;
-    state.notify_change();
-    render_written(&state, kind, written, options, StatusCode::CREATED).await
+/// Which directory write a request makes.
+#[derive(Clone, Copy)]
+enum Write {
+    Create,
+    Replace,
+    Patch,
 }
 
-async fn replace(
+/// The shared path of POST, PUT and PATCH: read the body, run the write off the
+/// async threads, wake the outbox worker if something changed, and answer.
+async fn write(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: ScimCaller,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let kind = kind_of(&req)?;
-    let id = id_of(&req);
-    let (options, _) = response_options(&req, &state, kind)?;
-    let body = read_json(payload, state.max_body_bytes).await?;
-    let rid = request_id(&req);
-    let pre = precondition(&req);
-    let directory = state.directory.clone();
-    let written =
-        blocking(move || directory.replace(caller(&who, &rid), kind, &id, body, &pre)).await?;
-    if written.changed {
-        state.notify_change();
-    }
-    render_written(&state, kind, written, options, StatusCode::OK).await
-}
-
-/// Users answer 200 with the resource; groups answer 204 (a group may have 100,000
-/// members) unless the request names `attributes` (RFC 7644 §3.5.2: then 200).
-async fn patch(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: ScimCaller,
-    payload: web::Payload,
+    op: Write,
 ) -> Result<HttpResponse, ApiError> {
     let kind = kind_of(&req)?;
     let id = id_of(&req);
@@ -255,19 +227,58 @@ async fn patch(
     let rid = request_id(&req);
     let pre = precondition(&req);
     let directory = state.directory.clone();
-    let written =
-        blocking(move || directory.patch(caller(&who, &rid), kind, &id, body, &pre)).await?;
+    let written = blocking(move || {
+        let who = caller(&who, &rid);
+        match op {
+            Write::Create => directory.create(who, kind, body),
+            Write::Replace => directory.replace(who, kind, &id, body, &pre),
+            Write::Patch => directory.patch(who, kind, &id, body, &pre),
+        }
+    })
+    .await?;
     if written.changed {
         state.notify_change();
     }
-    if kind == ResourceKind::Group && !attributes_asked {
-        let mut response = HttpResponse::NoContent().finish();
-        if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
-            response.headers_mut().insert(header::ETAG, v);
+    match op {
+        Write::Create => render_written(&state, kind, written, options, StatusCode::CREATED).await,
+        // Groups answer 204 to PATCH (a group may have 100,000 members) unless the
+        // request names `attributes` (RFC 7644 §3.5.2: then 200 with the resource).
+        Write::Patch if kind == ResourceKind::Group && !attributes_asked => {
+            let mut response = HttpResponse::NoContent().finish();
+            if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
+                response.headers_mut().insert(header::ETAG, v);
+            }
+            Ok(response)
         }
-        return Ok(response);
+        _ => render_written(&state, kind, written, options, StatusCode::OK).await,
     }
-    render_written(&state, kind, written, options, StatusCode::OK).await
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    write(req, state, who, payload, Write::Create).await
+}
+
+async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    write(req, state, who, payload, Write::Replace).await
+}
+
+async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    write(req, state, who, payload, Write::Patch).await
 }
 
 async fn delete(
@@ -283,15 +294,4 @@ async fn delete(
     blocking(move || directory.delete(caller(&who, &rid), kind, &id, &pre)).await?;
     state.notify_change();
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The body of an empty ListResponse, for tests.
-pub fn empty_list() -> Value {
-    json!({
-        "schemas": [crate::scim::schema::LIST_RESPONSE_SCHEMA],
-        "totalResults": 0,
-        "startIndex": 1,
-        "itemsPerPage": 0,
-        "Resources": []
-    })
 }

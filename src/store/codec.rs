@@ -4,7 +4,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{StoreError, Table, TxError, Txn};
+use std::ops::ControlFlow;
+
+use super::{Store, StoreError, Table, TxError, Txn};
 
 /// Separator between the parts of a composite key. Ids never contain it.
 pub const SEP: u8 = 0;
@@ -60,6 +62,54 @@ pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8], table: Table) -> Result<T, 
         table: table.name(),
         detail: format!("cannot decode: {e}"),
     })
+}
+
+/// Visits the decoded values of a prefix scan in key order (see [`Store::scan`]),
+/// stopping at the first value that does not decode and returning its error.
+pub fn scan_json<T: DeserializeOwned>(
+    store: &dyn Store,
+    table: Table,
+    prefix: &[u8],
+    from: Option<&[u8]>,
+    mut visit: impl FnMut(&[u8], T) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let mut failed = None;
+    store.scan(
+        table,
+        prefix,
+        from,
+        &mut |k, v| match from_bytes::<T>(v, table) {
+            Ok(value) => visit(k, value),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// Collects up to `limit` decoded values of a prefix scan, starting at `from`.
+pub fn collect_json<T: DeserializeOwned>(
+    store: &dyn Store,
+    table: Table,
+    prefix: &[u8],
+    from: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    scan_json(store, table, prefix, from, |k, v| {
+        out.push((k.to_vec(), v));
+        if out.len() >= limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(out)
 }
 
 /// Reads and decodes a JSON value inside a transaction.
