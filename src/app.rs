@@ -60,8 +60,27 @@ pub fn migrate(store: &dyn Store) -> Result<u64, StoreError> {
     Ok(SCHEMA_VERSION)
 }
 
+/// Creates the data directory readable by the daemon's user only (it holds the
+/// signing key and the directory).
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Opens the sled database under the configured data directory.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
+    private_dir(&config.storage.data_dir)?;
     let store = SledStore::open(
         &config.db_dir(),
         &SledOptions {
@@ -153,14 +172,22 @@ impl Core {
                     every.tick().await;
                     let store = store.clone();
                     let clock = clock.clone();
+                    // In batches of 10,000 a transaction, until nothing is past retention.
                     let pruned = tokio::task::spawn_blocking(move || {
                         let now = clock.now();
-                        crate::audit::prune(
-                            store.as_ref(),
-                            now - chrono::Duration::days(days),
-                            now,
-                            10_000,
-                        )
+                        let mut total = 0;
+                        loop {
+                            let n = crate::audit::prune(
+                                store.as_ref(),
+                                now - chrono::Duration::days(days),
+                                now,
+                                10_000,
+                            )?;
+                            total += n;
+                            if n < 10_000 {
+                                return Ok::<u64, crate::store::StoreError>(total);
+                            }
+                        }
                     })
                     .await;
                     match pruned {
@@ -217,6 +244,12 @@ impl Core {
                 route: req.match_pattern().unwrap_or_else(|| "unmatched".into()),
                 method: req.method().to_string(),
                 peer: req.peer_addr().map(|a| a.ip().to_string()),
+                forwarded_for: req
+                    .headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .map(|v| v.trim().chars().take(64).collect()),
             });
         });
         Ok(AuthContext {
@@ -305,6 +338,35 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
         .context("building the TLS configuration")
 }
 
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then stops the server gracefully: no new
+/// connections, in-flight requests finish (up to the shutdown timeout).
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
+                    _ = int.recv() => tracing::info!("SIGINT: shutting down gracefully"),
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for signals; stop with Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    handle.stop(true).await;
+}
+
 /// Runs the daemon until a shutdown signal.
 pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let sled = open_store(&config)?;
@@ -324,7 +386,9 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
             .wrap(from_fn(observe))
             .configure(|cfg| factory_parts.configure(cfg))
     })
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    // SIGTERM and SIGINT both drain in-flight requests (actix would force SIGINT).
+    .disable_signals();
     if let Some(workers) = config.server.workers {
         server = server.workers(workers);
     }
@@ -345,8 +409,11 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     for addr in server.addrs() {
         tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
     }
-    server.run().await.context("running the HTTP server")?;
-    tracing::info!("shutting down: flushing the database");
+    let server = server.run();
+    tokio::spawn(stop_on_signal(server.handle()));
+    server.await.context("running the HTTP server")?;
+    tracing::info!("shutting down: recording pending audit entries and flushing the database");
+    core.auth_failures.flush().await;
     sled.flush().context("flushing the database at shutdown")?;
     Ok(())
 }

@@ -279,7 +279,8 @@ pub struct ReconcileConfig {
 pub struct AuditConfig {
     /// Entries older than this are pruned behind a checkpoint (0 = keep forever).
     pub retention_days: u32,
-    /// Authentication failures recorded per minute at most.
+    /// Authentication failures recorded per minute at most (0: none are recorded,
+    /// only counted in metrics).
     pub auth_failures_per_minute: u32,
 }
 
@@ -599,7 +600,16 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             auth_failures_per_minute: file.audit.auth_failures_per_minute.unwrap_or(60),
         },
         log_format,
-        log_level: file.log.level.unwrap_or_else(|| "info".into()),
+        log_level: {
+            let level = file.log.level.unwrap_or_else(|| "info".into());
+            level
+                .parse::<tracing_subscriber::filter::Targets>()
+                .map_err(|e| ConfigError::Invalid {
+                    field: "log.level",
+                    message: format!("'{level}' is not a level or filter such as \"info,cowork_sync=debug\" ({e})"),
+                })?;
+            level
+        },
     })
 }
 
@@ -712,6 +722,11 @@ mod tests {
                 "reconcile.max_removal_ratio",
             ),
             ("COWORK_SYNC__COWORK__MODE", "fast", "cowork.mode"),
+            (
+                "COWORK_SYNC__LOG__LEVEL",
+                "info,cowork_sync=shout",
+                "log.level",
+            ),
             (
                 "COWORK_SYNC__COWORK__BASE_URL",
                 "https://x.example.com",

@@ -6,16 +6,15 @@
 //! targets, applies them, and removes the entries in the transaction that records
 //! the outcome. Entries are never reordered; a restart resumes at the first one.
 
-use std::ops::ControlFlow;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::timestamp;
-use crate::store::codec::{collect_json, from_bytes, seq_key, tx_bump, tx_put_json};
+use crate::store::codec::{collect_json, seq_key, tx_bump, tx_put_json};
 use crate::store::{Store, StoreError, Table, TxError, Txn};
 
 const SEQ_KEY: &[u8] = b"outbox/seq";
+const PENDING_KEY: &[u8] = b"outbox/pending";
 
 /// What a change touched.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,12 +88,18 @@ pub fn append(
         attempts: 0,
     };
     tx_put_json(txn, Table::Outbox, &seq_key(seq), &entry)?;
+    tx_bump(txn, Table::Meta, PENDING_KEY, 1)?;
     Ok(Some(seq))
 }
 
 /// Removes a finished entry inside the caller's transaction.
 pub fn ack(txn: &mut dyn Txn, seq: u64) -> Result<(), TxError> {
-    txn.remove(Table::Outbox, &seq_key(seq))
+    let key = seq_key(seq);
+    if txn.get(Table::Outbox, &key)?.is_some() {
+        txn.remove(Table::Outbox, &key)?;
+        tx_bump(txn, Table::Meta, PENDING_KEY, -1)?;
+    }
+    Ok(())
 }
 
 /// Records a failed attempt (the entry stays queued).
@@ -112,19 +117,17 @@ pub fn pending(store: &dyn Store, limit: usize) -> Result<Vec<OutboxEntry>, Stor
         .collect())
 }
 
-/// How many entries are pending, and how old the oldest is.
+/// How many entries are pending (a counter, not a scan), and when the oldest was
+/// queued.
 pub fn backlog(store: &dyn Store) -> Result<(u64, Option<String>), StoreError> {
-    let mut count = 0u64;
-    let mut oldest = None;
-    store.scan(Table::Outbox, b"", None, &mut |_, v| {
-        if oldest.is_none() {
-            oldest = from_bytes::<OutboxEntry>(v, Table::Outbox)
-                .ok()
-                .map(|e| e.at);
-        }
-        count += 1;
-        ControlFlow::Continue(())
-    })?;
+    let count = match store.get(Table::Meta, PENDING_KEY)? {
+        Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta)?,
+        None => 0,
+    };
+    let oldest = match collect_json::<OutboxEntry>(store, Table::Outbox, b"", None, 1)?.pop() {
+        Some((_, e)) => Some(e.at),
+        None => None,
+    };
     Ok((count, oldest))
 }
 

@@ -91,6 +91,9 @@ pub struct ChainPoint {
     pub seq: u64,
     /// Its hash.
     pub hash: String,
+    /// Its time, so the next entry's time never goes backwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// Canonical JSON: object keys sorted, no insignificant whitespace.
@@ -165,16 +168,24 @@ pub fn append(
     at: DateTime<Utc>,
 ) -> Result<AuditEntry, TxError> {
     let head: Option<ChainPoint> = tx_get_json(txn, Table::Meta, HEAD_KEY)?;
-    let (seq, prev_hash) = match head {
-        Some(h) => (h.seq + 1, h.hash),
-        None => match tx_get_json::<ChainPoint>(txn, Table::Meta, CHECKPOINT_KEY)? {
-            Some(c) => (c.seq + 1, c.hash),
-            None => (1, GENESIS_HASH.to_string()),
-        },
+    let previous = match head {
+        Some(h) => Some(h),
+        None => tx_get_json::<ChainPoint>(txn, Table::Meta, CHECKPOINT_KEY)?,
     };
+    let (seq, prev_hash) = match &previous {
+        Some(p) => (p.seq + 1, p.hash.clone()),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    // Times follow sequence numbers, so `since=` selects a suffix of the chain.
+    let mut at = timestamp(at);
+    if let Some(prev_at) = previous.and_then(|p| p.at) {
+        if prev_at > at {
+            at = prev_at;
+        }
+    }
     let mut entry = AuditEntry {
         seq,
-        at: timestamp(at),
+        at,
         actor: draft.actor,
         action: draft.action,
         target: draft.target,
@@ -191,6 +202,7 @@ pub fn append(
         &ChainPoint {
             seq,
             hash: entry.hash.clone(),
+            at: Some(entry.at.clone()),
         },
     )?;
     Ok(entry)
@@ -274,6 +286,7 @@ where
         last = Some(ChainPoint {
             seq: entry.seq,
             hash: entry.hash,
+            at: Some(entry.at),
         });
     }
     if let Some(head) = expected_head {
@@ -382,24 +395,24 @@ pub fn prune(
     batch: usize,
 ) -> Result<u64, StoreError> {
     let cutoff = timestamp(before);
-    let mut victims: Vec<(u64, String)> = Vec::new();
+    let mut victims: Vec<(u64, String, String)> = Vec::new();
     scan_json::<AuditEntry>(store, Table::Audit, b"", None, |_, e| {
         if e.at >= cutoff {
             return ControlFlow::Break(());
         }
-        victims.push((e.seq, e.hash));
+        victims.push((e.seq, e.hash, e.at));
         if victims.len() >= batch {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
     })?;
-    let Some((last_seq, last_hash)) = victims.last().cloned() else {
+    let Some((last_seq, last_hash, last_at)) = victims.last().cloned() else {
         return Ok(0);
     };
     let count = victims.len() as u64;
     transaction::<_, StoreError>(store, |txn| {
-        for (seq, _) in &victims {
+        for (seq, _, _) in &victims {
             txn.remove(Table::Audit, &seq_key(*seq))?;
         }
         tx_put_json(
@@ -409,6 +422,7 @@ pub fn prune(
             &ChainPoint {
                 seq: last_seq,
                 hash: last_hash.clone(),
+                at: Some(last_at.clone()),
             },
         )?;
         append(

@@ -29,8 +29,10 @@ pub struct AuthFailure {
     pub route: String,
     /// The HTTP method.
     pub method: String,
-    /// The peer address the request came from.
+    /// The peer address the request came from (a proxy's, behind an ingress).
     pub peer: Option<String>,
+    /// The first `X-Forwarded-For` address, when a proxy sent one (unverified).
+    pub forwarded_for: Option<String>,
 }
 
 enum Message {
@@ -43,6 +45,7 @@ enum Message {
 pub struct FailureRecorder {
     tx: mpsc::Sender<Message>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    enabled: bool,
 }
 
 /// The writer side, to be spawned on a runtime.
@@ -54,7 +57,8 @@ pub struct FailureWriter {
     limiter: KeyedLimiter,
 }
 
-/// A recorder and its writer, allowing `per_minute` entries a minute.
+/// A recorder and its writer, allowing `per_minute` entries a minute (0: record
+/// nothing).
 pub fn channel(
     store: Arc<dyn Store>,
     clock: SharedClock,
@@ -62,11 +66,13 @@ pub fn channel(
 ) -> (FailureRecorder, FailureWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let enabled = per_minute > 0;
     let per_minute = f64::from(per_minute.max(1));
     (
         FailureRecorder {
             tx,
             dropped: dropped.clone(),
+            enabled,
         },
         FailureWriter {
             rx,
@@ -81,6 +87,9 @@ pub fn channel(
 impl FailureRecorder {
     /// Queues a failure; never blocks. A full queue counts it as suppressed.
     pub fn record(&self, failure: AuthFailure) {
+        if !self.enabled {
+            return;
+        }
         if self.tx.try_send(Message::Failure(failure)).is_err() {
             self.dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -134,6 +143,7 @@ impl FailureWriter {
                                 "reason": failure.reason,
                                 "method": failure.method,
                                 "peer": failure.peer,
+                            "forwarded_for": failure.forwarded_for,
                             }),
                         ),
                         now,
@@ -163,6 +173,7 @@ mod tests {
             route: "/scim/v2/{endpoint}".into(),
             method: "GET".into(),
             peer: Some("192.0.2.10".into()),
+            forwarded_for: None,
         }
     }
 

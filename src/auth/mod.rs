@@ -99,18 +99,29 @@ pub enum KeyError {
     Random,
 }
 
+/// A token's audience: one string (as we mint it) or a list (as many issuers do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
 /// The claims of tokens we mint and accept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Issuer.
     pub iss: String,
     /// Audience.
-    pub aud: String,
+    pub aud: Audience,
     /// Who the token is for (recorded as the actor in the audit trail).
     pub sub: String,
     /// `scim` or `admin`.
     pub scope: String,
     /// Issued at (seconds since the epoch).
+    #[serde(default)]
     pub iat: i64,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
@@ -118,6 +129,7 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     /// Token id.
+    #[serde(default)]
     pub jti: String,
 }
 
@@ -239,7 +251,7 @@ impl Minter {
         let jti = hex(&random_bytes::<12>()?);
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             sub: subject.into(),
             scope: scope.as_str().into(),
             iat: now,
@@ -406,7 +418,7 @@ mod tests {
         // HS384 with the right key is still refused: the algorithm is pinned.
         let claims = Claims {
             iss: "cowork-sync".into(),
-            aud: "cowork-sync".into(),
+            aud: Audience::One("cowork-sync".into()),
             sub: "x".into(),
             scope: "admin".into(),
             iat: 0,
@@ -428,6 +440,22 @@ mod tests {
         // alg=none
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.";
         assert_eq!(verifier.verify(none, &clock), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn an_audience_list_containing_ours_is_accepted() {
+        let (_, verifier, clock) = setup();
+        let claims = serde_json::json!({
+            "iss": "cowork-sync", "aud": ["other", "cowork-sync"], "sub": "x",
+            "scope": "admin", "exp": clock.now().timestamp() + 60
+        });
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&t, &clock).unwrap().subject, "x");
     }
 
     #[test]

@@ -341,6 +341,7 @@ fn audit(command: AuditCommand) -> Result<(), Failure> {
                 Some(Ok(first)) if first.seq > 1 => Some(crate::audit::ChainPoint {
                     seq: first.seq - 1,
                     hash: first.prev_hash.clone(),
+                    at: None,
                 }),
                 _ => None,
             };
@@ -357,14 +358,18 @@ fn audit(command: AuditCommand) -> Result<(), Failure> {
             };
             report_verification(verification)
         }),
-        AuditCommand::Export { since, remote } => {
+        AuditCommand::Export {
+            since,
+            after,
+            remote,
+        } => {
             if let Some(s) = &since {
                 chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
                     Failure::invalid(format!("--since '{s}' is not an RFC 3339 time"))
                 })?;
             }
             remote_call(&remote, |c| async move {
-                let mut after = 0u64;
+                let mut after = after.unwrap_or(0);
                 loop {
                     let mut path = format!("/admin/v1/audit?after={after}&limit=10000");
                     if let Some(s) = &since {

@@ -219,6 +219,10 @@ enum AuditCommand {
         /// Only entries at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
+        /// Only entries after this sequence number (resume exactly where the last
+        /// export ended).
+        #[arg(long)]
+        after: Option<u64>,
         #[command(flatten)]
         remote: Remote,
     },

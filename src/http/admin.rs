@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::support::{blocking, request_id};
+use super::support::{blocking, read_body, request_id};
 use super::AppState;
 use crate::audit;
 use crate::auth::extract::AdminCaller;
@@ -96,11 +96,6 @@ async fn rule_versions(
 
 /// Parses a rule table from TOML (any content type but JSON) or a JSON `RuleFile`.
 fn parse_table(req: &HttpRequest, body: &[u8]) -> Result<ValidRuleTable, ApiError> {
-    if body.len() > MAX_RULE_FILE_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "the rule file is larger than {MAX_RULE_FILE_BYTES} bytes"
-        )));
-    }
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -128,8 +123,9 @@ async fn put_rules(
     state: web::Data<AppState>,
     caller: AdminCaller,
     query: web::Query<DryRunQuery>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, MAX_RULE_FILE_BYTES).await?;
     let table = parse_table(&req, &body)?;
     let warnings = table.warnings().to_vec();
     let store = state.directory.store().clone();

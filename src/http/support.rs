@@ -21,9 +21,8 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
-/// Reads the body as JSON, refusing more than `limit` bytes (413) and malformed
-/// JSON (400 `invalidSyntax`). Nothing about the body's content reaches the logs.
-pub async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+/// Reads the whole body, refusing more than `limit` bytes (413 with an error body).
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
@@ -37,6 +36,13 @@ pub async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value,
         }
         body.extend_from_slice(&chunk);
     }
+    Ok(body.freeze())
+}
+
+/// Reads the body as JSON, refusing more than `limit` bytes (413) and malformed
+/// JSON (400 `invalidSyntax`). Nothing about the body's content reaches the logs.
+pub async fn read_json(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+    let body = read_body(payload, limit).await?;
     if body.is_empty() {
         return Err(ScimError::InvalidSyntax("the request body is empty".into()).into());
     }
