@@ -1,0 +1,4 @@
+//! placeholder
+pub mod error;
+pub mod ownership;
+pub mod plan;
