@@ -263,9 +263,7 @@ pub fn write(txn: &mut dyn Txn, changes: &[Change]) -> Result<(), TxError> {
             Change::ForgetLink { scim_id } => {
                 txn.remove(Table::Downstream, &key(&[LINK, scim_id]))?
             }
-            Change::PutMembership(m) => {
-                put(txn, &key(&[MEMBERSHIP, &m.scim_id, &m.group_key]), m)?
-            }
+            Change::PutMembership(m) => put(txn, &key(&[MEMBERSHIP, &m.scim_id, &m.group_key]), m)?,
             Change::ForgetMembership { scim_id, group_key } => {
                 txn.remove(Table::Downstream, &key(&[MEMBERSHIP, scim_id, group_key]))?
             }
@@ -284,8 +282,11 @@ fn scan_into<T: serde::de::DeserializeOwned>(
     mut f: impl FnMut(T),
 ) -> Result<(), StoreError> {
     let mut err = None;
-    store.scan(Table::Downstream, pfx, None, &mut |_, v| {
-        match from_bytes::<T>(v, Table::Downstream) {
+    store.scan(
+        Table::Downstream,
+        pfx,
+        None,
+        &mut |_, v| match from_bytes::<T>(v, Table::Downstream) {
             Ok(t) => {
                 f(t);
                 ControlFlow::Continue(())
@@ -294,8 +295,8 @@ fn scan_into<T: serde::de::DeserializeOwned>(
                 err = Some(e);
                 ControlFlow::Break(())
             }
-        }
-    })?;
+        },
+    )?;
     match err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -355,10 +356,15 @@ pub fn load_for(store: &dyn Store, users: &BTreeSet<String>) -> Result<Ownership
 /// How many memberships are recorded.
 pub fn count_memberships(store: &dyn Store) -> Result<usize, StoreError> {
     let mut n = 0usize;
-    store.scan(Table::Downstream, &prefix(&[MEMBERSHIP]), None, &mut |_, _| {
-        n += 1;
-        ControlFlow::Continue(())
-    })?;
+    store.scan(
+        Table::Downstream,
+        &prefix(&[MEMBERSHIP]),
+        None,
+        &mut |_, _| {
+            n += 1;
+            ControlFlow::Continue(())
+        },
+    )?;
     Ok(n)
 }
 

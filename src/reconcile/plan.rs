@@ -40,7 +40,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::ownership::{Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, UserLink};
+use super::ownership::{
+    Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, UserLink,
+};
 use crate::cowork::{
     self, ConnectorAccess, ConnectorGrant, ConnectorPolicy, GroupOverride, Mode, OrgRole,
     Organization, PluginPolicy, Preference, RbacGroup, RbacRole, ToolGrant, ToolMode,
@@ -877,7 +879,10 @@ impl<'a> Planner<'a> {
         let mut groups_by_user: HashMap<&str, Vec<&str>> = HashMap::new();
         for g in input.desired.groups.values() {
             for m in &g.members {
-                groups_by_user.entry(m.as_str()).or_default().push(g.key.as_str());
+                groups_by_user
+                    .entry(m.as_str())
+                    .or_default()
+                    .push(g.key.as_str());
             }
         }
         Planner {
@@ -1019,15 +1024,14 @@ impl<'a> Planner<'a> {
             }
         }
         for connector in &want.connectors {
-            if !settings
-                .connector(connector)
-                .is_some_and(|c| c.enabled)
-            {
+            if !settings.connector(connector).is_some_and(|c| c.enabled) {
                 self.drift(
                     DriftKind::OrgSetting,
                     "org".into(),
                     format!("connector {connector} is not enabled at org level"),
-                    Some(format!("{CONSOLE} › Connectors: add and enable {connector}")),
+                    Some(format!(
+                        "{CONSOLE} › Connectors: add and enable {connector}"
+                    )),
                 );
             }
         }
@@ -1440,15 +1444,33 @@ impl<'a> Planner<'a> {
         let target = format!("group:{key}");
         let currency = self.input.desired.org.billing_currency.clone();
         let have: Option<Option<&ActualSpend>> = match (actual, &self.input.actual.group_spend) {
-            (None, _) => Some(None),
             (Some(g), Some(rows)) => Some(rows.get(&g.id)),
-            (Some(_), None) => None,
+            // A new group has no limit, but say so only where limits can be read, so
+            // a run and the next one report the same.
+            (None, Some(_)) => Some(None),
+            (None, None) if self.extended() => Some(None),
+            (_, None) => None,
         };
         let Some(have) = have else {
-            if desired.monthly_spend.is_some() && !(self.materializing()) {
-                self.notes.push(format!(
+            match desired.monthly_spend {
+                Some(limit) if !self.extended() && !self.materializing() => self.drift(
+                    DriftKind::TierB,
+                    target,
+                    format!(
+                        "group {:?} should have a monthly spend limit of {}; the API can neither read nor write group limits",
+                        desired.name,
+                        money(limit, &currency)
+                    ),
+                    Some(format!(
+                        "{CONSOLE} › Groups › {}: check that the monthly spend limit is {}",
+                        desired.name,
+                        money(limit, &currency)
+                    )),
+                ),
+                Some(_) if !self.materializing() => self.notes.push(format!(
                     "the spend limit of group {key} cannot be read; not checked this run"
-                ));
+                )),
+                _ => {}
             }
             return;
         };
@@ -1501,7 +1523,10 @@ impl<'a> Planner<'a> {
                     ),
                 ),
                 None => (
-                    format!("group {:?} has a spend limit the rules do not set", desired.name),
+                    format!(
+                        "group {:?} has a spend limit the rules do not set",
+                        desired.name
+                    ),
                     format!(
                         "{CONSOLE} › Groups › {}: remove the group spend limit",
                         desired.name
@@ -1649,10 +1674,7 @@ impl<'a> Planner<'a> {
         self.push(
             ActionKind::RemoveMember,
             format!("group:{}", gref.key),
-            format!(
-                "remove {who} from group {:?} (key {})",
-                gref.name, gref.key
-            ),
+            format!("remove {who} from group {:?} (key {})", gref.name, gref.key),
             Op::RemoveMember {
                 group: gref.clone(),
                 scim_id: scim_id.map(str::to_string),
@@ -1803,10 +1825,13 @@ impl<'a> Planner<'a> {
         let mut wanted: BTreeMap<&str, Vec<PluginOverride>> = BTreeMap::new();
         for b in self.bound.values() {
             for (plugin, pref) in &b.desired.plugins {
-                wanted.entry(plugin.as_str()).or_default().push(PluginOverride {
-                    group: b.gref.clone(),
-                    preference: preference(*pref),
-                });
+                wanted
+                    .entry(plugin.as_str())
+                    .or_default()
+                    .push(PluginOverride {
+                        group: b.gref.clone(),
+                        preference: preference(*pref),
+                    });
             }
         }
         let Some(policies) = &self.input.actual.plugins else {
@@ -1824,12 +1849,15 @@ impl<'a> Planner<'a> {
                     DriftKind::OrgSetting,
                     format!("plugin:{plugin}"),
                     format!("plugin {plugin} is not in the organization's marketplace"),
-                    Some(format!("{CONSOLE} › Plugins: add {plugin} to the marketplace")),
+                    Some(format!(
+                        "{CONSOLE} › Plugins: add {plugin} to the marketplace"
+                    )),
                 );
             }
         }
         for (plugin_id, policy) in policies {
-            let mine: Vec<PluginOverride> = wanted.get(plugin_id.as_str()).cloned().unwrap_or_default();
+            let mine: Vec<PluginOverride> =
+                wanted.get(plugin_id.as_str()).cloned().unwrap_or_default();
             let keep: Vec<GroupOverride> = policy
                 .group_overrides
                 .iter()
@@ -1982,7 +2010,10 @@ impl<'a> Planner<'a> {
     // ------------------------------------------------------------------- users
 
     fn groups_of(&self, scim_id: &str) -> Vec<&'a str> {
-        self.groups_by_user.get(scim_id).cloned().unwrap_or_default()
+        self.groups_by_user
+            .get(scim_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn users(&mut self) {
@@ -2099,7 +2130,9 @@ impl<'a> Planner<'a> {
             .ownership
             .spend
             .values()
-            .filter(|s| self.scope.covers(&s.scim_id) && !desired.managed_users.contains_key(&s.scim_id))
+            .filter(|s| {
+                self.scope.covers(&s.scim_id) && !desired.managed_users.contains_key(&s.scim_id)
+            })
             .collect();
         for s in stale {
             self.delete_owned_spend(s);
@@ -2117,7 +2150,8 @@ impl<'a> Planner<'a> {
                     _ => None,
                 })
                 .collect();
-            let directory: BTreeSet<&str> = self.input.directory.values().map(String::as_str).collect();
+            let directory: BTreeSet<&str> =
+                self.input.directory.values().map(String::as_str).collect();
             for scim in self.input.ownership.links.keys() {
                 if !directory.contains(scim.as_str()) && !removing.contains(scim.as_str()) {
                     self.sync.push(Change::ForgetLink {
@@ -2187,7 +2221,13 @@ impl<'a> Planner<'a> {
             .max()
     }
 
-    fn user_spend(&mut self, scim: &str, user: Option<&ActualUser>, groups: &[&str], currency: &str) {
+    fn user_spend(
+        &mut self,
+        scim: &str,
+        user: Option<&ActualUser>,
+        groups: &[&str],
+        currency: &str,
+    ) {
         let owned = self.input.ownership.spend.get(scim);
         let want = if self.materializing() {
             self.materialized_limit(groups)
@@ -2281,7 +2321,9 @@ impl<'a> Planner<'a> {
 
     fn delete_owned_spend(&mut self, owned: &OwnedSpend) {
         let exists = match &self.input.actual.user_spend {
-            Some(rows) => rows.get(&owned.user_id).is_some_and(|r| r.id == owned.spend_limit_id),
+            Some(rows) => rows
+                .get(&owned.user_id)
+                .is_some_and(|r| r.id == owned.spend_limit_id),
             None => true,
         };
         if !exists {
@@ -2310,11 +2352,9 @@ impl<'a> Planner<'a> {
     // ------------------------------------------------------------------ finish
 
     fn finish(mut self) -> Plan {
-        self.actions
-            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        self.drift.sort_by(|a, b| {
-            (a.kind, &a.target, &a.detail).cmp(&(b.kind, &b.target, &b.detail))
-        });
+        self.actions.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.drift
+            .sort_by(|a, b| (a.kind, &a.target, &a.detail).cmp(&(b.kind, &b.target, &b.detail)));
         self.foreign
             .sort_by(|a, b| (&a.target, a.kind, &a.id).cmp(&(&b.target, b.kind, &b.id)));
         self.foreign.dedup();

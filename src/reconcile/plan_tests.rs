@@ -202,17 +202,11 @@ fn mirror(desired: DesiredState, mode: Mode) -> World {
     for (key, g) in &desired.groups {
         let id = group_id(key);
         let mut rg = rbac_group(&id, &g.name, (mode == Mode::Extended).then_some(key), false);
-        rg.roles = Some(
-            g.roles
-                .iter()
-                .map(|r| format!("rbac_role_{r}"))
-                .collect(),
-        );
+        rg.roles = Some(g.roles.iter().map(|r| format!("rbac_role_{r}")).collect());
         actual.groups.insert(id.clone(), rg);
-        actual.members.insert(
-            id.clone(),
-            g.members.iter().map(|m| user_id(m)).collect(),
-        );
+        actual
+            .members
+            .insert(id.clone(), g.members.iter().map(|m| user_id(m)).collect());
         if let Some(limit) = g.monthly_spend {
             actual.group_spend.as_mut().unwrap().insert(
                 id.clone(),
@@ -333,7 +327,14 @@ fn an_empty_downstream_gets_roles_groups_settings_and_members_in_order() {
     w.actual.groups.clear();
     w.actual.members.clear();
     w.actual.group_spend = Some(BTreeMap::new());
-    w.actual.plugins.as_mut().unwrap().get_mut("finance-close").unwrap().group_overrides.clear();
+    w.actual
+        .plugins
+        .as_mut()
+        .unwrap()
+        .get_mut("finance-close")
+        .unwrap()
+        .group_overrides
+        .clear();
     w.ownership = Ownership::default();
     w.actual.users.get_mut("user_u4").unwrap().role = OrgRole::User;
     let p = w.plan(&options(Mode::Extended));
@@ -412,7 +413,13 @@ fn drift_made_by_hand_is_one_action_per_difference() {
     use ActionKind::*;
     assert_eq!(
         kinds(&p),
-        vec![UpdateGroup, SetGroupRoles, SetGroupSpend, AddMember, RemoveMember]
+        vec![
+            UpdateGroup,
+            SetGroupRoles,
+            SetGroupSpend,
+            AddMember,
+            RemoveMember
+        ]
     );
     match &p.actions[3].op {
         Op::AddMember { user_id, .. } => assert_eq!(user_id, "user_u3"),
@@ -568,8 +575,15 @@ fn real_mode_reports_tier_b_differences_with_console_steps_and_writes_tier_a() {
         .clear();
     w.members_mut("a").remove("user_u1");
     let p = w.plan(&options(Mode::Real));
-    assert!(p.actions.iter().all(|a| !a.kind.is_tier_b()), "{:#?}", p.actions);
-    assert_eq!(kinds(&p), vec![ActionKind::UpdateGroup, ActionKind::AddMember]);
+    assert!(
+        p.actions.iter().all(|a| !a.kind.is_tier_b()),
+        "{:#?}",
+        p.actions
+    );
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::UpdateGroup, ActionKind::AddMember]
+    );
     let steps: Vec<&str> = p
         .drift
         .iter()
@@ -577,9 +591,8 @@ fn real_mode_reports_tier_b_differences_with_console_steps_and_writes_tier_a() {
         .filter_map(|d| d.console_step.as_deref())
         .collect();
     assert_eq!(steps.len(), 3, "{:#?}", p.drift);
-    assert!(steps.contains(
-        &"claude.ai › Organization settings › Groups › Group a: attach role \"Pilot\""
-    ));
+    assert!(steps
+        .contains(&"claude.ai › Organization settings › Groups › Group a: attach role \"Pilot\""));
     assert!(steps.iter().any(|s| s.contains("spend limit to 5000")));
     assert!(steps.iter().any(|s| s.contains("Plugins › finance-close")));
     // Real mode never creates roles: a missing role is drift too.
@@ -612,7 +625,11 @@ fn materialized_group_spend_becomes_owned_per_user_overrides() {
         })
         .collect();
     assert_eq!(set, vec!["u1", "u2", "u3"]);
-    assert!(p.drift.iter().all(|d| !d.detail.contains("spend")), "{:#?}", p.drift);
+    assert!(
+        p.drift.iter().all(|d| !d.detail.contains("spend")),
+        "{:#?}",
+        p.drift
+    );
 
     // Once in place and owned: nothing. When u3 leaves group a: its override goes.
     for s in ["u1", "u2", "u3"] {
@@ -660,13 +677,18 @@ fn materialized_group_spend_becomes_owned_per_user_overrides() {
 
 #[test]
 fn governed_users_are_set_to_managed_invited_or_reported_pending() {
-    let mut w = mirror(desired(&[("a", &["u1", "u2", "u3", "u4", "u5"])]), Mode::Extended);
+    let mut w = mirror(
+        desired(&[("a", &["u1", "u2", "u3", "u4", "u5"])]),
+        Mode::Extended,
+    );
     w.actual.users.get_mut("user_u1").unwrap().role = OrgRole::User;
     w.actual.users.get_mut("user_u2").unwrap().role = OrgRole::PrimaryOwner;
     for u in ["u3", "u4"] {
         w.actual.users.remove(&user_id(u));
         w.members_mut("a").remove(&user_id(u));
-        w.ownership.memberships.remove(&(u.to_string(), "a".to_string()));
+        w.ownership
+            .memberships
+            .remove(&(u.to_string(), "a".to_string()));
     }
     w.actual.invites.insert(
         email("u4"),
@@ -696,7 +718,10 @@ fn governed_users_are_set_to_managed_invited_or_reported_pending() {
         other => panic!("{other:?}"),
     }
     let json = serde_json::to_string(&p).unwrap();
-    assert!(!json.contains("u3@example.com"), "emails stay out of reports");
+    assert!(
+        !json.contains("u3@example.com"),
+        "emails stay out of reports"
+    );
     let pending: Vec<(&str, PendingReason)> = p
         .pending
         .iter()
@@ -770,7 +795,12 @@ fn the_valve_refuses_removing_more_than_the_ratio_unless_forced() {
     assert!(!forced.refused() && forced.valve.forced);
     assert_eq!(forced.actions, p.actions);
     // Exactly at the limit is allowed: 2 of 10 = 20 %.
-    w.desired.groups.get_mut("a").unwrap().members.insert("u0".into());
+    w.desired
+        .groups
+        .get_mut("a")
+        .unwrap()
+        .members
+        .insert("u0".into());
     w.desired.managed_users.insert(
         "u0".into(),
         ManagedUser {
@@ -806,9 +836,7 @@ fn a_group_whose_key_left_the_rules_is_deleted_only_when_empty_unless_forced() {
     w.actual.groups.remove(&group_id("b"));
     let p = w.plan(&options(Mode::Extended));
     assert!(p.actions.is_empty());
-    assert!(p
-        .sync
-        .contains(&Change::ForgetGroup { key: "b".into() }));
+    assert!(p.sync.contains(&Change::ForgetGroup { key: "b".into() }));
 }
 
 #[test]
@@ -856,9 +884,10 @@ fn the_event_path_plans_only_the_touched_users_against_beliefs() {
         kinds(&p),
         vec![CreateGroup, SetGroupRoles, AddMember, RemoveMember]
     );
-    assert!(p.actions.iter().all(|a| a.description.contains("u2")
-        || a.kind == CreateGroup
-        || a.kind == SetGroupRoles));
+    assert!(p
+        .actions
+        .iter()
+        .all(|a| a.description.contains("u2") || a.kind == CreateGroup || a.kind == SetGroupRoles));
     match &p.actions[1].op {
         Op::SetGroupRoles { roles, .. } => {
             assert_eq!(roles[0].id.as_deref(), Some("rbac_role_pilot"))
@@ -953,7 +982,11 @@ fn random() -> impl Strategy<Value = Random> {
     (
         prop::collection::vec(prop::collection::vec(any::<bool>(), 12), 1..4),
         prop::collection::vec(
-            (prop::collection::vec(any::<bool>(), 16), any::<bool>(), any::<bool>()),
+            (
+                prop::collection::vec(any::<bool>(), 16),
+                any::<bool>(),
+                any::<bool>(),
+            ),
             3,
         ),
         prop::collection::vec(any::<bool>(), 12),
@@ -975,6 +1008,7 @@ fn random() -> impl Strategy<Value = Random> {
         )
 }
 
+#[allow(clippy::needless_range_loop)]
 fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
     let keys = ["a", "b", "c"];
     let names: Vec<String> = (0..12).map(|i| format!("u{i}")).collect();
@@ -993,7 +1027,11 @@ fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
         })
         .collect();
     let refs: Vec<(&str, &[&str])> = groups.iter().map(|(k, m)| (*k, m.as_slice())).collect();
-    let mode = if r.mode_real { Mode::Real } else { Mode::Extended };
+    let mode = if r.mode_real {
+        Mode::Real
+    } else {
+        Mode::Extended
+    };
     let mut w = mirror(desired(&refs), mode);
     w.actual.users.clear();
     w.directory.clear();
@@ -1006,7 +1044,11 @@ fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
             w.add_downstream_user(
                 &id,
                 &email(&names[i]),
-                if admin { OrgRole::Owner } else { OrgRole::Managed },
+                if admin {
+                    OrgRole::Owner
+                } else {
+                    OrgRole::Managed
+                },
             );
             if r.directory[i] {
                 w.add_directory_user(&names[i]);
@@ -1028,7 +1070,12 @@ fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
             .filter(|(_, on)| **on)
             .map(|(i, _)| format!("user_u{i}"))
             .collect();
-        let mut g = rbac_group(&id, &format!("Group {key}"), (!r.mode_real).then_some(key), *scim);
+        let mut g = rbac_group(
+            &id,
+            &format!("Group {key}"),
+            (!r.mode_real).then_some(key),
+            *scim,
+        );
         g.roles = Some(vec!["rbac_role_pilot".into()]);
         w.actual.groups.insert(id.clone(), g);
         w.actual.members.insert(id.clone(), set);
@@ -1059,9 +1106,16 @@ fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
         .filter(|(_, on)| **on)
         .map(|(i, _)| format!("user_u{i}"))
         .collect();
-    let g = rbac_group("rbac_group_stranger", "Someone else's", Some("not-a-rule-key"), false);
+    let g = rbac_group(
+        "rbac_group_stranger",
+        "Someone else's",
+        Some("not-a-rule-key"),
+        false,
+    );
     w.actual.groups.insert(g.id.clone(), g);
-    w.actual.members.insert("rbac_group_stranger".into(), stranger);
+    w.actual
+        .members
+        .insert("rbac_group_stranger".into(), stranger);
     foreign_groups.insert("rbac_group_stranger".into());
     w.ownership.membership_count = w.ownership.memberships.len();
     (w, foreign_users, foreign_groups)
