@@ -23,8 +23,8 @@ use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
 use cowork_sync::outbox;
 use cowork_sync::reconcile::{
-    outbox_worker, render_plan, render_run, start_scheduler, ActionKind, ReconcileError,
-    ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
+    outbox_worker, render_plan, render_run, start_scheduler, ActionKind, Phase, Progress,
+    ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
 };
 use cowork_sync::rules::load_rule_file;
 use cowork_sync::ruleset;
@@ -298,9 +298,26 @@ async fn a_full_reconcile_builds_the_downstream_and_the_next_run_writes_nothing(
         "no emails in reports"
     );
 
-    let report = r.run(full()).await.unwrap();
+    let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let report = r
+        .run(RunOptions {
+            progress: Some(Arc::new(move |p: &Progress| sink.lock().push(p.clone()))),
+            ..full()
+        })
+        .await
+        .unwrap();
     assert_eq!(report.outcome, RunOutcome::Ok, "{}", render_run(&report));
     assert_eq!(report.failed, 0);
+    let phases: Vec<Phase> = events.lock().iter().map(|p| p.phase).collect();
+    for phase in [
+        Phase::Reading,
+        Phase::Planning,
+        Phase::Applying,
+        Phase::Done,
+    ] {
+        assert!(phases.contains(&phase), "{phases:?}");
+    }
     assert_eq!(report.calls.writes as usize, report.plan.actions.len());
     let counts = &report.plan.counts;
     assert_eq!(counts[&ActionKind::CreateRole], 1);
@@ -1143,4 +1160,83 @@ async fn the_scheduler_accepts_the_six_field_schedule() {
     let mut scheduler = start_scheduler(r.clone(), "0 */10 * * * *").await.unwrap();
     scheduler.shutdown().await.unwrap();
     assert!(start_scheduler(r, "not a schedule").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_cannot_read_the_downstream_fails_and_is_recorded() {
+    let f = fixture(true).await;
+    let mut config = ClientConfig::new(f.h.base_url(), KEY).without_limits();
+    config.max_attempts = 1;
+    let r = f
+        .env
+        .reconciler(HttpCoworkClient::new(config).unwrap(), 1.0);
+    f.h.sim().set_faults(FaultConfig {
+        error_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let err = r.run(full()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let runs = r.runs(5).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Failed);
+    assert_eq!(runs[0].errors.len(), 1);
+    assert_eq!(f.env.status.reconcile().consecutive_failures, 1);
+    assert!(f.env.status.downstream().last_error.is_some());
+    // The event path keeps what it could not deliver, and says so.
+    let queued = f.env.pending_outbox();
+    let drained = r.drain_outbox().await.unwrap();
+    assert!(drained.blocked, "{drained:?}");
+    let entries = outbox::pending(f.env.store.as_ref(), usize::MAX).unwrap();
+    assert_eq!(entries.len(), queued);
+    assert!(entries.iter().all(|e| e.attempts == 1));
+    f.h.sim().set_faults(FaultConfig::default());
+    let drained = r.drain_outbox().await.unwrap();
+    assert_eq!(drained.full_reconcile, Some(RunOutcome::Ok));
+    assert_eq!(f.env.pending_outbox(), 0);
+    f.h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_event_path_holds_back_mass_removals_and_applies_the_rest() {
+    let f = fixture(true).await;
+    let r = f.env.reconciler(client(&f.h, Mode::Extended), 0.2);
+    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
+    sim_user(&f.h, "erin");
+    // One IdP push: erin joins finance; alice, bob and carol leave the pilot (3 of 5).
+    f.env.patch(
+        ResourceKind::Group,
+        &f.finance,
+        json!([{"op": "add", "path": "members", "value": [{"value": f.users["erin"]}]}]),
+    );
+    f.env.patch(
+        ResourceKind::Group,
+        &f.pilot,
+        json!([{"op": "replace", "path": "members", "value": []}]),
+    );
+    let drained = r.drain_outbox().await.unwrap();
+    assert_eq!(drained.deferred_removals, 3, "{drained:?}");
+    assert!(!drained.blocked);
+    assert_eq!(f.env.pending_outbox(), 0, "nothing blocks the outbox");
+    let finance = group_by_ext(&f.h, "finance");
+    let pilot = group_by_ext(&f.h, "cowork-pilot");
+    assert!(member_emails(&f.h, &finance.id).contains("erin@example.com"));
+    assert_eq!(
+        member_emails(&f.h, &pilot.id).len(),
+        3,
+        "removals held back"
+    );
+    let audit = audit::list(f.env.store.as_ref(), None, 0, usize::MAX).unwrap();
+    assert!(audit.iter().any(|e| e.action == "reconcile.refused"));
+    // The full reconcile decides: refused, then applied when forced.
+    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Refused);
+    let forced = r
+        .run(RunOptions {
+            force: true,
+            ..full()
+        })
+        .await
+        .unwrap();
+    assert_eq!(forced.outcome, RunOutcome::Ok);
+    assert!(member_emails(&f.h, &pilot.id).is_empty());
+    f.h.stop().await.unwrap();
 }

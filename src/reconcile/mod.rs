@@ -147,6 +147,8 @@ struct Desired {
 struct Planned {
     plan: Plan,
     desired: Desired,
+    /// The ownership records planned against (the apply lock keeps them current).
+    ownership: ownership::Ownership,
     calls: CallCounts,
 }
 
@@ -339,7 +341,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             force,
             materialize_group_spend: self.options.materialize_group_spend,
         };
-        let (plan, desired) = blocking(move || {
+        let (plan, desired, ownership) = blocking(move || {
             let plan = plan::plan(plan::PlanInput {
                 desired: &desired.state,
                 directory: &desired.directory,
@@ -347,12 +349,13 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 ownership: &ownership,
                 options: &options,
             });
-            Ok((plan, desired))
+            Ok((plan, desired, ownership))
         })
         .await?;
         Ok(Some(Planned {
             plan,
             desired,
+            ownership,
             calls: calls_since(before, self.client.call_counts()),
         }))
     }
@@ -415,6 +418,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             done_by_kind: Default::default(),
             errors: Vec::new(),
             outbox_acked: 0,
+            error: None,
         })
     }
 
@@ -444,11 +448,40 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             Ok(p) => p,
             Err(e) => {
                 self.status.downstream_outcome(Err(e.to_string()));
+                // The failed run is part of the history too.
+                let ended = self.clock.now();
+                let failed = RunReport {
+                    run,
+                    trigger: options.trigger,
+                    started_at: timestamp(started),
+                    ended_at: timestamp(ended),
+                    duration_ms: u64::try_from((ended - started).num_milliseconds()).unwrap_or(0),
+                    dry_run: false,
+                    forced: options.force,
+                    outcome: RunOutcome::Failed,
+                    plan: PlanReport::empty(
+                        self.now(),
+                        self.mode(),
+                        "the run failed before planning",
+                    ),
+                    applied: 0,
+                    already_in_state: 0,
+                    failed: 0,
+                    skipped: 0,
+                    done_by_kind: Default::default(),
+                    errors: Vec::new(),
+                    calls: calls_since(before, self.client.call_counts()),
+                    outbox_acked: 0,
+                    error: Some(e.to_string()),
+                };
+                self.record_run(&failed, None).await?;
+                self.metrics_calls(failed.calls);
+                tracing::warn!(run, error = %e, "reconcile failed");
                 return Err(e);
             }
         };
         self.status.downstream_outcome(Ok(()));
-        let (report_plan, executed, outcome) = match &planned {
+        let (report_plan, executed, outcome) = match planned {
             None => (
                 PlanReport::empty(
                     self.now(),
@@ -459,14 +492,12 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 RunOutcome::Skipped,
             ),
             Some(p) if p.plan.refused() => (
-                self.report_of(p, true),
+                self.report_of(&p, true),
                 Executed::default(),
                 RunOutcome::Refused,
             ),
-            Some(p) => {
-                let store = self.store.clone();
-                let mut ownership =
-                    blocking(move || Ok(ownership::load_all(store.as_ref())?)).await?;
+            Some(mut p) => {
+                let mut ownership = std::mem::take(&mut p.ownership);
                 self.write_sync(&p.plan.sync, "reconciler", json!({ "run": run }))
                     .await?;
                 ownership.apply(&p.plan.sync);
@@ -487,7 +518,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 } else {
                     RunOutcome::Failed
                 };
-                (self.report_of(p, true), executed, outcome)
+                (self.report_of(&p, true), executed, outcome)
             }
         };
         let ended = self.clock.now();
@@ -510,6 +541,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             errors: executed.errors.clone(),
             calls,
             outbox_acked: 0,
+            error: None,
         };
         let ack_up_to = match outcome {
             RunOutcome::Ok | RunOutcome::Skipped => Some(mark),
@@ -596,10 +628,16 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             drift_reported: report.plan.drift.len(),
             calls: report.calls.into(),
             errors: report
-                .errors
+                .error
                 .iter()
+                .cloned()
+                .chain(
+                    report
+                        .errors
+                        .iter()
+                        .map(|e| format!("{} {}: {}", e.kind, e.target, e.error)),
+                )
                 .take(RECORD_ERRORS)
-                .map(|e| format!("{} {}: {}", e.kind, e.target, e.error))
                 .collect(),
             outbox_acked: 0,
         };
@@ -637,6 +675,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                         "skipped": record.skipped,
                         "calls": record.calls,
                         "outbox_acked": record.outbox_acked,
+                        "errors": record.errors.len(),
                     })),
                     now,
                 )?;

@@ -796,6 +796,35 @@ fn money(limit: SpendLimit, currency: &str) -> String {
 
 const CONSOLE: &str = "claude.ai › Organization settings";
 
+/// The Fx hash (as in rustc): the planner hashes millions of short ids; SipHash's
+/// flooding resistance buys nothing here and costs a third of the planning time.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits (the bucket index) weak; mix them
+        // (MurmurHash3's finalizer) so similar ids do not collide.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<Fx>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
+
 // ---------------------------------------------------------------------------------
 // The planner
 // ---------------------------------------------------------------------------------
@@ -815,9 +844,21 @@ struct Planner<'a> {
     input: PlanInput<'a>,
     mode: Mode,
     scope: &'a Scope,
-    users_by_email: HashMap<&'a str, &'a ActualUser>,
-    /// Downstream member id → SCIM id of the directory user linked to it.
-    linked: HashMap<&'a str, &'a str>,
+    /// Every directory user the plan deals with, by dense index.
+    scim_ix: FxMap<&'a str, u32>,
+    /// SCIM ids by index.
+    scims: Vec<&'a str>,
+    /// Downstream members by id: admin or not, and the directory user behind them
+    /// (by email, or by an earlier link).
+    member: FxMap<&'a str, MemberInfo>,
+    /// Downstream member id → the directory user linked to it.
+    linked: FxMap<&'a str, u32>,
+    /// Governed users found downstream, by SCIM id.
+    downstream_of: FxMap<&'a str, &'a ActualUser>,
+    /// Believed members (directory user indices) by group key.
+    believed: FxMap<&'a str, Vec<u32>>,
+    /// Beliefs the read confirmed.
+    confirmed: usize,
     bound: BTreeMap<&'a str, Bound<'a>>,
     /// Keys held by objects the daemon must not touch.
     blocked: BTreeSet<&'a str>,
@@ -838,7 +879,39 @@ struct Planner<'a> {
     /// Keys of the groups the plan deletes.
     deleting: BTreeSet<&'a str>,
     /// Desired group keys by SCIM id.
-    groups_by_user: HashMap<&'a str, Vec<&'a str>>,
+    /// Desired group keys by SCIM id (built only when materializing spend).
+    groups_by_user: Option<FxMap<&'a str, Vec<&'a str>>>,
+}
+
+#[derive(Clone, Copy)]
+struct MemberInfo {
+    admin: bool,
+    person: Option<u32>,
+}
+
+/// A set of directory user indices.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn get(&self, i: u32) -> bool {
+        let i = i as usize;
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    /// Sets a bit; `true` if it was clear.
+    fn set(&mut self, i: u32) -> bool {
+        let i = i as usize;
+        match self.0.get_mut(i / 64) {
+            Some(w) => {
+                let was = *w & (1 << (i % 64)) != 0;
+                *w |= 1 << (i % 64);
+                !was
+            }
+            None => false,
+        }
+    }
 }
 
 /// Plans. See the module documentation for the rules it follows.
@@ -864,33 +937,84 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
 
 impl<'a> Planner<'a> {
     fn new(input: PlanInput<'a>) -> Self {
-        let users_by_email = input
-            .actual
-            .users
-            .values()
-            .map(|u| (u.email.as_str(), u))
-            .collect();
-        let linked = input
-            .ownership
-            .links
-            .values()
-            .filter_map(|l| Some((l.user_id.as_deref()?, l.scim_id.as_str())))
-            .collect();
-        let mut groups_by_user: HashMap<&str, Vec<&str>> = HashMap::new();
-        for g in input.desired.groups.values() {
-            for m in &g.members {
-                groups_by_user
-                    .entry(m.as_str())
-                    .or_default()
-                    .push(g.key.as_str());
+        let actual = input.actual;
+        let mut scim_ix: FxMap<&str, u32> = FxMap::default();
+        let mut scims: Vec<&str> = Vec::new();
+        let mut index = |s: &'a str, scim_ix: &mut FxMap<&'a str, u32>| -> u32 {
+            *scim_ix.entry(s).or_insert_with(|| {
+                scims.push(s);
+                u32::try_from(scims.len() - 1).unwrap_or(u32::MAX)
+            })
+        };
+        for scim in input.desired.managed_users.keys() {
+            index(scim, &mut scim_ix);
+        }
+        let mut linked: FxMap<&str, u32> = FxMap::default();
+        for l in input.ownership.links.values() {
+            if let Some(uid) = l.user_id.as_deref() {
+                linked.insert(uid, index(&l.scim_id, &mut scim_ix));
             }
         }
+        let mut member: FxMap<&str, MemberInfo> = FxMap::default();
+        let mut users_by_email: FxMap<&str, &ActualUser> = FxMap::default();
+        for u in actual.users.values() {
+            users_by_email.insert(u.email.as_str(), u);
+            let person = match input.directory.get(&u.email) {
+                Some(s) => Some(index(s, &mut scim_ix)),
+                None => linked.get(u.id.as_str()).copied(),
+            };
+            member.insert(
+                u.id.as_str(),
+                MemberInfo {
+                    admin: u.role.is_admin(),
+                    person,
+                },
+            );
+        }
+        let mut believed: FxMap<&str, Vec<u32>> = FxMap::default();
+        let mut last: Option<(&str, u32)> = None;
+        for (scim, key) in input.ownership.memberships.keys() {
+            let ix = match last {
+                Some((s, i)) if s == scim => i,
+                _ => index(scim, &mut scim_ix),
+            };
+            last = Some((scim.as_str(), ix));
+            believed.entry(key.as_str()).or_default().push(ix);
+        }
+        let mut downstream_of: FxMap<&str, &ActualUser> = FxMap::default();
+        let mut lower = String::new();
+        for (scim, m) in &input.desired.managed_users {
+            let Some(email) = m.email.as_deref() else {
+                continue;
+            };
+            lower.clear();
+            lower.extend(email.chars().flat_map(char::to_lowercase));
+            if let Some(u) = users_by_email.get(lower.as_str()) {
+                downstream_of.insert(scim.as_str(), u);
+            }
+        }
+        let groups_by_user = (input.options.mode == Mode::Real
+            && input.options.materialize_group_spend)
+            .then(|| {
+                let mut map: FxMap<&str, Vec<&str>> = FxMap::default();
+                for g in input.desired.groups.values() {
+                    for m in &g.members {
+                        map.entry(m.as_str()).or_default().push(g.key.as_str());
+                    }
+                }
+                map
+            });
         Planner {
             input,
             mode: input.options.mode,
             scope: &input.options.scope,
-            users_by_email,
+            scim_ix,
+            scims,
+            member,
             linked,
+            downstream_of,
+            believed,
+            confirmed: 0,
             bound: BTreeMap::new(),
             blocked: BTreeSet::new(),
             role_refs: BTreeMap::new(),
@@ -932,17 +1056,9 @@ impl<'a> Planner<'a> {
         });
     }
 
-    /// The SCIM id of the directory user behind a downstream member, if any.
-    fn directory_user(&self, user: &ActualUser) -> Option<&'a str> {
-        if let Some(s) = self.input.directory.get(&user.email) {
-            return Some(s.as_str());
-        }
-        self.linked.get(user.id.as_str()).copied()
-    }
-
-    fn user_for_email(&self, email: Option<&str>) -> Option<&'a ActualUser> {
-        let email = email?.to_lowercase();
-        self.users_by_email.get(email.as_str()).copied()
+    /// The downstream member a governed user was matched to (by email).
+    fn downstream(&self, scim: &str) -> Option<&'a ActualUser> {
+        self.downstream_of.get(scim).copied()
     }
 
     // ------------------------------------------------------------- org settings
@@ -1545,39 +1661,35 @@ impl<'a> Planner<'a> {
 
     /// A downstream member of one of the daemon's groups: `Some(scim id)` when
     /// governed, `None` when foreign (recorded as such).
-    fn classify_member(&mut self, key: &str, user_id: &str) -> Option<&'a str> {
-        let Some(user) = self.input.actual.users.get(user_id) else {
+    fn classify_member(&mut self, key: &str, user_id: &str) -> Option<u32> {
+        let governed = match self.member.get(user_id) {
+            // An admin is never managed, whoever they are in the directory.
+            Some(m) if m.admin => {
+                self.foreign.push(Foreign {
+                    kind: ForeignKind::AdminMember,
+                    target: format!("group:{key}"),
+                    id: user_id.to_string(),
+                });
+                return None;
+            }
+            // A directory user by email, or one the daemon linked earlier.
+            Some(m) => m.person,
             // Not in the member list (another org of the enterprise, or removed
             // meanwhile): a directory user only if the daemon linked it.
-            if let Some(s) = self.linked.get(user_id).copied() {
-                return Some(s);
-            }
+            None => self.linked.get(user_id).copied(),
+        };
+        if governed.is_none() {
             self.foreign.push(Foreign {
                 kind: ForeignKind::NonDirectoryMember,
                 target: format!("group:{key}"),
                 id: user_id.to_string(),
             });
-            return None;
-        };
-        if user.role.is_admin() {
-            self.foreign.push(Foreign {
-                kind: ForeignKind::AdminMember,
-                target: format!("group:{key}"),
-                id: user_id.to_string(),
-            });
-            return None;
         }
-        match self.directory_user(user) {
-            Some(s) => Some(s),
-            None => {
-                self.foreign.push(Foreign {
-                    kind: ForeignKind::NonDirectoryMember,
-                    target: format!("group:{key}"),
-                    id: user_id.to_string(),
-                });
-                None
-            }
-        }
+        governed
+    }
+
+    fn scim(&self, person: u32) -> &'a str {
+        self.scims.get(person as usize).copied().unwrap_or("")
     }
 
     fn members(&mut self) {
@@ -1588,9 +1700,10 @@ impl<'a> Planner<'a> {
             };
             let (desired, actual, gref) = (b.desired, b.actual, b.gref.clone());
             if self.input.actual.complete {
-                let have: BTreeSet<String> = match actual {
+                let empty = BTreeSet::new();
+                let have: &BTreeSet<String> = match actual {
                     Some(g) => match self.input.actual.members.get(&g.id) {
-                        Some(m) => m.clone(),
+                        Some(m) => m,
                         None => {
                             self.notes.push(format!(
                                 "members of group {key} were not read; not checked this run"
@@ -1598,9 +1711,9 @@ impl<'a> Planner<'a> {
                             continue;
                         }
                     },
-                    None => BTreeSet::new(),
+                    None => &empty,
                 };
-                self.diff_members_read(key, desired, &gref, &have);
+                self.diff_members_read(key, desired, &gref, have);
             } else {
                 self.diff_members_believed(key, desired, &gref);
             }
@@ -1683,7 +1796,8 @@ impl<'a> Planner<'a> {
         );
     }
 
-    /// Full plan: compare the desired members with the members read.
+    /// Full plan: compare the desired members with the members read. Works on
+    /// directory user indices: one hash lookup per membership on each side.
     fn diff_members_read(
         &mut self,
         key: &'a str,
@@ -1691,40 +1805,63 @@ impl<'a> Planner<'a> {
         gref: &GroupRef,
         have: &BTreeSet<String>,
     ) {
-        let mut present: BTreeSet<&str> = BTreeSet::new();
+        let n = self.scims.len();
+        let mut wanted = Bits::new(n);
+        let mut wanted_count = 0usize;
+        for s in &desired.members {
+            if !self.scope.covers(s) {
+                continue;
+            }
+            if let Some(i) = self.scim_ix.get(s.as_str()) {
+                if wanted.set(*i) {
+                    wanted_count += 1;
+                }
+            }
+        }
+        let mut believed = Bits::new(n);
+        if let Some(list) = self.believed.get(key) {
+            for i in list {
+                believed.set(*i);
+            }
+        }
+        let mut present = Bits::new(n);
+        let mut present_count = 0usize;
         for user_id in have {
-            let Some(scim) = self.classify_member(key, user_id) else {
+            let Some(person) = self.classify_member(key, user_id) else {
                 continue;
             };
             self.managed_memberships += 1;
-            if desired.members.contains(scim) && self.scope.covers(scim) {
-                present.insert(scim);
-                let belief = (scim.to_string(), key.to_string());
-                if !self.input.ownership.memberships.contains_key(&belief) {
-                    if let Some(gid) = &gref.id {
-                        self.sync.push(Change::PutMembership(Membership {
-                            scim_id: scim.to_string(),
-                            group_key: key.to_string(),
-                            group_id: gid.clone(),
-                            user_id: user_id.clone(),
-                        }));
-                    }
+            let scim = self.scim(person);
+            if wanted.get(person) {
+                if !present.set(person) {
+                    continue;
+                }
+                present_count += 1;
+                if believed.get(person) {
+                    self.confirmed += 1;
+                } else if let Some(gid) = &gref.id {
+                    self.sync.push(Change::PutMembership(Membership {
+                        scim_id: scim.to_string(),
+                        group_key: key.to_string(),
+                        group_id: gid.clone(),
+                        user_id: user_id.clone(),
+                    }));
                 }
             } else if self.scope.covers(scim) {
                 self.remove_member(gref, Some(scim), user_id);
             }
         }
+        if present_count == wanted_count {
+            return;
+        }
         for scim in &desired.members {
-            if present.contains(scim.as_str()) || !self.scope.covers(scim) {
+            let Some(i) = self.scim_ix.get(scim.as_str()).copied() else {
+                continue;
+            };
+            if !wanted.get(i) || present.get(i) {
                 continue;
             }
-            let email = self
-                .input
-                .desired
-                .managed_users
-                .get(scim)
-                .and_then(|m| m.email.as_deref());
-            let Some(user) = self.user_for_email(email) else {
+            let Some(user) = self.downstream(scim) else {
                 continue; // invited or pending: see users()
             };
             if user.role.is_admin() {
@@ -1748,13 +1885,7 @@ impl<'a> Planner<'a> {
             let wanted = desired.members.contains(scim);
             match (wanted, belief) {
                 (true, None) => {
-                    let email = self
-                        .input
-                        .desired
-                        .managed_users
-                        .get(scim)
-                        .and_then(|m| m.email.as_deref());
-                    if let Some(user) = self.user_for_email(email) {
+                    if let Some(user) = self.downstream(scim) {
                         if !user.role.is_admin() {
                             self.add_member(gref, scim, &user.id);
                         }
@@ -1772,6 +1903,10 @@ impl<'a> Planner<'a> {
     /// Beliefs that no longer match what was read (full plan only).
     fn sync_memberships(&mut self) {
         if !self.input.actual.complete {
+            return;
+        }
+        // Every belief was confirmed by the read (the usual case): nothing to forget.
+        if self.confirmed == self.input.ownership.memberships.len() {
             return;
         }
         for ((scim, key), m) in &self.input.ownership.memberships {
@@ -2010,10 +2145,17 @@ impl<'a> Planner<'a> {
     // ------------------------------------------------------------------- users
 
     fn groups_of(&self, scim_id: &str) -> Vec<&'a str> {
-        self.groups_by_user
-            .get(scim_id)
-            .cloned()
-            .unwrap_or_default()
+        match &self.groups_by_user {
+            Some(map) => map.get(scim_id).cloned().unwrap_or_default(),
+            None => self
+                .input
+                .desired
+                .groups
+                .values()
+                .filter(|g| g.members.contains(scim_id))
+                .map(|g| g.key.as_str())
+                .collect(),
+        }
     }
 
     fn users(&mut self) {
@@ -2039,8 +2181,8 @@ impl<'a> Planner<'a> {
             if !self.scope.covers(scim) {
                 continue;
             }
-            let groups = self.groups_of(scim);
             let Some(email) = managed.email.as_deref() else {
+                let groups = self.groups_of(scim);
                 self.pending.push(Pending {
                     scim_id: scim.clone(),
                     reason: PendingReason::NoEmail,
@@ -2048,19 +2190,18 @@ impl<'a> Planner<'a> {
                 });
                 continue;
             };
-            let email = email.to_lowercase();
             let link = self.input.ownership.links.get(scim);
-            match self.users_by_email.get(email.as_str()).copied() {
+            match self.downstream(scim) {
                 Some(user) => {
                     if link.is_none_or(|l| {
                         l.user_id.as_deref() != Some(user.id.as_str())
                             || l.role.as_ref() != Some(&user.role)
-                            || l.email != email
+                            || l.email != user.email
                             || l.invite_id.is_some()
                     }) {
                         self.sync.push(Change::PutLink(UserLink {
                             scim_id: scim.clone(),
-                            email: email.clone(),
+                            email: user.email.clone(),
                             user_id: Some(user.id.clone()),
                             role: Some(user.role.clone()),
                             invite_id: None,
@@ -2068,10 +2209,17 @@ impl<'a> Planner<'a> {
                     }
                     self.user_role(scim, user, roles_writable);
                     if !user.role.is_admin() {
+                        let groups = if self.materializing() {
+                            self.groups_of(scim)
+                        } else {
+                            Vec::new()
+                        };
                         self.user_spend(scim, Some(user), &groups, &currency);
                     }
                 }
                 None => {
+                    let groups = self.groups_of(scim);
+                    let email = email.to_lowercase();
                     let invite = self.input.actual.invites.get(&email);
                     if let Some(inv) = invite {
                         if link.is_none_or(|l| l.invite_id.as_deref() != Some(inv.id.as_str())) {

@@ -239,6 +239,9 @@ pub struct RunReport {
     pub calls: CallCounts,
     /// Outbox entries acknowledged (queued before the run; it planned them all).
     pub outbox_acked: usize,
+    /// Why the run failed before applying (reading the state), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What one drain of the outbox did.
@@ -451,6 +454,9 @@ pub fn render_run(report: &RunReport) -> String {
         report.plan.differences(),
         report.outbox_acked
     );
+    if let Some(e) = &report.error {
+        let _ = writeln!(out, "  error: {e}");
+    }
     for e in &report.errors {
         let rid = e
             .request_id
@@ -462,4 +468,95 @@ pub fn render_run(report: &RunReport) -> String {
     out.push('\n');
     out.push_str(&render_plan(&report.plan));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::plan::{GroupRef, Op, Valve};
+
+    fn add(key: &str, i: usize) -> Action {
+        Action {
+            kind: ActionKind::AddMember,
+            target: format!("group:{key}"),
+            description: format!("add user u{i} (user_{i}) to group {key:?} (key {key})"),
+            op: Op::AddMember {
+                group: GroupRef {
+                    key: key.into(),
+                    id: Some(format!("rbac_group_{key}")),
+                    name: key.into(),
+                },
+                scim_id: format!("u{i}"),
+                user_id: format!("user_{i}"),
+            },
+        }
+    }
+
+    fn plan(actions: Vec<Action>, refused: bool) -> Plan {
+        Plan {
+            actions,
+            drift: Vec::new(),
+            foreign: Vec::new(),
+            pending: Vec::new(),
+            notes: Vec::new(),
+            valve: Valve {
+                managed_memberships: 10,
+                removals: if refused { 5 } else { 0 },
+                ratio: if refused { 0.5 } else { 0.0 },
+                max_removal_ratio: 0.2,
+                non_empty_deletions: Vec::new(),
+                refused,
+                forced: false,
+                reason: refused.then(|| "too many removals".to_string()),
+            },
+            sync: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_text_groups_actions_by_target_with_counts_and_caps_long_lists() {
+        let mut actions: Vec<Action> = (0..30).map(|i| add("a", i)).collect();
+        actions.push(add("b", 99));
+        let report = PlanReport::new(
+            &plan(actions, false),
+            "2026-01-01T00:00:00.000Z".into(),
+            Mode::Extended,
+            true,
+            Some(3),
+            Vec::new(),
+            CallCounts::default(),
+        );
+        assert_eq!(report.by_target.len(), 2);
+        assert_eq!(report.by_target[0].counts[&ActionKind::AddMember], 30);
+        let text = render_plan(&report);
+        assert!(text.starts_with(
+            "Plan (extended mode, full scope, rules v3): 31 action(s): add_member 31"
+        ));
+        assert!(text.contains("group:a  (add_member 30)"));
+        assert!(text.contains("… and 5 more (see --json)"));
+        assert!(text.contains("  + add user u99"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["counts"]["add_member"], 31);
+        assert_eq!(json["actions"][0]["kind"], "add_member");
+        assert_eq!(json["actions"][0]["details"]["group"]["key"], "a");
+    }
+
+    #[test]
+    fn a_refused_plan_says_so_and_an_empty_one_says_nothing_to_do() {
+        let report = PlanReport::new(
+            &plan(vec![add("a", 1)], true),
+            "t".into(),
+            Mode::Real,
+            true,
+            None,
+            Vec::new(),
+            CallCounts::default(),
+        );
+        assert_eq!(report.refusal.as_deref(), Some("too many removals"));
+        assert!(render_plan(&report).contains("REFUSED: too many removals"));
+        let empty = PlanReport::empty("t".into(), Mode::Extended, "no rule table");
+        let text = render_plan(&empty);
+        assert!(text.contains("0 action(s) — downstream matches the rules"));
+        assert!(text.contains("note: no rule table"));
+    }
 }

@@ -103,7 +103,8 @@ pub struct RunRecord {
     pub drift_reported: usize,
     /// Downstream calls made.
     pub calls: Calls,
-    /// The first errors (at most 20), without personal data.
+    /// The first errors (at most 20), without personal data: a failed read, then
+    /// failed actions.
     pub errors: Vec<String>,
     /// Outbox entries acknowledged.
     pub outbox_acked: usize,
