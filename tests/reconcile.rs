@@ -541,12 +541,18 @@ async fn the_valve_refuses_a_mass_removal_and_applies_it_when_forced() {
     let forced = r
         .run(RunOptions {
             force: true,
+            requested_by: Some("operator".into()),
             ..full()
         })
         .await
         .unwrap();
     assert_eq!(forced.outcome, RunOutcome::Ok);
     assert!(forced.forced);
+    assert!(render_run(&forced).contains("(manual, by operator)"));
+    assert_eq!(
+        r.runs(1).unwrap()[0].requested_by.as_deref(),
+        Some("operator")
+    );
     assert!(member_emails(&f.h, &pilot.id).is_empty());
     assert!(f.env.status.check().ready);
     f.h.stop().await.unwrap();

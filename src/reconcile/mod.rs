@@ -109,6 +109,8 @@ pub struct RunOptions {
     pub force: bool,
     /// What started it.
     pub trigger: Trigger,
+    /// Who asked (the admin token's subject), for the history and the audit trail.
+    pub requested_by: Option<String>,
     /// Progress events (the CLI's progress display).
     pub progress: Option<ProgressFn>,
 }
@@ -119,6 +121,7 @@ impl Default for RunOptions {
             dry_run: false,
             force: false,
             trigger: Trigger::Manual,
+            requested_by: None,
             progress: None,
         }
     }
@@ -130,6 +133,7 @@ impl std::fmt::Debug for RunOptions {
             .field("dry_run", &self.dry_run)
             .field("force", &self.force)
             .field("trigger", &self.trigger)
+            .field("requested_by", &self.requested_by)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -403,6 +407,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         Ok(RunReport {
             run: 0,
             trigger: options.trigger,
+            requested_by: options.requested_by.clone(),
             started_at: timestamp(started),
             ended_at: timestamp(ended),
             duration_ms: u64::try_from((ended - started).num_milliseconds()).unwrap_or(0),
@@ -441,10 +446,22 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let mark = self.outbox_mark().await?;
         tracing::info!(run, trigger = ?options.trigger, force = options.force, "reconcile started");
 
-        let planned = match self
-            .plan_full(None, options.force, options.progress.as_ref())
-            .await
-        {
+        // Progress goes to the caller and to the status (`GET /admin/v1/status`).
+        let status = self.status.clone();
+        let caller = options.progress.clone();
+        let progress: ProgressFn = Arc::new(move |p: &Progress| {
+            let phase = match p.phase {
+                Phase::Reading => "reading",
+                Phase::Planning => "planning",
+                Phase::Applying => "applying",
+                Phase::Done => "done",
+            };
+            status.reconcile_progress(phase, p.done as u64, p.total as u64);
+            if let Some(c) = &caller {
+                c(p);
+            }
+        });
+        let planned = match self.plan_full(None, options.force, Some(&progress)).await {
             Ok(p) => p,
             Err(e) => {
                 self.status.downstream_outcome(Err(e.to_string()));
@@ -453,6 +470,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 let failed = RunReport {
                     run,
                     trigger: options.trigger,
+                    requested_by: options.requested_by.clone(),
                     started_at: timestamp(started),
                     ended_at: timestamp(ended),
                     duration_ms: u64::try_from((ended - started).num_milliseconds()).unwrap_or(0),
@@ -508,7 +526,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                     actor: "reconciler",
                     key_prefix: format!("run:{run}"),
                     context: json!({ "run": run }),
-                    progress: options.progress.clone(),
+                    progress: Some(progress.clone()),
                     progress_every: self.options.progress_every,
                     stop_on_transient: false,
                 };
@@ -526,6 +544,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let report = RunReport {
             run,
             trigger: options.trigger,
+            requested_by: options.requested_by.clone(),
             started_at: timestamp(started),
             ended_at: timestamp(ended),
             duration_ms: u64::try_from((ended - started).num_milliseconds()).unwrap_or(0),
@@ -553,14 +572,12 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             ..report
         };
         self.metrics_run(&report, wall.elapsed().as_secs_f64());
-        if let Some(p) = &options.progress {
-            p(&Progress {
-                phase: Phase::Done,
-                done: report.applied + report.already_in_state,
-                total: report.plan.actions.len(),
-                message: format!("run {run} finished: {:?}", report.outcome),
-            });
-        }
+        progress(&Progress {
+            phase: Phase::Done,
+            done: report.applied + report.already_in_state,
+            total: report.plan.actions.len(),
+            message: format!("run {run} finished: {:?}", report.outcome),
+        });
         tracing::info!(
             run,
             outcome = ?report.outcome,
@@ -608,6 +625,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let record = RunRecord {
             run: report.run,
             trigger: report.trigger,
+            requested_by: report.requested_by.clone(),
             started_at: report.started_at.clone(),
             ended_at: report.ended_at.clone(),
             duration_ms: report.duration_ms,
@@ -665,6 +683,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                     txn,
                     AuditDraft::new("reconciler", "reconcile.run", Some(&target)).with(json!({
                         "trigger": record.trigger,
+                        "requested_by": record.requested_by,
                         "outcome": record.outcome,
                         "forced": record.forced,
                         "rule_version": record.rule_version,

@@ -989,7 +989,13 @@ impl<'a> Planner<'a> {
             };
             lower.clear();
             lower.extend(email.chars().flat_map(char::to_lowercase));
-            if let Some(u) = users_by_email.get(lower.as_str()) {
+            // By email; else the member the user was linked to before (their email
+            // changed in the IdP, the account stays the same).
+            let found = users_by_email.get(lower.as_str()).copied().or_else(|| {
+                let uid = input.ownership.links.get(scim)?.user_id.as_ref()?;
+                actual.users.get(uid)
+            });
+            if let Some(u) = found {
                 downstream_of.insert(scim.as_str(), u);
             }
         }

@@ -856,6 +856,18 @@ fn a_deleted_directory_user_still_in_a_group_is_removed_through_its_link() {
 }
 
 #[test]
+fn a_user_whose_email_changed_in_the_idp_keeps_their_linked_account() {
+    let mut w = mirror(two_groups(), Mode::Extended);
+    w.directory.remove(&email("u1"));
+    w.directory
+        .insert("u1.renamed@example.com".into(), "u1".into());
+    w.desired.managed_users.get_mut("u1").unwrap().email = Some("U1.Renamed@example.com".into());
+    let p = w.plan(&options(Mode::Extended));
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.pending.is_empty());
+}
+
+#[test]
 fn the_event_path_plans_only_the_touched_users_against_beliefs() {
     let mut w = mirror(two_groups(), Mode::Extended);
     // The event path reads nothing: beliefs stand in for the downstream.

@@ -209,6 +209,9 @@ pub struct RunReport {
     pub run: u64,
     /// What started it.
     pub trigger: Trigger,
+    /// Who asked, when an operator did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End (RFC 3339).
@@ -421,9 +424,14 @@ pub fn render_run(report: &RunReport) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    let by = report
+        .requested_by
+        .as_deref()
+        .map(|s| format!(", by {s}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "Reconcile run {} ({}): {outcome} in {} ms",
+        "Reconcile run {} ({}{by}): {outcome} in {} ms",
         report.run,
         serde_json::to_value(report.trigger)
             .ok()

@@ -75,6 +75,9 @@ pub struct RunRecord {
     pub run: u64,
     /// What started it.
     pub trigger: Trigger,
+    /// Who asked, when an operator did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End (RFC 3339).
