@@ -3,6 +3,7 @@
 //! A refused plan (the safety valve) is not an error: it is an outcome carried in
 //! the report. Errors are what stops the reconciler from planning or applying at
 //! all: the store, the downstream reads, a second run while one is in progress.
+//! Imports only the store's and the client's error types (and tokio's join error).
 
 use crate::cowork::CoworkError;
 use crate::store::StoreError;

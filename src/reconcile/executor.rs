@@ -12,6 +12,7 @@
 //! A group or role created earlier in the plan gets its id here; an action whose
 //! group could not be created is skipped. A refused key (401/403) stops the run; a
 //! transient failure stops it when the caller asks (the event path keeps order).
+//! Imports the client trait, the store trait, audit and ownership; never a framework.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

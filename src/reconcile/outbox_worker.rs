@@ -6,6 +6,7 @@
 //! no change waits for a timer. While entries remain it drains again at once; after
 //! a transient downstream failure it waits (1 s, doubling up to 5 min, reset by a
 //! success) before trying again, and a new wake-up does not cut that pause short.
+//! Imports only the reconciler and tokio.
 
 use std::sync::Arc;
 use std::time::Duration;

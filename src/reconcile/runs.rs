@@ -3,6 +3,7 @@
 //! `reconcile.run` audit entry and acknowledges the outbox entries it covered.
 //! Run numbers come from a counter in `Table::Meta`, taken when the run starts (the
 //! number is part of every idempotency key of the run).
+//! Imports the store trait only.
 
 use std::collections::BTreeMap;
 

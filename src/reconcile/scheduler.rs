@@ -1,6 +1,7 @@
 //! The scheduled full reconcile: a tokio-cron-scheduler job on `reconcile.schedule`
 //! (six fields, validated at config load). A tick while a run is in progress (an
 //! operator's, or the previous tick's) is skipped, not queued.
+//! Imports only the reconciler and tokio-cron-scheduler.
 
 use std::sync::Arc;
 
