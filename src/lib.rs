@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod rules;
 pub mod ruleset;
 pub mod scim;

@@ -1,0 +1,294 @@
+//! Reading the downstream state into an [`ActualState`] for the planner.
+//!
+//! A full read takes: the organization (`GET /me`, tolerated when absent), every
+//! member and invite (ID pagination), every group and role (cursor pagination), the
+//! members of the daemon's groups only (not of foreign groups: fewer calls), the
+//! spend-limit rows and plugin policies where the server offers them (tier-B reads;
+//! unknown otherwise, and the planner then skips those checks). Every list follows
+//! its pages to the end inside the client's rate budget.
+//!
+//! A failed read that a retry may fix (rate limit, unavailable) fails the read; an
+//! optional read the server refuses (404, 400, 403 on a tier-B endpoint) leaves that
+//! part unknown. Imports the client trait only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::ReconcileError;
+use super::ownership::Ownership;
+use super::plan::{spend_limit_of, ActualInvite, ActualSpend, ActualState, ActualUser};
+use super::report::{Phase, Progress, ProgressFn};
+use crate::cowork::{
+    CoworkApi, CoworkError, Invite, InviteStatus, Mode, SpendLimitFilter, SpendScope, User,
+};
+
+/// What to read beyond the always-read parts.
+#[derive(Debug, Clone, Default)]
+pub struct ReadPlan {
+    /// Rule keys of the desired groups (their groups' members are read in extended
+    /// mode even before the daemon recorded them, to adopt them).
+    pub desired_keys: BTreeSet<String>,
+    /// Per-user spend overrides are needed (materializing, or owned overrides exist).
+    pub user_spend: bool,
+}
+
+fn optional<T>(result: Result<T, CoworkError>) -> Result<Option<T>, ReconcileError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_retryable() => Err(ReconcileError::Downstream(e)),
+        Err(e @ CoworkError::Unauthorized { status: 401, .. }) => {
+            Err(ReconcileError::Downstream(e))
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "optional downstream read unavailable");
+            Ok(None)
+        }
+    }
+}
+
+fn report(progress: Option<&ProgressFn>, done: usize, message: &str) {
+    if let Some(p) = progress {
+        p(&Progress {
+            phase: Phase::Reading,
+            done,
+            total: 0,
+            message: message.to_string(),
+        });
+    }
+}
+
+/// Members by id and pending invites by email, from the two people lists.
+pub fn people(
+    users: Vec<User>,
+    invites: Vec<Invite>,
+) -> (BTreeMap<String, ActualUser>, BTreeMap<String, ActualInvite>) {
+    let users = users
+        .into_iter()
+        .map(|u| {
+            (
+                u.id.clone(),
+                ActualUser {
+                    id: u.id,
+                    email: u.email.to_lowercase(),
+                    role: u.role,
+                },
+            )
+        })
+        .collect();
+    let invites = invites
+        .into_iter()
+        .filter(|i| i.status == InviteStatus::Pending)
+        .map(|i| {
+            (
+                i.email.to_lowercase(),
+                ActualInvite {
+                    id: i.id,
+                    group_ids: i.rbac_group_ids,
+                },
+            )
+        })
+        .collect();
+    (users, invites)
+}
+
+/// Reads everything the full plan compares.
+pub async fn read_full<C: CoworkApi>(
+    client: &C,
+    ownership: &Ownership,
+    what: &ReadPlan,
+    progress: Option<&ProgressFn>,
+) -> Result<ActualState, ReconcileError> {
+    let org = optional(client.get_me().await)?;
+    report(progress, 1, "organization read");
+    let users = client.list_users().await?;
+    let invites = client.list_invites().await?;
+    report(
+        progress,
+        2,
+        &format!("{} members and {} invites read", users.len(), invites.len()),
+    );
+    let (users, invites) = people(users, invites);
+    let groups = client.list_groups().await?;
+    let roles = client.list_roles().await?;
+    report(
+        progress,
+        3,
+        &format!("{} groups and {} roles read", groups.len(), roles.len()),
+    );
+
+    let owned_ids: BTreeSet<&str> = ownership.groups.values().map(|g| g.id.as_str()).collect();
+    let extended = client.mode() == Mode::Extended;
+    let to_read: Vec<String> = groups
+        .iter()
+        .filter(|g| !g.is_scim())
+        .filter(|g| {
+            owned_ids.contains(g.id.as_str())
+                || (extended
+                    && g.external_id.as_ref().is_some_and(|k| {
+                        what.desired_keys.contains(k) || ownership.groups.contains_key(k)
+                    }))
+        })
+        .map(|g| g.id.clone())
+        .collect();
+    let mut members = BTreeMap::new();
+    for (i, id) in to_read.iter().enumerate() {
+        let list = client.list_group_members(id).await?;
+        members.insert(
+            id.clone(),
+            list.into_iter().map(|m| m.user_id).collect::<BTreeSet<_>>(),
+        );
+        if (i + 1) % 10 == 0 {
+            report(
+                progress,
+                3 + i,
+                &format!("members of {} of {} groups read", i + 1, to_read.len()),
+            );
+        }
+    }
+
+    let caps = org.as_ref().map(|o| o.capabilities).unwrap_or_default();
+    let credits = org
+        .as_ref()
+        .and_then(|o| o.settings.as_ref())
+        .is_none_or(|s| s.usage_credits_enabled);
+    let tier_b_spend = caps.group_spend_limits_writable || caps.extended_api;
+    let group_spend = if tier_b_spend && credits {
+        optional(
+            client
+                .list_spend_limits(&SpendLimitFilter {
+                    scope_type: Some("rbac_group".into()),
+                    rbac_group_id: None,
+                })
+                .await,
+        )?
+        .map(|rows| {
+            rows.into_iter()
+                .filter_map(|r| match &r.scope {
+                    SpendScope::RbacGroup { rbac_group_id } => Some((
+                        rbac_group_id.clone(),
+                        ActualSpend {
+                            limit: spend_limit_of(r.amount.as_deref())?,
+                            id: r.id,
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect()
+        })
+    } else {
+        None
+    };
+    let user_spend = if what.user_spend && credits {
+        if tier_b_spend {
+            optional(
+                client
+                    .list_spend_limits(&SpendLimitFilter {
+                        scope_type: Some("user".into()),
+                        rbac_group_id: None,
+                    })
+                    .await,
+            )?
+            .map(|rows| {
+                rows.into_iter()
+                    .filter_map(|r| match &r.scope {
+                        SpendScope::User { user_id } => Some((
+                            user_id.clone(),
+                            ActualSpend {
+                                limit: spend_limit_of(r.amount.as_deref())?,
+                                id: r.id,
+                            },
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        } else {
+            // Tier A: the effective rows whose source is the member's own override.
+            optional(client.list_effective_spend().await)?.map(|rows| {
+                rows.into_iter()
+                    .filter_map(|r| match (&r.source, r.spend_limit_id) {
+                        (SpendScope::User { user_id }, Some(id)) => Some((
+                            user_id.clone(),
+                            ActualSpend {
+                                limit: spend_limit_of(r.amount.as_deref())?,
+                                id,
+                            },
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+    } else if what.user_spend {
+        None
+    } else {
+        Some(BTreeMap::new())
+    };
+    let plugins = if caps.plugin_policies {
+        optional(client.list_plugin_policies().await)?
+            .map(|list| list.into_iter().map(|p| (p.plugin_id.clone(), p)).collect())
+    } else {
+        None
+    };
+    report(progress, 4 + to_read.len(), "downstream state read");
+    Ok(ActualState {
+        complete: true,
+        org,
+        users,
+        invites,
+        groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+        members,
+        roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        group_spend,
+        user_spend,
+        plugins,
+    })
+}
+
+/// What the event path believes is downstream for the users it plans: their links,
+/// memberships and owned overrides from the ownership records; nothing read.
+pub fn believed(ownership: &Ownership) -> ActualState {
+    let mut actual = ActualState {
+        complete: false,
+        user_spend: Some(BTreeMap::new()),
+        ..ActualState::default()
+    };
+    for link in ownership.links.values() {
+        match (&link.user_id, &link.invite_id) {
+            (Some(id), _) => {
+                actual.users.insert(
+                    id.clone(),
+                    ActualUser {
+                        id: id.clone(),
+                        email: link.email.clone(),
+                        role: link.role.clone().unwrap_or(crate::cowork::OrgRole::Managed),
+                    },
+                );
+            }
+            (None, Some(invite)) => {
+                actual.invites.insert(
+                    link.email.clone(),
+                    ActualInvite {
+                        id: invite.clone(),
+                        group_ids: Vec::new(),
+                    },
+                );
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(rows) = actual.user_spend.as_mut() {
+        for s in ownership.spend.values() {
+            rows.insert(
+                s.user_id.clone(),
+                ActualSpend {
+                    id: s.spend_limit_id.clone(),
+                    limit: match s.amount {
+                        Some(n) => crate::rules::SpendLimit::Amount(n),
+                        None => crate::rules::SpendLimit::Unlimited,
+                    },
+                },
+            );
+        }
+    }
+    actual
+}

@@ -1,0 +1,520 @@
+//! The executor: applies a plan's actions in order through the [`CoworkApi`].
+//!
+//! For each action it derives the idempotency key from the caller's prefix (the run
+//! number, or the outbox sequence number) and the action's fingerprint, so a retry,
+//! or a replay after a crash, sends the same key and the server answers with its
+//! first answer instead of applying twice; adds and removes also converge on
+//! "already a member" / "not a member". Once the server answered, the action's
+//! ownership changes and its `downstream.<kind>` audit entry commit in ONE store
+//! transaction, flushed before the next action: the record of an action and its
+//! audit entry never part.
+//!
+//! A group or role created earlier in the plan gets its id here; an action whose
+//! group could not be created is skipped. A refused key (401/403) stops the run; a
+//! transient failure stops it when the caller asks (the event path keeps order).
+//! Imports the client trait, the store trait, audit and ownership; never a framework.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::error::ReconcileError;
+use super::ownership::{
+    self, Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, UserLink,
+};
+use super::plan::{Action, ActionKind, GroupRef, Op};
+use super::report::{ActionError, Phase, Progress, ProgressFn};
+use crate::audit::{self, AuditDraft};
+use crate::clock::SharedClock;
+use crate::cowork::{
+    CoworkApi, CoworkError, Created, GroupOverride, GroupUpdate, IdempotencyKey, InviteRequest,
+    NewGroup, Outcome, PluginPolicyUpdate,
+};
+use crate::rules::SpendLimit;
+use crate::store::{transaction, Store, StoreError};
+
+/// How to apply.
+pub struct Executor<'a, C> {
+    /// The downstream client.
+    pub client: &'a C,
+    /// Where results are recorded.
+    pub store: Arc<dyn Store>,
+    /// The daemon's clock.
+    pub clock: SharedClock,
+    /// Audit actor: `reconciler` or `outbox`.
+    pub actor: &'static str,
+    /// Idempotency key prefix: `run:<n>` or `outbox:<seq>`.
+    pub key_prefix: String,
+    /// Facts added to every audit entry (`{"run": n}` or `{"outbox_seq": n}`).
+    pub context: Value,
+    /// Progress callback.
+    pub progress: Option<ProgressFn>,
+    /// Log and report progress every this many actions.
+    pub progress_every: usize,
+    /// Stop at the first transient failure (the event path).
+    pub stop_on_transient: bool,
+}
+
+/// What applying did.
+#[derive(Debug, Clone, Default)]
+pub struct Executed {
+    /// The server changed something.
+    pub applied: usize,
+    /// Already in state.
+    pub already_in_state: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Not attempted.
+    pub skipped: usize,
+    /// Applied or converged, by kind.
+    pub done_by_kind: BTreeMap<ActionKind, usize>,
+    /// Failures.
+    pub errors: Vec<ActionError>,
+    /// Stopped early on a transient failure.
+    pub stopped_transient: bool,
+}
+
+struct Done {
+    outcome: Outcome,
+    changes: Vec<Change>,
+}
+
+enum Step {
+    Done(Done),
+    Skip(String),
+}
+
+/// Records changes with their audit entry in one transaction, then flushes.
+pub async fn record(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    draft: AuditDraft,
+    changes: Vec<Change>,
+) -> Result<(), ReconcileError> {
+    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        let now = clock.now();
+        transaction::<_, StoreError>(store.as_ref(), |txn| {
+            ownership::write(txn, &changes)?;
+            audit::append(txn, draft.clone(), now)?;
+            Ok(())
+        })?;
+        store.sync()
+    })
+    .await??;
+    Ok(())
+}
+
+fn amount(limit: SpendLimit) -> Option<u64> {
+    match limit {
+        SpendLimit::Amount(n) => Some(n),
+        SpendLimit::Unlimited => None,
+    }
+}
+
+impl<C: CoworkApi> Executor<'_, C> {
+    fn group_id(&self, g: &GroupRef, ownership: &Ownership) -> Option<String> {
+        g.id.clone()
+            .or_else(|| ownership.groups.get(&g.key).map(|o| o.id.clone()))
+    }
+
+    /// Applies `actions` in order; `ownership` is kept in step with what is recorded.
+    pub async fn run(
+        &self,
+        actions: &[Action],
+        ownership: &mut Ownership,
+    ) -> Result<Executed, ReconcileError> {
+        let mut out = Executed::default();
+        let total = actions.len();
+        for (i, action) in actions.iter().enumerate() {
+            let key = IdempotencyKey::derive(&[self.key_prefix.as_str(), &action.fingerprint()]);
+            let step = self.apply(action, &key, ownership).await;
+            match step {
+                Ok(Step::Done(done)) => {
+                    let outcome = match done.outcome {
+                        Outcome::Applied => "applied",
+                        Outcome::AlreadyInState => "already_in_state",
+                    };
+                    let draft = AuditDraft::new(
+                        self.actor,
+                        &format!("downstream.{}", action.kind),
+                        Some(&action.target),
+                    )
+                    .with(json!({
+                        "outcome": outcome,
+                        "context": self.context,
+                        "action": action.op,
+                    }));
+                    record(
+                        self.store.clone(),
+                        self.clock.clone(),
+                        draft,
+                        done.changes.clone(),
+                    )
+                    .await?;
+                    ownership.apply(&done.changes);
+                    match done.outcome {
+                        Outcome::Applied => out.applied += 1,
+                        Outcome::AlreadyInState => out.already_in_state += 1,
+                    }
+                    *out.done_by_kind.entry(action.kind).or_insert(0) += 1;
+                }
+                Ok(Step::Skip(reason)) => {
+                    out.skipped += 1;
+                    out.errors.push(ActionError {
+                        kind: action.kind,
+                        target: action.target.clone(),
+                        error: reason,
+                        request_id: None,
+                        transient: false,
+                    });
+                }
+                Err(e) => {
+                    out.failed += 1;
+                    let transient = e.is_retryable();
+                    tracing::warn!(
+                        kind = action.kind.as_str(),
+                        target = %action.target,
+                        request_id = e.request_id().unwrap_or(""),
+                        transient,
+                        "downstream action failed"
+                    );
+                    out.errors.push(ActionError {
+                        kind: action.kind,
+                        target: action.target.clone(),
+                        error: e.to_string(),
+                        request_id: e.request_id().map(str::to_string),
+                        transient,
+                    });
+                    let refused_key = matches!(e, CoworkError::Unauthorized { .. });
+                    if refused_key || (transient && self.stop_on_transient) {
+                        out.stopped_transient = transient;
+                        out.skipped += total - i - 1;
+                        break;
+                    }
+                }
+            }
+            let done = i + 1;
+            if self.progress_every > 0 && (done % self.progress_every == 0 || done == total) {
+                tracing::info!(
+                    done,
+                    total,
+                    actor = self.actor,
+                    "applying downstream actions"
+                );
+                if let Some(p) = &self.progress {
+                    p(&Progress {
+                        phase: Phase::Applying,
+                        done,
+                        total,
+                        message: format!("{done} of {total} actions"),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply(
+        &self,
+        action: &Action,
+        key: &IdempotencyKey,
+        ownership: &Ownership,
+    ) -> Result<Step, CoworkError> {
+        let c = self.client;
+        let missing = |g: &GroupRef| {
+            Step::Skip(format!(
+                "group {} does not exist downstream yet (its creation did not succeed)",
+                g.key
+            ))
+        };
+        let done = |outcome: Outcome, changes: Vec<Change>| Step::Done(Done { outcome, changes });
+        Ok(match &action.op {
+            Op::CreateRole { role_key, spec } => {
+                let created = c.create_role(spec, key).await?;
+                let outcome = match created {
+                    Created::New(_) => Outcome::Applied,
+                    Created::Existing { .. } => Outcome::AlreadyInState,
+                };
+                done(
+                    outcome,
+                    vec![Change::PutRole(OwnedRole {
+                        key: role_key.clone(),
+                        id: created.id().to_string(),
+                    })],
+                )
+            }
+            Op::UpdateRole {
+                role_key,
+                role_id,
+                spec,
+            } => {
+                c.update_role(role_id, spec, key).await?;
+                done(
+                    Outcome::Applied,
+                    vec![Change::PutRole(OwnedRole {
+                        key: role_key.clone(),
+                        id: role_id.clone(),
+                    })],
+                )
+            }
+            Op::CreateGroup {
+                group_key,
+                name,
+                description,
+            } => {
+                let new = NewGroup {
+                    name: name.clone(),
+                    description: description.clone(),
+                    external_id: Some(group_key.clone()),
+                    managed_by: Some("cowork-sync".into()),
+                };
+                let created = c.create_group(&new, key).await?;
+                let (outcome, fresh) = match &created {
+                    Created::New(_) => (Outcome::Applied, true),
+                    Created::Existing { .. } => (Outcome::AlreadyInState, false),
+                };
+                done(
+                    outcome,
+                    vec![Change::PutGroup(OwnedGroup {
+                        key: group_key.clone(),
+                        id: created.id().to_string(),
+                        name: name.clone(),
+                        created: fresh,
+                    })],
+                )
+            }
+            Op::UpdateGroup {
+                group,
+                rename_to,
+                description,
+            } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let update = GroupUpdate {
+                    name: rename_to.clone(),
+                    description: description.clone(),
+                };
+                let g = c.update_group(&id, &update, key).await?;
+                let created = ownership.groups.get(&group.key).is_some_and(|o| o.created);
+                done(
+                    Outcome::Applied,
+                    vec![Change::PutGroup(OwnedGroup {
+                        key: group.key.clone(),
+                        id,
+                        name: g.name,
+                        created,
+                    })],
+                )
+            }
+            Op::SetGroupRoles { group, roles } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let mut ids = Vec::new();
+                for r in roles {
+                    match r
+                        .id
+                        .clone()
+                        .or_else(|| ownership.roles.get(&r.key).map(|o| o.id.clone()))
+                    {
+                        Some(rid) => ids.push(rid),
+                        None => {
+                            return Ok(Step::Skip(format!(
+                                "role {} does not exist downstream yet",
+                                r.key
+                            )))
+                        }
+                    }
+                }
+                c.set_group_roles(&id, &ids, key).await?;
+                done(Outcome::Applied, Vec::new())
+            }
+            Op::SetGroupSpend {
+                group,
+                limit,
+                currency,
+            } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                c.upsert_group_spend_limit(&id, amount(*limit), currency, key)
+                    .await?;
+                done(Outcome::Applied, Vec::new())
+            }
+            Op::ClearGroupSpend { spend_limit_id, .. } => {
+                let outcome = c.delete_spend_limit(spend_limit_id, key).await?;
+                done(outcome, Vec::new())
+            }
+            Op::SetPluginPolicy {
+                plugin_id,
+                overrides,
+                keep,
+            } => {
+                let mut list: Vec<GroupOverride> = keep.clone();
+                for o in overrides {
+                    let Some(id) = self.group_id(&o.group, ownership) else {
+                        return Ok(missing(&o.group));
+                    };
+                    list.push(GroupOverride {
+                        rbac_group_id: id,
+                        preference: o.preference,
+                    });
+                }
+                list.sort();
+                let update = PluginPolicyUpdate {
+                    org_preference: None,
+                    group_overrides: list,
+                };
+                c.put_plugin_policy(plugin_id, &update, key).await?;
+                done(Outcome::Applied, Vec::new())
+            }
+            Op::SetUserRole {
+                scim_id,
+                user_id,
+                to,
+                ..
+            } => {
+                c.set_user_role(user_id, to.clone(), key).await?;
+                let changes = ownership
+                    .links
+                    .get(scim_id)
+                    .map(|l| {
+                        vec![Change::PutLink(UserLink {
+                            role: Some(to.clone()),
+                            ..l.clone()
+                        })]
+                    })
+                    .unwrap_or_default();
+                done(Outcome::Applied, changes)
+            }
+            Op::InviteUser {
+                scim_id,
+                email,
+                role,
+                groups,
+            } => {
+                let mut ids = Vec::new();
+                for g in groups {
+                    match self.group_id(g, ownership) {
+                        Some(id) => ids.push(id),
+                        None => return Ok(missing(g)),
+                    }
+                }
+                let request = InviteRequest {
+                    email: email.clone(),
+                    role: role.clone(),
+                    rbac_group_ids: ids,
+                };
+                match c.create_invite(&request, key).await {
+                    Ok(invite) => done(
+                        Outcome::Applied,
+                        vec![Change::PutLink(UserLink {
+                            scim_id: scim_id.clone(),
+                            email: email.to_lowercase(),
+                            user_id: None,
+                            role: None,
+                            invite_id: Some(invite.id),
+                        })],
+                    ),
+                    // A pending invite or a member with this email appeared since the
+                    // state was read: nothing to do now; the next read links them.
+                    Err(e) if matches!(e.code(), Some("invite_exists") | Some("member_exists")) => {
+                        done(Outcome::AlreadyInState, Vec::new())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Op::AddMember {
+                group,
+                scim_id,
+                user_id,
+            } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let outcome = c.add_group_member(&id, user_id, key).await?;
+                done(
+                    outcome,
+                    vec![Change::PutMembership(Membership {
+                        scim_id: scim_id.clone(),
+                        group_key: group.key.clone(),
+                        group_id: id,
+                        user_id: user_id.clone(),
+                    })],
+                )
+            }
+            Op::RemoveMember {
+                group,
+                scim_id,
+                user_id,
+            } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let outcome = c.remove_group_member(&id, user_id, key).await?;
+                let changes = scim_id
+                    .iter()
+                    .map(|s| Change::ForgetMembership {
+                        scim_id: s.clone(),
+                        group_key: group.key.clone(),
+                    })
+                    .collect();
+                done(outcome, changes)
+            }
+            Op::SetUserSpend {
+                scim_id,
+                user_id,
+                limit,
+                currency,
+            } => {
+                let row = c
+                    .upsert_user_spend_limit(user_id, amount(*limit), currency, key)
+                    .await?;
+                done(
+                    Outcome::Applied,
+                    vec![Change::PutSpend(OwnedSpend {
+                        scim_id: scim_id.clone(),
+                        user_id: user_id.clone(),
+                        spend_limit_id: row.id,
+                        amount: amount(*limit),
+                    })],
+                )
+            }
+            Op::DeleteUserSpend {
+                scim_id,
+                spend_limit_id,
+                ..
+            } => {
+                let outcome = c.delete_spend_limit(spend_limit_id, key).await?;
+                done(
+                    outcome,
+                    vec![Change::ForgetSpend {
+                        scim_id: scim_id.clone(),
+                    }],
+                )
+            }
+            Op::DeleteGroup { group, .. } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let outcome = c.delete_group(&id, key).await?;
+                let mut changes = vec![Change::ForgetGroup {
+                    key: group.key.clone(),
+                }];
+                changes.extend(
+                    ownership
+                        .memberships
+                        .values()
+                        .filter(|m| m.group_key == group.key)
+                        .map(|m| Change::ForgetMembership {
+                            scim_id: m.scim_id.clone(),
+                            group_key: m.group_key.clone(),
+                        }),
+                );
+                done(outcome, changes)
+            }
+        })
+    }
+}

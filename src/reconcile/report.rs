@@ -1,0 +1,570 @@
+//! What the reconciler hands back: [`PlanReport`] (what a full reconcile would do),
+//! [`RunReport`] (what one did), [`DrainReport`] (what the event path did), progress
+//! events, and their readable text ([`render_plan`], [`render_run`]).
+//!
+//! Reports name users by SCIM id and downstream id, groups and roles by key and
+//! name; never emails. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::plan::{Action, ActionKind, Drift, Foreign, ForeignKind, Pending, Plan, Valve};
+use super::runs::{RunOutcome, Trigger};
+use crate::cowork::{CallCounts, Mode};
+use crate::rules::ResolutionWarning;
+
+/// The phase of a run a progress event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the directory and the downstream state.
+    Reading,
+    /// Planning.
+    Planning,
+    /// Applying actions.
+    Applying,
+    /// Finished.
+    Done,
+}
+
+/// One progress event (for the CLI's progress display or logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Phase.
+    pub phase: Phase,
+    /// Steps done in this phase (actions applied, reads made).
+    pub done: usize,
+    /// Steps in this phase when known (0 = unknown).
+    pub total: usize,
+    /// A short readable message.
+    pub message: String,
+}
+
+/// A progress callback. It must be cheap: it is called inline.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The actions on one target, for the grouped view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetActions {
+    /// `group:<key>`, `role:<key>`, `user:<scim id>`, `plugin:<id>`.
+    pub target: String,
+    /// Counts by kind on this target.
+    pub counts: BTreeMap<ActionKind, usize>,
+    /// The actions' descriptions, in plan order.
+    pub actions: Vec<String>,
+}
+
+/// What a full reconcile would change now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanReport {
+    /// When the plan was made (RFC 3339).
+    pub generated_at: String,
+    /// The client's mode.
+    pub mode: Mode,
+    /// `full` or `users` (the event path).
+    pub scope: String,
+    /// The rule table version planned against (`None`: no table applied yet).
+    pub rule_version: Option<u64>,
+    /// Every action in order.
+    pub actions: Vec<Action>,
+    /// Actions by kind.
+    pub counts: BTreeMap<ActionKind, usize>,
+    /// Actions grouped by target, targets in order of their first action.
+    pub by_target: Vec<TargetActions>,
+    /// Differences reported, not written (real-mode tier B, org settings, ...).
+    pub drift: Vec<Drift>,
+    /// Objects left alone.
+    pub foreign: Vec<Foreign>,
+    /// Foreign objects by kind.
+    pub foreign_counts: BTreeMap<ForeignKind, usize>,
+    /// Governed users not downstream yet.
+    pub pending: Vec<Pending>,
+    /// What could not be compared.
+    pub notes: Vec<String>,
+    /// The safety valve.
+    pub valve: Valve,
+    /// Why the plan is refused, when it is.
+    pub refusal: Option<String>,
+    /// Resolution warnings of the rule table.
+    pub warnings: Vec<ResolutionWarning>,
+    /// Downstream calls made to read the state for this plan.
+    pub calls: CallCounts,
+}
+
+impl PlanReport {
+    /// A report of a plan.
+    pub fn new(
+        plan: &Plan,
+        generated_at: String,
+        mode: Mode,
+        full: bool,
+        rule_version: Option<u64>,
+        warnings: Vec<ResolutionWarning>,
+        calls: CallCounts,
+    ) -> Self {
+        let mut by_target: Vec<TargetActions> = Vec::new();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        for a in &plan.actions {
+            let at = *index.entry(a.target.as_str()).or_insert_with(|| {
+                by_target.push(TargetActions {
+                    target: a.target.clone(),
+                    counts: BTreeMap::new(),
+                    actions: Vec::new(),
+                });
+                by_target.len() - 1
+            });
+            if let Some(t) = by_target.get_mut(at) {
+                *t.counts.entry(a.kind).or_insert(0) += 1;
+                t.actions.push(a.description.clone());
+            }
+        }
+        let mut foreign_counts = BTreeMap::new();
+        for f in &plan.foreign {
+            *foreign_counts.entry(f.kind).or_insert(0) += 1;
+        }
+        PlanReport {
+            generated_at,
+            mode,
+            scope: if full { "full" } else { "users" }.into(),
+            rule_version,
+            actions: plan.actions.clone(),
+            counts: plan.counts(),
+            by_target,
+            drift: plan.drift.clone(),
+            foreign: plan.foreign.clone(),
+            foreign_counts,
+            pending: plan.pending.clone(),
+            notes: plan.notes.clone(),
+            valve: plan.valve.clone(),
+            refusal: if plan.valve.refused {
+                plan.valve.reason.clone()
+            } else {
+                None
+            },
+            warnings,
+            calls,
+        }
+    }
+
+    /// A report that plans nothing (no rule table yet).
+    pub fn empty(generated_at: String, mode: Mode, note: &str) -> Self {
+        let plan = Plan {
+            actions: Vec::new(),
+            drift: Vec::new(),
+            foreign: Vec::new(),
+            pending: Vec::new(),
+            notes: vec![note.to_string()],
+            valve: Valve {
+                managed_memberships: 0,
+                removals: 0,
+                ratio: 0.0,
+                max_removal_ratio: 0.0,
+                non_empty_deletions: Vec::new(),
+                refused: false,
+                forced: false,
+                reason: None,
+            },
+            sync: Vec::new(),
+        };
+        Self::new(
+            &plan,
+            generated_at,
+            mode,
+            true,
+            None,
+            Vec::new(),
+            CallCounts::default(),
+        )
+    }
+
+    /// Differences found downstream: actions plus drift entries.
+    pub fn differences(&self) -> usize {
+        self.actions.len() + self.drift.len()
+    }
+}
+
+/// One action that did not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionError {
+    /// Kind.
+    pub kind: ActionKind,
+    /// Target.
+    pub target: String,
+    /// What went wrong (no personal data).
+    pub error: String,
+    /// The server's request id, when there was an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Whether a retry may succeed.
+    pub transient: bool,
+}
+
+/// What one full reconcile did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Run number (0 for a dry run, which is not recorded).
+    pub run: u64,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Who asked, when an operator did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End (RFC 3339).
+    pub ended_at: String,
+    /// Wall-clock duration in milliseconds (by the daemon's clock).
+    pub duration_ms: u64,
+    /// Nothing was applied on purpose.
+    pub dry_run: bool,
+    /// The valve was overridden.
+    pub forced: bool,
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// The plan it made.
+    pub plan: PlanReport,
+    /// Actions applied (the server changed something).
+    pub applied: usize,
+    /// Actions the server found already done (converged).
+    pub already_in_state: usize,
+    /// Actions that failed.
+    pub failed: usize,
+    /// Actions not attempted (a dependency failed, or the run stopped).
+    pub skipped: usize,
+    /// Applied and converged actions by kind.
+    pub done_by_kind: BTreeMap<ActionKind, usize>,
+    /// The failures.
+    pub errors: Vec<ActionError>,
+    /// Downstream calls made by this run (reads and writes).
+    pub calls: CallCounts,
+    /// Outbox entries acknowledged (queued before the run; it planned them all).
+    pub outbox_acked: usize,
+    /// Why the run failed before applying (reading the state), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What one drain of the outbox did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DrainReport {
+    /// Entries read.
+    pub entries: usize,
+    /// Entries acknowledged.
+    pub acked: usize,
+    /// Directory users planned.
+    pub users: usize,
+    /// Actions planned.
+    pub planned: usize,
+    /// Actions applied or converged.
+    pub applied: usize,
+    /// Actions that failed.
+    pub failed: usize,
+    /// Removals held back by the valve (left to the full reconcile).
+    pub deferred_removals: usize,
+    /// An entry asked for everything: the outcome of that full reconcile.
+    pub full_reconcile: Option<RunOutcome>,
+    /// A transient failure: entries stay queued; try again after a pause.
+    pub blocked: bool,
+    /// The failures.
+    pub errors: Vec<ActionError>,
+    /// Downstream calls made.
+    pub calls: CallCounts,
+}
+
+fn sign(kind: ActionKind) -> char {
+    match kind {
+        ActionKind::CreateRole
+        | ActionKind::CreateGroup
+        | ActionKind::InviteUser
+        | ActionKind::AddMember => '+',
+        ActionKind::RemoveMember
+        | ActionKind::DeleteGroup
+        | ActionKind::DeleteUserSpend
+        | ActionKind::ClearGroupSpend => '-',
+        _ => '~',
+    }
+}
+
+fn counts_line(counts: &BTreeMap<ActionKind, usize>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Most actions shown per target in the text rendering (the JSON has all).
+const SHOWN_PER_TARGET: usize = 25;
+
+/// The plan as a person reads it: a summary line with counts, then the actions
+/// grouped by target, then drift with its console steps, pending users, foreign
+/// objects, notes, warnings and the valve's verdict.
+pub fn render_plan(report: &PlanReport) -> String {
+    let mut out = String::new();
+    let version = report
+        .rule_version
+        .map(|v| format!(", rules v{v}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Plan ({} mode, {} scope{version}): {} action(s){}",
+        report.mode,
+        report.scope,
+        report.actions.len(),
+        if report.actions.is_empty() {
+            " — downstream matches the rules".to_string()
+        } else {
+            format!(": {}", counts_line(&report.counts))
+        }
+    );
+    for t in &report.by_target {
+        let _ = writeln!(out, "\n{}  ({})", t.target, counts_line(&t.counts));
+        let kinds: Vec<ActionKind> = report
+            .actions
+            .iter()
+            .filter(|a| a.target == t.target)
+            .map(|a| a.kind)
+            .collect();
+        for (i, (d, k)) in t.actions.iter().zip(kinds).enumerate() {
+            if i == SHOWN_PER_TARGET {
+                let _ = writeln!(
+                    out,
+                    "  … and {} more (see --json)",
+                    t.actions.len() - SHOWN_PER_TARGET
+                );
+                break;
+            }
+            let _ = writeln!(out, "  {} {d}", sign(k));
+        }
+    }
+    if !report.drift.is_empty() {
+        let _ = writeln!(out, "\nNot written ({}):", report.drift.len());
+        for d in &report.drift {
+            let _ = writeln!(out, "  ! {}: {}", d.target, d.detail);
+            if let Some(step) = &d.console_step {
+                let _ = writeln!(out, "      fix: {step}");
+            }
+        }
+    }
+    if !report.pending.is_empty() {
+        let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for p in &report.pending {
+            let reason = serde_json::to_value(p.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            by_reason.entry(reason).or_default().push(&p.scim_id);
+        }
+        let _ = writeln!(out, "\nPending users ({}):", report.pending.len());
+        for (reason, ids) in by_reason {
+            let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+            let more = if ids.len() > 10 {
+                format!(" (+{} more)", ids.len() - 10)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {reason}: {}{more}", shown.join(", "));
+        }
+    }
+    if !report.foreign_counts.is_empty() {
+        let parts: Vec<String> = report
+            .foreign_counts
+            .iter()
+            .map(|(k, n)| {
+                let name = serde_json::to_value(k)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                format!("{name} {n}")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nLeft alone (not managed by cowork-sync): {}",
+            parts.join(" · ")
+        );
+    }
+    for n in &report.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let v = &report.valve;
+    let _ = writeln!(
+        out,
+        "\nSafety valve: removes {} of {} managed membership(s) ({:.1}%, limit {:.1}%)",
+        v.removals,
+        v.managed_memberships,
+        v.ratio * 100.0,
+        v.max_removal_ratio * 100.0
+    );
+    if let Some(r) = &report.refusal {
+        let _ = writeln!(
+            out,
+            "REFUSED: {r}. Nothing will be applied unless the reconcile is forced."
+        );
+    } else if v.forced {
+        let _ = writeln!(
+            out,
+            "FORCED: {}.",
+            v.reason.as_deref().unwrap_or("the valve was overridden")
+        );
+    }
+    out
+}
+
+/// A run as a person reads it: outcome, counts, calls, failures, then the plan.
+pub fn render_run(report: &RunReport) -> String {
+    let mut out = String::new();
+    let outcome = serde_json::to_value(report.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let by = report
+        .requested_by
+        .as_deref()
+        .map(|s| format!(", by {s}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Reconcile run {} ({}{by}): {outcome} in {} ms",
+        report.run,
+        serde_json::to_value(report.trigger)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        report.duration_ms
+    );
+    let _ = writeln!(
+        out,
+        "  actions: {} planned, {} applied, {} already in state, {} failed, {} skipped",
+        report.plan.actions.len(),
+        report.applied,
+        report.already_in_state,
+        report.failed,
+        report.skipped
+    );
+    if !report.done_by_kind.is_empty() {
+        let _ = writeln!(out, "  done: {}", counts_line(&report.done_by_kind));
+    }
+    let _ = writeln!(
+        out,
+        "  downstream calls: {} reads, {} writes ({} retries, {} rate limited)",
+        report.calls.reads, report.calls.writes, report.calls.retries, report.calls.rate_limited
+    );
+    let _ = writeln!(
+        out,
+        "  differences found: {} · outbox entries acknowledged: {}",
+        report.plan.differences(),
+        report.outbox_acked
+    );
+    if let Some(e) = &report.error {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    for e in &report.errors {
+        let rid = e
+            .request_id
+            .as_deref()
+            .map(|r| format!(" (request {r})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  failed {} {}: {}{rid}", e.kind, e.target, e.error);
+    }
+    out.push('\n');
+    out.push_str(&render_plan(&report.plan));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::plan::{GroupRef, Op, Valve};
+
+    fn add(key: &str, i: usize) -> Action {
+        Action {
+            kind: ActionKind::AddMember,
+            target: format!("group:{key}"),
+            description: format!("add user u{i} (user_{i}) to group {key:?} (key {key})"),
+            op: Op::AddMember {
+                group: GroupRef {
+                    key: key.into(),
+                    id: Some(format!("rbac_group_{key}")),
+                    name: key.into(),
+                },
+                scim_id: format!("u{i}"),
+                user_id: format!("user_{i}"),
+            },
+        }
+    }
+
+    fn plan(actions: Vec<Action>, refused: bool) -> Plan {
+        Plan {
+            actions,
+            drift: Vec::new(),
+            foreign: Vec::new(),
+            pending: Vec::new(),
+            notes: Vec::new(),
+            valve: Valve {
+                managed_memberships: 10,
+                removals: if refused { 5 } else { 0 },
+                ratio: if refused { 0.5 } else { 0.0 },
+                max_removal_ratio: 0.2,
+                non_empty_deletions: Vec::new(),
+                refused,
+                forced: false,
+                reason: refused.then(|| "too many removals".to_string()),
+            },
+            sync: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_text_groups_actions_by_target_with_counts_and_caps_long_lists() {
+        let mut actions: Vec<Action> = (0..30).map(|i| add("a", i)).collect();
+        actions.push(add("b", 99));
+        let report = PlanReport::new(
+            &plan(actions, false),
+            "2026-01-01T00:00:00.000Z".into(),
+            Mode::Extended,
+            true,
+            Some(3),
+            Vec::new(),
+            CallCounts::default(),
+        );
+        assert_eq!(report.by_target.len(), 2);
+        assert_eq!(report.by_target[0].counts[&ActionKind::AddMember], 30);
+        let text = render_plan(&report);
+        assert!(text.starts_with(
+            "Plan (extended mode, full scope, rules v3): 31 action(s): add_member 31"
+        ));
+        assert!(text.contains("group:a  (add_member 30)"));
+        assert!(text.contains("… and 5 more (see --json)"));
+        assert!(text.contains("  + add user u99"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["counts"]["add_member"], 31);
+        assert_eq!(json["actions"][0]["kind"], "add_member");
+        assert_eq!(json["actions"][0]["details"]["group"]["key"], "a");
+    }
+
+    #[test]
+    fn a_refused_plan_says_so_and_an_empty_one_says_nothing_to_do() {
+        let report = PlanReport::new(
+            &plan(vec![add("a", 1)], true),
+            "t".into(),
+            Mode::Real,
+            true,
+            None,
+            Vec::new(),
+            CallCounts::default(),
+        );
+        assert_eq!(report.refusal.as_deref(), Some("too many removals"));
+        assert!(render_plan(&report).contains("REFUSED: too many removals"));
+        let empty = PlanReport::empty("t".into(), Mode::Extended, "no rule table");
+        let text = render_plan(&empty);
+        assert!(text.contains("0 action(s) — downstream matches the rules"));
+        assert!(text.contains("note: no rule table"));
+    }
+}
