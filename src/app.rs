@@ -5,6 +5,7 @@
 //!
 //! Nothing else in the crate imports this module; `main` and the tests do.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,11 +17,20 @@ use crate::auth::extract::{AuthContext, FailureHook};
 use crate::auth::{load_or_create_key, Minter, Scope, Verifier};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::config::CoworkMode;
+use crate::cowork::sim::{SimHandle, SimOptions};
+use crate::cowork::{ClientConfig, CoworkApi, HttpCoworkClient, Mode};
 use crate::directory::Directory;
+use crate::http::error::ApiError;
 use crate::http::middleware::{observe, RequestIdPrefix};
 use crate::http::AppState;
+use crate::http::{OpFuture, Operations};
 use crate::metrics::Metrics;
 use crate::ratelimit::KeyedLimiter;
+use crate::reconcile::{
+    outbox_worker, start_scheduler, ReconcileOptions, Reconciler, RunOptions, Trigger,
+};
+use crate::rules::ValidRuleTable;
 use crate::scim::SchemaRegistry;
 use crate::status::Status;
 use crate::store::sled_store::{SledOptions, SledStore};
@@ -264,6 +274,112 @@ impl Core {
     }
 }
 
+/// The admin API's view of the reconciler.
+struct ReconcileOps<C: CoworkApi + 'static> {
+    reconciler: Arc<Reconciler<C>>,
+}
+
+fn report_json<T: serde::Serialize>(
+    report: &T,
+    text: String,
+) -> Result<serde_json::Value, ApiError> {
+    let mut value = serde_json::to_value(report)
+        .map_err(|e| ApiError::Internal(format!("rendering a report: {e}")))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("text".into(), serde_json::Value::String(text));
+    }
+    Ok(value)
+}
+
+impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
+    fn plan(&self, candidate: Option<ValidRuleTable>) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let report = match candidate {
+                Some(table) => reconciler.plan_with(&table).await?,
+                None => reconciler.plan().await?,
+            };
+            let text = crate::reconcile::render_plan(&report);
+            report_json(&report, text)
+        })
+    }
+
+    fn reconcile(&self, dry_run: bool, force: bool, actor: String) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let report = reconciler
+                .run(RunOptions {
+                    dry_run,
+                    force,
+                    trigger: Trigger::Manual,
+                    requested_by: Some(actor),
+                    ..RunOptions::default()
+                })
+                .await?;
+            let text = crate::reconcile::render_run(&report);
+            report_json(&report, text)
+        })
+    }
+
+    fn runs(&self, limit: usize) -> Result<serde_json::Value, ApiError> {
+        let runs = self.reconciler.runs(limit)?;
+        serde_json::to_value(runs).map_err(|e| ApiError::Internal(format!("rendering runs: {e}")))
+    }
+}
+
+/// The downstream the daemon writes to: the configured Admin API, or the bundled
+/// simulator started in-process.
+pub struct Downstream {
+    /// The client.
+    pub client: HttpCoworkClient,
+    /// The in-process simulator, when `cowork.base_url = "sim"`.
+    pub sim: Option<SimHandle>,
+}
+
+/// Starts the simulator if configured, and builds the client.
+pub async fn downstream(config: &Config) -> anyhow::Result<Downstream> {
+    let mode = match config.cowork.mode {
+        CoworkMode::Real => Mode::Real,
+        CoworkMode::Extended => Mode::Extended,
+    };
+    let (base_url, api_key, sim) = match &config.cowork.base_url {
+        Some(url) => (
+            url.clone(),
+            config
+                .cowork
+                .api_key
+                .as_ref()
+                .map(|k| k.expose().to_string())
+                .unwrap_or_default(),
+            None,
+        ),
+        None => {
+            let handle = crate::cowork::sim::start(SimOptions {
+                data_dir: Some(config.sim_dir()),
+                accept_invites: config.cowork.sim_accept_invites,
+                rpm: config.cowork.sim_rpm,
+                extended: mode == Mode::Extended,
+                ..SimOptions::default()
+            })
+            .await
+            .context("starting the bundled Cowork simulator")?;
+            tracing::info!(url = %handle.base_url(), "the bundled Cowork simulator is the downstream");
+            // The simulator accepts any non-empty key when it has no key file.
+            (
+                handle.base_url(),
+                "local-simulator".to_string(),
+                Some(handle),
+            )
+        }
+    };
+    let mut client_config = ClientConfig::new(base_url, api_key).with_mode(mode);
+    client_config.requests_per_minute = config.cowork.requests_per_minute;
+    client_config.request_timeout =
+        Some(std::time::Duration::from_secs(config.cowork.timeout_secs));
+    let client = HttpCoworkClient::new(client_config).context("building the Cowork client")?;
+    Ok(Downstream { client, sim })
+}
+
 /// Everything an actix `App` needs, cloneable into each worker.
 #[derive(Clone)]
 pub struct HttpParts {
@@ -309,7 +425,9 @@ fn bootstrap_key(config: &Config, clock: &SharedClock) -> anyhow::Result<Vec<u8>
             BOOTSTRAP_TOKEN_DAYS,
             clock.as_ref(),
         )?;
-        println!(
+        // A closed stdout must not stop the daemon; the key exists either way.
+        let _ = writeln!(
+            std::io::stdout(),
             "Created the token signing key at {}.\n\
              These tokens are shown once; mint more with `cowork-sync token mint`.\n\n\
              SCIM token (give it to Okta or Entra; valid {BOOTSTRAP_TOKEN_DAYS} days):\n{scim}\n\n\
@@ -374,12 +492,40 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let key = bootstrap_key(&config, &clock)?;
     let core = Core::new(&config, store, clock)?;
     core.spawn_background();
+    let downstream = downstream(&config).await?;
+    let reconciler = Arc::new(Reconciler::new(
+        core.store.clone(),
+        core.directory.clone(),
+        downstream.client,
+        core.clock.clone(),
+        core.status.clone(),
+        ReconcileOptions::from_config(&config.reconcile, &config.cowork),
+    ));
+    // The outbox worker resumes whatever a previous run left queued.
+    let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(outbox_worker(
+        reconciler.clone(),
+        core.changes.clone(),
+        stop_rx,
+    ));
+    let mut scheduler = if config.reconcile.enabled {
+        Some(
+            start_scheduler(reconciler.clone(), &config.reconcile.schedule)
+                .await
+                .context("starting the reconcile schedule")?,
+        )
+    } else {
+        None
+    };
+    let mut state = core.http_state(&config);
+    state.operations = Some(Arc::new(ReconcileOps {
+        reconciler: reconciler.clone(),
+    }));
     let parts = HttpParts::new(
-        core.http_state(&config),
+        state,
         core.auth_context(&config, &key)?,
         core.metrics.clone(),
     );
-
     let factory_parts = parts.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -412,8 +558,20 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let server = server.run();
     tokio::spawn(stop_on_signal(server.handle()));
     server.await.context("running the HTTP server")?;
-    tracing::info!("shutting down: recording pending audit entries and flushing the database");
+    tracing::info!(
+        "shutting down: stopping workers, recording pending audit entries, flushing the database"
+    );
+    if let Some(s) = scheduler.as_mut() {
+        let _ = s.shutdown().await;
+    }
+    // The worker stops between outbox entries; what it has not acknowledged stays
+    // queued for the next start.
+    let _ = stop_workers.send(true);
+    let _ = worker.await;
     core.auth_failures.flush().await;
+    if let Some(sim) = downstream.sim {
+        sim.stop().await.context("stopping the simulator")?;
+    }
     sled.flush().context("flushing the database at shutdown")?;
     Ok(())
 }

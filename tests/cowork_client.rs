@@ -86,7 +86,15 @@ async fn me_reports_the_seeded_enterprise_org_and_extension_capabilities() {
     assert_eq!(settings.billing_currency, "USD");
     assert!(settings.cowork_enabled && settings.skills_enabled && settings.usage_credits_enabled);
     let connectors: Vec<&str> = settings.connectors.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(connectors, ["mcpsrv_github", "mcpsrv_jira", "mcpsrv_slack"]);
+    assert_eq!(
+        connectors,
+        [
+            "mcpsrv_github",
+            "mcpsrv_jira",
+            "mcpsrv_slack",
+            "mcpsrv_drive"
+        ]
+    );
     assert!(me.capabilities.extended_api && me.capabilities.plugin_policies);
     assert!(me.capabilities.group_spend_limits_writable);
     assert_eq!(c.call_counts().reads, 1);
@@ -349,7 +357,7 @@ async fn users_invites_spend_plugins_and_effective_access_round_trip() {
         .await
         .unwrap();
     assert_eq!(policy.group_overrides.len(), 1);
-    assert_eq!(c.list_plugin_policies().await.unwrap().len(), 2);
+    assert_eq!(c.list_plugin_policies().await.unwrap().len(), 3);
 
     let access = c.get_effective_access(&user).await.unwrap();
     assert!(access.custom_roles_apply);

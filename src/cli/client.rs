@@ -71,14 +71,49 @@ impl AdminClient {
             .map(str::to_string)
             .unwrap_or_else(|| status.to_string());
         let message = format!("the daemon answered {}: {detail}", status.as_u16());
-        Err(match status.as_u16() {
-            400 | 404 | 409 | 422 => Failure::invalid(message),
+        let mut failure = match status.as_u16() {
+            400 | 404 | 422 => Failure::invalid(message),
             _ => Failure::failed(message),
-        })
+        };
+        failure.http_status = Some(status.as_u16());
+        Err(failure)
     }
 }
 
 impl AdminClient {
+    /// Starts a reconcile, first waiting for one already running to finish, and
+    /// prints progress while it runs.
+    pub async fn reconcile(&self, path: &str) -> Result<Value, Failure> {
+        let mut announced = false;
+        loop {
+            match self.call_with_progress(Method::POST, path).await {
+                Err(f) if f.http_status == Some(409) => {
+                    if !announced {
+                        eprintln!("cowork-sync: a reconcile is already running; waiting for it to finish...");
+                        announced = true;
+                    }
+                    self.wait_until_idle().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn wait_until_idle(&self) -> Result<(), Failure> {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let status = self.call(Method::GET, "/admin/v1/status", None).await?;
+            if status
+                .pointer("/reconcile/running")
+                .and_then(Value::as_bool)
+                != Some(true)
+            {
+                return Ok(());
+            }
+        }
+    }
+
     /// Sends a long-running request while printing the daemon's reconcile progress
     /// (from `/admin/v1/status`) to stderr every two seconds.
     pub async fn call_with_progress(&self, method: Method, path: &str) -> Result<Value, Failure> {

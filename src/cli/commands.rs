@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{block_on, AdminClient, RequestBody};
+use super::{out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
 use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
@@ -81,12 +82,12 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             let token = Minter::new(&key, &config.auth.issuer, &config.auth.audience)
                 .mint(&subject, scope, ttl, clock::system().as_ref())
                 .map_err(|e| Failure::failed(e.to_string()))?;
-            println!("{token}");
+            outln!("{token}");
             Ok(())
         }
         Command::CheckConfig { config } => {
             let config = load_config(config.as_deref())?;
-            println!(
+            outln!(
                 "configuration is valid: listen {}, data in {}, downstream {}",
                 config.server.listen,
                 config.storage.data_dir.display(),
@@ -153,7 +154,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
         } => remote_call(&remote, |c| async move {
             let path = format!("/admin/v1/reconcile?dry_run={dry_run}&force={force}");
             eprintln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
-            let report = c.call_with_progress(Method::POST, &path).await?;
+            let report = c.reconcile(&path).await?;
             print_report(&report, false);
             match report.get("outcome").and_then(Value::as_str) {
                 Some("refused") => Err(Failure::failed(
@@ -176,8 +177,8 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
 /// Prints an operator report: its `text` rendering, or the JSON.
 fn print_report(report: &Value, as_json: bool) {
     match report.get("text").and_then(Value::as_str) {
-        Some(text) if !as_json => println!("{text}"),
-        _ => println!(
+        Some(text) if !as_json => outln!("{text}"),
+        _ => outln!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         ),
@@ -215,7 +216,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                     for w in table.warnings() {
                         eprintln!("warning: {w}");
                     }
-                    println!(
+                    outln!(
                         "{} is valid: {} rule(s), {} custom role(s), {} downstream group(s)",
                         file.display(),
                         table.rules().len(),
@@ -256,14 +257,14 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                 }
                 let summary = answer["summary"].as_str().unwrap_or("");
                 if dry_run {
-                    println!("dry run: the rule table would change: {summary}");
+                    outln!("dry run: the rule table would change: {summary}");
                     if let Some(text) = answer.pointer("/plan/text").and_then(Value::as_str) {
-                        println!("\n{text}");
+                        outln!("\n{text}");
                     }
                 } else if answer["changed"].as_bool() == Some(true) {
-                    println!("applied as version {}: {summary}", answer["version"]);
+                    outln!("applied as version {}: {summary}", answer["version"]);
                 } else {
-                    println!(
+                    outln!(
                         "unchanged: version {} already has this table",
                         answer["version"]
                     );
@@ -273,7 +274,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
         }
         RulesCommand::Export { remote } => remote_call(&remote, |c| async move {
             let answer = c.call(Method::GET, "/admin/v1/rules", None).await?;
-            print!("{}", answer["toml"].as_str().unwrap_or_default());
+            out!("{}", answer["toml"].as_str().unwrap_or_default());
             Ok(())
         }),
         RulesCommand::List { remote } => remote_call(&remote, |c| async move {
@@ -281,12 +282,16 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             let versions = c
                 .call(Method::GET, "/admin/v1/rules/versions", None)
                 .await?;
-            println!(
+            outln!(
                 "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  summary",
-                "version", "applied at", "by", "rules", "roles"
+                "version",
+                "applied at",
+                "by",
+                "rules",
+                "roles"
             );
             for v in versions["versions"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  {}",
                     v["version"],
                     v["at"].as_str().unwrap_or(""),
@@ -298,14 +303,14 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             }
             if let Some(cur) = current {
                 if let Some(rules) = cur.pointer("/table/rules").and_then(Value::as_array) {
-                    println!("\ncurrent rules (version {}):", cur["version"]);
+                    outln!("\ncurrent rules (version {}):", cur["version"]);
                     for r in rules {
                         let target = r
                             .pointer("/group/key")
                             .and_then(Value::as_str)
                             .unwrap_or("");
                         let matched = r.get("match").map(|m| m.to_string()).unwrap_or_default();
-                        println!(
+                        outln!(
                             "  {:<20} priority {:<5} -> group {:<20} match {}",
                             r["id"].as_str().unwrap_or(""),
                             r.get("priority").cloned().unwrap_or(Value::from(0)),
@@ -377,7 +382,7 @@ fn audit(command: AuditCommand) -> Result<(), Failure> {
                     }
                     let page = c.call(Method::GET, &path, None).await?;
                     for e in page["entries"].as_array().into_iter().flatten() {
-                        println!("{e}");
+                        outln!("{e}");
                     }
                     match page["next_after"].as_u64() {
                         Some(next) => after = next,
@@ -392,7 +397,7 @@ fn audit(command: AuditCommand) -> Result<(), Failure> {
 
 fn report_verification(v: crate::audit::Verification) -> Result<(), Failure> {
     if v.ok {
-        println!("audit trail intact: {} entries verified", v.checked);
+        outln!("audit trail intact: {} entries verified", v.checked);
         Ok(())
     } else {
         Err(Failure::failed(format!(

@@ -14,6 +14,33 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Writes to stdout; a closed pipe (`cowork-sync plan | head`) ends the program
+/// quietly instead of panicking.
+pub fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+/// `println!` through [`say`].
+macro_rules! outln {
+    () => { $crate::cli::say(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::say(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` through [`say`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::say(format_args!($($arg)*)) };
+}
+
+pub(crate) use {out, outln};
+
 /// A failure with its exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -21,6 +48,8 @@ pub struct Failure {
     pub code: u8,
     /// One readable sentence (or several lines for validation reports).
     pub message: String,
+    /// The daemon's HTTP status, when the failure is its answer.
+    pub http_status: Option<u16>,
 }
 
 impl Failure {
@@ -29,6 +58,7 @@ impl Failure {
         Self {
             code: 1,
             message: message.into(),
+            http_status: None,
         }
     }
 
@@ -37,6 +67,7 @@ impl Failure {
         Self {
             code: 2,
             message: message.into(),
+            http_status: None,
         }
     }
 }

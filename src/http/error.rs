@@ -57,6 +57,23 @@ impl From<crate::directory::DirectoryError> for ApiError {
     }
 }
 
+impl From<crate::reconcile::ReconcileError> for ApiError {
+    fn from(e: crate::reconcile::ReconcileError) -> Self {
+        use crate::reconcile::ReconcileError as R;
+        match e {
+            R::AlreadyRunning => ApiError::Conflict(
+                "a reconcile is already running; wait for it to finish (see /admin/v1/status)"
+                    .into(),
+            ),
+            R::Store(e) => ApiError::Store(e),
+            R::Downstream(e) if e.is_retryable() => {
+                ApiError::Unavailable(format!("the Cowork admin API is unavailable: {e}"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl ApiError {
     fn status_code(&self) -> StatusCode {
         let code = match self {

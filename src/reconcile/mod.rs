@@ -940,9 +940,20 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                             .collect();
                         report.acked = self.ack(&everything).await?;
                     }
-                    RunOutcome::Failed => {
+                    // Only failures a retry may fix keep the queue waiting; a
+                    // permanent one (a role the org rejects, say) is in the history
+                    // and the audit trail, and must not stall every later change.
+                    RunOutcome::Failed if report.errors.iter().any(|e| e.transient) => {
                         report.blocked = true;
                         self.record_attempts(entries).await?;
+                    }
+                    RunOutcome::Failed => {
+                        let everything: Vec<u64> = entries
+                            .iter()
+                            .filter(|e| e.touched.everything)
+                            .map(|e| e.seq)
+                            .collect();
+                        report.acked += self.ack(&everything).await?;
                     }
                     _ => {}
                 }

@@ -13,6 +13,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_cowork-sync");
 struct Daemon {
     child: Child,
     base: String,
+    sim: Option<String>,
 }
 
 fn start(data: &Path) -> (Daemon, std::thread::JoinHandle<Vec<String>>) {
@@ -27,22 +28,29 @@ fn start(data: &Path) -> (Daemon, std::thread::JoinHandle<Vec<String>>) {
         .spawn()
         .expect("the binary starts");
     let stderr = child.stderr.take().unwrap();
-    let (base, rest) = wait_for_listen(stderr);
+    let (base, sim, rest) = wait_for_listen(stderr);
     // Keep draining the logs so the daemon never blocks on a full pipe.
     std::thread::spawn(move || for _ in rest.lines() {});
     // stdout ends when the daemon exits; collect it on the side.
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let printed = std::thread::spawn(move || stdout.lines().map_while(Result::ok).collect());
-    (Daemon { child, base }, printed)
+    (Daemon { child, base, sim }, printed)
 }
 
-fn wait_for_listen(stderr: ChildStderr) -> (String, BufReader<ChildStderr>) {
+fn wait_for_listen(stderr: ChildStderr) -> (String, Option<String>, BufReader<ChildStderr>) {
     let mut reader = BufReader::new(stderr);
     let mut line = String::new();
+    let mut sim = None;
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
         assert!(n > 0, "the daemon exited before listening");
+        if line.contains("simulator is the downstream") {
+            sim = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("url="))
+                .map(str::to_string);
+        }
         if let Some(at) = line.find("serving SCIM at ") {
             let url = line[at + "serving SCIM at ".len()..]
                 .split_whitespace()
@@ -50,7 +58,7 @@ fn wait_for_listen(stderr: ChildStderr) -> (String, BufReader<ChildStderr>) {
                 .unwrap()
                 .trim_end_matches("/scim/v2")
                 .to_string();
-            return (url, reader);
+            return (url, sim, reader);
         }
     }
 }
@@ -65,12 +73,37 @@ fn stop(mut daemon: Daemon) {
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
 }
 
-fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+fn cli(args: &[&str], base: &str, token: &str) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("COWORK_SYNC_URL", base)
+        .env("COWORK_SYNC_TOKEN", token)
+        .output()
         .unwrap();
-    runtime.block_on(async {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn mint(data: &Path, scope: &str) -> String {
+    let mint = Command::new(BIN)
+        .args(["token", "mint", "--scope", scope, "--subject", "smoke"])
+        .env("COWORK_SYNC__STORAGE__DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        mint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mint.stderr)
+    );
+    String::from_utf8(mint.stdout).unwrap().trim().to_string()
+}
+
+fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    runtime().block_on(async {
         let client = reqwest::Client::new();
         let mut req = client
             .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url)
@@ -87,31 +120,86 @@ fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Valu
     })
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
-fn the_binary_serves_scim_stops_on_sigterm_and_keeps_its_data() {
+fn the_binary_provisions_reconciles_stops_on_sigterm_and_keeps_its_data() {
     let data = tempfile::tempdir().unwrap();
     let (daemon, printed) = start(data.path());
-    // A second token from the key file the first start created.
-    let mint = Command::new(BIN)
-        .args(["token", "mint", "--scope", "scim", "--subject", "smoke"])
-        .env("COWORK_SYNC__STORAGE__DATA_DIR", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        mint.status.success(),
-        "{}",
-        String::from_utf8_lossy(&mint.stderr)
-    );
-    let token = String::from_utf8(mint.stdout).unwrap().trim().to_string();
+    // Tokens from the key file the first start created.
+    let token = mint(data.path(), "scim");
+    let admin = mint(data.path(), "admin");
 
     let (status, created) = call(
         "POST",
         &format!("{}/scim/v2/Users", daemon.base),
         &token,
-        Some(json!({"userName": "smoke@example.com", "active": true})),
+        Some(json!({"userName": "smoke@example.com", "active": true,
+            "emails": [{"value": "smoke@example.com", "primary": true}]})),
     );
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
+
+    // The product path: a rule table, an IdP group, a reconcile through the CLI, and
+    // the result in the bundled simulator.
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rules.example.toml");
+    let (code, text) = cli(&["rules", "apply", rules], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    let (status, group) = call(
+        "POST",
+        &format!("{}/scim/v2/Groups", daemon.base),
+        &token,
+        Some(json!({"displayName": "Cowork Pilot", "members": [{"value": id}]})),
+    );
+    assert_eq!(status, 201, "{group}");
+    let (code, text) = cli(&["reconcile"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = cli(&["plan", "--json"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    let plan: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        plan["actions"],
+        json!([]),
+        "a reconciled downstream plans nothing"
+    );
+    let sim = daemon
+        .sim
+        .clone()
+        .expect("the simulator's address is logged");
+    let state = runtime().block_on(async {
+        reqwest::Client::new()
+            .get(format!("{sim}/_sim/state"))
+            .header("x-api-key", "local-simulator")
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    let snapshot = &state["snapshot"];
+    let pilot = snapshot["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["external_id"] == "cowork-pilot")
+        .expect("the rule's group exists downstream");
+    assert!(!pilot["roles"].as_array().unwrap().is_empty(), "{pilot}");
+    let smoke_user = snapshot["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "smoke@example.com")
+        .expect("the user was invited and accepted");
+    assert_eq!(smoke_user["role"], "managed");
+    let (code, text) = cli(&["explain", "smoke@example.com"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("pilot"), "{text}");
     stop(daemon);
     let printed = printed.join().unwrap().join("\n");
     assert!(printed.contains("SCIM token"), "{printed}");

@@ -399,6 +399,12 @@ impl SimState {
                     enabled: true,
                     tools: tools(&["search_messages", "post_message"]),
                 },
+                OrgConnector {
+                    id: "mcpsrv_drive".into(),
+                    name: "Google Drive".into(),
+                    enabled: true,
+                    tools: tools(&["search_files", "read_file"]),
+                },
             ],
             plugins: vec![
                 OrgPlugin {
@@ -411,6 +417,12 @@ impl SimState {
                     id: "brand-kit".into(),
                     marketplace_id: "mkt_org_default".into(),
                     name: "Brand kit".into(),
+                    org_preference: Preference::Available,
+                },
+                OrgPlugin {
+                    id: "security-review".into(),
+                    marketplace_id: "mkt_org_default".into(),
+                    name: "Security review".into(),
                     org_preference: Preference::Available,
                 },
             ],
