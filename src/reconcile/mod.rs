@@ -196,6 +196,8 @@ pub struct Reconciler<C> {
     options: ReconcileOptions,
     /// Held while applying: full runs and outbox drains never interleave.
     apply: tokio::sync::Mutex<()>,
+    /// Counts finished outbox drains, so callers can wait for the worker's next pass.
+    drains: tokio::sync::watch::Sender<u64>,
 }
 
 impl<C: CoworkApi + 'static> Reconciler<C> {
@@ -216,7 +218,13 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             status,
             options,
             apply: tokio::sync::Mutex::new(()),
+            drains: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// A receiver that changes each time an outbox drain finishes (whatever it did).
+    pub fn drained(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.drains.subscribe()
     }
 
     /// The downstream client.
@@ -862,6 +870,12 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
     /// touches everything (a rule change) runs a full reconcile instead. A transient
     /// failure leaves the entries queued (`blocked` in the report).
     pub async fn drain_outbox(&self) -> Result<DrainReport, ReconcileError> {
+        let result = self.drain_outbox_once().await;
+        self.drains.send_modify(|n| *n += 1);
+        result
+    }
+
+    async fn drain_outbox_once(&self) -> Result<DrainReport, ReconcileError> {
         let _apply = self.apply.lock().await;
         let store = self.store.clone();
         let batch = self.options.outbox_batch.max(1);
