@@ -13,7 +13,9 @@ use super::support::{
 };
 use super::AppState;
 use crate::auth::extract::ScimCaller;
-use crate::directory::{Caller, Precondition, RenderOptions, Written};
+use crate::directory::{
+    Caller, Directory, DirectoryError, Precondition, RenderOptions, Rendered, Written,
+};
 use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::{ResourceKind, ScimError};
@@ -81,16 +83,29 @@ fn precondition(req: &HttpRequest) -> Precondition {
     }
 }
 
-async fn render_written(
+/// Runs a write and, when `options` is given, renders its result for the response,
+/// in one trip to the blocking pool.
+async fn write_then_render(
     state: &web::Data<AppState>,
     kind: ResourceKind,
-    written: Written,
-    options: RenderOptions,
-    status: StatusCode,
-) -> Result<HttpResponse, ApiError> {
+    options: Option<RenderOptions>,
+    write: impl FnOnce(&Directory) -> Result<Written, DirectoryError> + Send + 'static,
+) -> Result<(Written, Option<Rendered>), ApiError> {
     let directory = state.directory.clone();
-    let rendered =
-        blocking(move || directory.render(kind, &written.id, &written.record, &options)).await?;
+    blocking(move || {
+        let written = write(&directory)?;
+        let rendered = match options {
+            Some(options) => {
+                Some(directory.render(kind, &written.id, &written.record, &options)?)
+            }
+            None => None,
+        };
+        Ok::<_, DirectoryError>((written, rendered))
+    })
+    .await
+}
+
+fn respond_rendered(rendered: &Rendered, status: StatusCode) -> HttpResponse {
     let mut response = scim_json(status, &rendered.body, Some(&rendered.etag));
     if status == StatusCode::CREATED {
         if let Some(location) = rendered
@@ -103,7 +118,7 @@ async fn render_written(
             }
         }
     }
-    Ok(response)
+    response
 }
 
 async fn list(
@@ -213,10 +228,18 @@ async fn create(
     let (options, _) = response_options(&req, &state, kind)?;
     let body = read_json(payload, state.max_body_bytes).await?;
     let rid = request_id(&req);
-    let directory = state.directory.clone();
-    let written = blocking(move || directory.create(caller(&who, &rid), kind, body)).await?;
+    let (_, rendered) = write_then_render(&state, kind, Some(options), move |directory| {
+        directory.create(caller(&who, &rid), kind, body)
+    })
+    .await?;
     state.notify_change();
-    render_written(&state, kind, written, options, StatusCode::CREATED).await
+    respond(rendered, StatusCode::CREATED)
+}
+
+fn respond(rendered: Option<Rendered>, status: StatusCode) -> Result<HttpResponse, ApiError> {
+    rendered
+        .map(|r| respond_rendered(&r, status))
+        .ok_or_else(|| ApiError::Internal("a write was not rendered".into()))
 }
 
 async fn replace(
@@ -231,13 +254,14 @@ async fn replace(
     let body = read_json(payload, state.max_body_bytes).await?;
     let rid = request_id(&req);
     let pre = precondition(&req);
-    let directory = state.directory.clone();
-    let written =
-        blocking(move || directory.replace(caller(&who, &rid), kind, &id, body, &pre)).await?;
+    let (written, rendered) = write_then_render(&state, kind, Some(options), move |directory| {
+        directory.replace(caller(&who, &rid), kind, &id, body, &pre)
+    })
+    .await?;
     if written.changed {
         state.notify_change();
     }
-    render_written(&state, kind, written, options, StatusCode::OK).await
+    respond(rendered, StatusCode::OK)
 }
 
 /// Users answer 200 with the resource; groups answer 204 (a group may have 100,000
@@ -254,20 +278,23 @@ async fn patch(
     let body = read_json(payload, state.max_body_bytes).await?;
     let rid = request_id(&req);
     let pre = precondition(&req);
-    let directory = state.directory.clone();
-    let written =
-        blocking(move || directory.patch(caller(&who, &rid), kind, &id, body, &pre)).await?;
+    let no_content = kind == ResourceKind::Group && !attributes_asked;
+    let options = (!no_content).then_some(options);
+    let (written, rendered) = write_then_render(&state, kind, options, move |directory| {
+        directory.patch(caller(&who, &rid), kind, &id, body, &pre)
+    })
+    .await?;
     if written.changed {
         state.notify_change();
     }
-    if kind == ResourceKind::Group && !attributes_asked {
+    if no_content {
         let mut response = HttpResponse::NoContent().finish();
         if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
             response.headers_mut().insert(header::ETAG, v);
         }
         return Ok(response);
     }
-    render_written(&state, kind, written, options, StatusCode::OK).await
+    respond(rendered, StatusCode::OK)
 }
 
 async fn delete(
