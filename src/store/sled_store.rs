@@ -22,7 +22,8 @@ pub struct SledOptions {
 impl Default for SledOptions {
     fn default() -> Self {
         Self {
-            cache_bytes: 256 * 1024 * 1024,
+            // sled's resident memory settles near three times this figure.
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
