@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Direct driver for the scaling benches of design §7 (standard library only).
 
-    scale.py filters --url URL --token T --population sc00:1000,sc01:99000 --json OUT
+    scale.py filters --target 'small|URL|TOKEN|sc00:1000' --target 'large|URL|TOKEN|sc00:1000,sc01:99000' --json OUT
     scale.py groups  --url URL --token T --members 100000 --json OUT
     scale.py pages   --url URL --token T --total N --json OUT
 
 filters: random `userName eq` and `externalId eq` filters over users created by
     scimload (userName `<prefix>-u<7 digits>`, externalId `ext-<userName>`), one
-    request at a time, so the figures are latencies, not queueing.
+    request at a time, so the figures are latencies, not queueing; with several
+    targets the requests alternate between them, so machine noise hits all alike.
 groups:  creates the users itself (it needs their ids), grows one group to
     --members members with PATCHes of --fill-batch, builds --samples groups of 100,
     then times PATCHes adding --batch new members, alternating a small group and the
@@ -125,45 +126,54 @@ def write_json(path, doc):
 # ---------------------------------------------------------------- filters
 
 
-def cmd_filters(a):
-    cl = Client(a.url, a.token)
+def parse_population(spec):
     pop = []
-    for part in a.population.split(","):
+    for part in spec.split(","):
         prefix, n = part.rsplit(":", 1)
         pop.append((prefix, int(n)))
-    total = sum(n for _, n in pop)
+    return pop
+
+
+def cmd_filters(a):
+    """Interleaves the targets request by request, so machine noise hits them alike."""
+    targets = []
+    for spec in a.target:
+        name, url, token, population = spec.split("|")
+        pop = parse_population(population)
+        targets.append({"name": name, "client": Client(url, token), "pop": pop,
+                        "total": sum(n for _, n in pop)})
     rng = random.Random(a.seed)
 
-    def pick():
-        k = rng.randrange(total)
-        for prefix, n in pop:
+    def pick(t):
+        k = rng.randrange(t["total"])
+        for prefix, n in t["pop"]:
             if k < n:
                 return f"{prefix}-u{k:07d}"
             k -= n
         raise AssertionError
 
-    out = {"population": total, "samples": a.samples, "warmup": a.warmup}
+    out = {"samples": a.samples, "warmup": a.warmup}
+    for t in targets:
+        out[t["name"]] = {"population": t["total"]}
     for attr in ("userName", "externalId"):
-        lat, bad = [], 0
-        t0 = time.perf_counter()
+        lat = {t["name"]: [] for t in targets}
+        bad = {t["name"]: 0 for t in targets}
         for i in range(a.warmup + a.samples):
-            if i == a.warmup:
-                t0 = time.perf_counter()
-            un = pick()
-            value = un if attr == "userName" else f"ext-{un}"
-            q = urllib.parse.quote(f'{attr} eq "{value}"')
-            status, doc, ms = cl.call("GET", f"/Users?filter={q}")
-            ok = status == 200 and doc and doc.get("totalResults") == 1
-            if i >= a.warmup:
-                lat.append(ms)
-                bad += 0 if ok else 1
-        el = time.perf_counter() - t0
-        s = summary(lat)
-        s["ops_per_s"] = round(len(lat) / el, 1) if el > 0 else None
-        s["errors"] = bad
-        out[attr] = s
-        log(f"filter {attr} eq at {total:,} users: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
-            f"{s['ops_per_s']} req/s sequential, errors {bad}")
+            for t in targets:
+                un = pick(t)
+                value = un if attr == "userName" else f"ext-{un}"
+                q = urllib.parse.quote(f'{attr} eq "{value}"')
+                status, doc, ms = t["client"].call("GET", f"/Users?filter={q}")
+                ok = status == 200 and doc and doc.get("totalResults") == 1
+                if i >= a.warmup:
+                    lat[t["name"]].append(ms)
+                    bad[t["name"]] += 0 if ok else 1
+        for t in targets:
+            s = summary(lat[t["name"]])
+            s["errors"] = bad[t["name"]]
+            out[t["name"]][attr] = s
+            log(f"filter {attr} eq at {t['total']:,} users: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
+                f"errors {s['errors']}")
     write_json(a.json, out)
 
 
@@ -283,11 +293,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("filters", "groups", "pages"):
         p = sub.add_parser(name)
-        p.add_argument("--url", required=True)
-        p.add_argument("--token", required=True)
+        if name != "filters":
+            p.add_argument("--url", required=True)
+            p.add_argument("--token", required=True)
         p.add_argument("--json", required=True)
         if name == "filters":
-            p.add_argument("--population", required=True)
+            p.add_argument("--target", action="append", required=True,
+                           help="NAME|URL|TOKEN|PREFIX:COUNT,PREFIX:COUNT (repeat; requests alternate)")
             p.add_argument("--samples", type=int, default=2000)
             p.add_argument("--warmup", type=int, default=200)
             p.add_argument("--seed", type=int, default=7)

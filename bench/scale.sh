@@ -45,55 +45,60 @@ run_groups() {
   stop_server "$CS_PID"
 }
 
-# create_chunk PREFIX N: N users named PREFIX-u0000000.. through scimload.
+# create_chunk URL TOKEN PREFIX N: N users named PREFIX-u0000000.. through scimload.
 create_chunk() {
-  local prefix=$1 n=$2
-  "$SCIMLOAD" -u "$CS_URL" -t "$CS_TOKEN" -w create -c "$CREATE_CONCURRENCY" --users "$n" \
+  local url=$1 token=$2 prefix=$3 n=$4
+  "$SCIMLOAD" -u "$url" -t "$token" -w create -c "$CREATE_CONCURRENCY" --users "$n" \
     --prefix "$prefix" --max-seconds 3600 --label "$prefix" --json "$OUT/create-$prefix.json" \
     2>>"$OUT/create.log" | tee -a "$OUT/create.log" >&2 \
     || die "creating users $prefix failed (see $OUT/create.log)"
 }
 
-snapshot() { # NAME: resident memory, CPU, disk of the filters server
-  read -r rss hwm cpu < <(proc_stats "$CS_PID")
+snapshot() { # NAME PID DATA USERS: resident memory, CPU, disk of a server
+  read -r rss hwm cpu < <(proc_stats "$2")
   printf '{"users": %s, "rss_kib": %s, "hwm_kib": %s, "cpu_s": %s, "disk_kib": %s}\n' \
-    "$created" "$rss" "$hwm" "$cpu" "$(du -sk "$CS_DATA" | cut -f1)" >"$OUT/$1.proc.json"
+    "$4" "$rss" "$hwm" "$cpu" "$(du -sk "$3" | cut -f1)" >"$OUT/$1.proc.json"
 }
 
+# Two servers: a small directory and one grown to SCALE_USERS. The filters then
+# alternate between them request by request, so load from other processes on the
+# machine hits both measurements alike.
 run_filters() {
   find_scimload
-  start_cowork filters
-  local population="sc00:$SMALL_USERS" chunk=1 n
-  created=0
-  create_chunk sc00 "$SMALL_USERS"
+  start_cowork filters-small
+  local small_pid=$CS_PID small_url=$CS_URL small_token=$CS_TOKEN small_data=$CS_DATA
+  create_chunk "$small_url" "$small_token" sc00 "$SMALL_USERS"
+  snapshot small "$small_pid" "$small_data" "$SMALL_USERS"
+
+  start_cowork filters-large
+  local population="sc00:$SMALL_USERS" chunk=1 n created=0 prefix
+  create_chunk "$CS_URL" "$CS_TOKEN" sc00 "$SMALL_USERS"
   created=$SMALL_USERS
-  snapshot small
-  log "filters at $created users"
-  python3 "$BENCH_DIR/scale.py" filters --url "$CS_URL" --token "$CS_TOKEN" \
-    --population "$population" --samples "$FILTER_SAMPLES" --json "$OUT/filters-small.json"
-  python3 "$BENCH_DIR/scale.py" pages --url "$CS_URL" --token "$CS_TOKEN" --total "$created" \
-    --json "$OUT/pages-small.json"
   local t0=$SECONDS
   while [ "$created" -lt "$SCALE_USERS" ]; do
     n=$((SCALE_USERS - created))
     [ "$n" -le "$SCALE_CHUNK" ] || n=$SCALE_CHUNK
-    local prefix
     prefix=$(printf 'sc%02d' "$chunk")
-    create_chunk "$prefix" "$n"
+    create_chunk "$CS_URL" "$CS_TOKEN" "$prefix" "$n"
     population+=",$prefix:$n"
     created=$((created + n))
     chunk=$((chunk + 1))
-    log "  $created users ($(( (created - SMALL_USERS) / (SECONDS - t0 + 1) ))/s), resident $(awk '/^VmRSS:/{printf "%.0f MiB", $2/1024}' /proc/$CS_PID/status)"
+    log "  $created users ($(( (created - SMALL_USERS) / (SECONDS - t0 + 1) ))/s), resident $(awk '/^VmRSS:/{printf "%.0f MiB", $2/1024}' "/proc/$CS_PID/status")"
   done
   echo "{\"users\": $((created - SMALL_USERS)), \"seconds\": $((SECONDS - t0))}" >"$OUT/create-total.json"
-  snapshot large
-  log "filters at $created users"
-  python3 "$BENCH_DIR/scale.py" filters --url "$CS_URL" --token "$CS_TOKEN" \
-    --population "$population" --samples "$FILTER_SAMPLES" --json "$OUT/filters-large.json"
+  snapshot large "$CS_PID" "$CS_DATA" "$created"
+
+  log "filters: $SMALL_USERS users vs $created users, alternating"
+  python3 "$BENCH_DIR/scale.py" filters --samples "$FILTER_SAMPLES" --json "$OUT/filters.json" \
+    --target "small|$small_url|$small_token|sc00:$SMALL_USERS" \
+    --target "large|$CS_URL|$CS_TOKEN|$population"
+  python3 "$BENCH_DIR/scale.py" pages --url "$small_url" --token "$small_token" --total "$SMALL_USERS" \
+    --json "$OUT/pages-small.json"
   python3 "$BENCH_DIR/scale.py" pages --url "$CS_URL" --token "$CS_TOKEN" --total "$created" \
     --json "$OUT/pages-large.json"
-  snapshot large-after-reads
+  snapshot large-after-reads "$CS_PID" "$CS_DATA" "$created"
   stop_server "$CS_PID"
+  stop_server "$small_pid"
 }
 
 for p in "${PARTS[@]}"; do
