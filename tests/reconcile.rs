@@ -626,7 +626,10 @@ async fn the_outbox_worker_delivers_a_scim_change_when_woken() {
     })
     .await;
     assert!(delivered.is_ok(), "the worker never delivered the change");
-    eprintln!("SCIM change reached the simulator in {:?}", started.elapsed());
+    eprintln!(
+        "SCIM change reached the simulator in {:?}",
+        started.elapsed()
+    );
     stop_tx.send(true).unwrap();
     wake.notify_one();
     worker.await.unwrap();

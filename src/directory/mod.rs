@@ -30,7 +30,7 @@ use crate::scim::members::{MemberKind, MemberOp, MemberRef};
 use crate::scim::resource::{self, InputResource};
 use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError};
 use crate::store::codec::{from_bytes, scan_json, tx_bump, tx_get_json, tx_put_json};
-use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn};
+use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn, WriteIntent};
 
 pub use ids::IdGen;
 pub use records::Record;
@@ -358,6 +358,8 @@ impl Directory {
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body)?;
         let written = {
+            // Announced before queueing, so a flush waits for this commit too.
+            let _intent = WriteIntent::new(self.store.as_ref());
             let _writer = self.writer.lock();
             let now = self.clock.now();
             let id = self
@@ -478,6 +480,8 @@ impl Directory {
         compute: impl Fn(&Record, &str) -> Result<(Value, Vec<MemberOp>, BTreeSet<String>), ScimError>,
     ) -> Result<Written, DirectoryError> {
         let written = {
+            // Announced before queueing, so a flush waits for this commit too.
+            let _intent = WriteIntent::new(self.store.as_ref());
             let _writer = self.writer.lock();
             let now = self.clock.now();
             let current = self
@@ -589,6 +593,8 @@ impl Directory {
         precondition: &Precondition,
     ) -> Result<(), DirectoryError> {
         {
+            // Announced before queueing, so a flush waits for this commit too.
+            let _intent = WriteIntent::new(self.store.as_ref());
             let _writer = self.writer.lock();
             let now = self.clock.now();
             let current = self

@@ -13,7 +13,7 @@ use super::support::{
 };
 use super::AppState;
 use crate::auth::extract::ScimCaller;
-use crate::directory::{Caller, Precondition, RenderOptions, Written};
+use crate::directory::{Caller, DirectoryError, Precondition, RenderOptions};
 use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::{ResourceKind, ScimError};
@@ -79,31 +79,6 @@ fn precondition(req: &HttpRequest) -> Precondition {
     Precondition {
         if_match: header_text(req, header::IF_MATCH),
     }
-}
-
-async fn render_written(
-    state: &web::Data<AppState>,
-    kind: ResourceKind,
-    written: Written,
-    options: RenderOptions,
-    status: StatusCode,
-) -> Result<HttpResponse, ApiError> {
-    let directory = state.directory.clone();
-    let rendered =
-        blocking(move || directory.render(kind, &written.id, &written.record, &options)).await?;
-    let mut response = scim_json(status, &rendered.body, Some(&rendered.etag));
-    if status == StatusCode::CREATED {
-        if let Some(location) = rendered
-            .body
-            .pointer("/meta/location")
-            .and_then(Value::as_str)
-        {
-            if let Ok(v) = header::HeaderValue::from_str(location) {
-                response.headers_mut().insert(header::LOCATION, v);
-            }
-        }
-    }
-    Ok(response)
 }
 
 async fn list(
@@ -226,32 +201,53 @@ async fn write(
     let body = read_json(payload, state.max_body_bytes).await?;
     let rid = request_id(&req);
     let pre = precondition(&req);
+    // Groups answer 204 to PATCH (a group may have 100,000 members) unless the
+    // request names `attributes` (RFC 7644 §3.5.2: then 200 with the resource).
+    let needs_body = !matches!(op, Write::Patch) || kind == ResourceKind::User || attributes_asked;
     let directory = state.directory.clone();
-    let written = blocking(move || {
+    // The write and the rendering of its answer in one trip to the blocking pool.
+    let (written, rendered) = blocking(move || {
         let who = caller(&who, &rid);
-        match op {
+        let written = match op {
             Write::Create => directory.create(who, kind, body),
             Write::Replace => directory.replace(who, kind, &id, body, &pre),
             Write::Patch => directory.patch(who, kind, &id, body, &pre),
-        }
+        }?;
+        let rendered = if needs_body {
+            Some(directory.render(kind, &written.id, &written.record, &options)?)
+        } else {
+            None
+        };
+        Ok::<_, DirectoryError>((written, rendered))
     })
     .await?;
     if written.changed {
         state.notify_change();
     }
-    match op {
-        Write::Create => render_written(&state, kind, written, options, StatusCode::CREATED).await,
-        // Groups answer 204 to PATCH (a group may have 100,000 members) unless the
-        // request names `attributes` (RFC 7644 §3.5.2: then 200 with the resource).
-        Write::Patch if kind == ResourceKind::Group && !attributes_asked => {
-            let mut response = HttpResponse::NoContent().finish();
-            if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
-                response.headers_mut().insert(header::ETAG, v);
-            }
-            Ok(response)
+    let Some(rendered) = rendered else {
+        let mut response = HttpResponse::NoContent().finish();
+        if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {
+            response.headers_mut().insert(header::ETAG, v);
         }
-        _ => render_written(&state, kind, written, options, StatusCode::OK).await,
+        return Ok(response);
+    };
+    let status = match op {
+        Write::Create => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let mut response = scim_json(status, &rendered.body, Some(&rendered.etag));
+    if status == StatusCode::CREATED {
+        if let Some(location) = rendered
+            .body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+        {
+            if let Ok(v) = header::HeaderValue::from_str(location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+        }
     }
+    Ok(response)
 }
 
 async fn create(

@@ -97,7 +97,8 @@ pub fn scim_json(status: StatusCode, body: &Value, etag: Option<&str>) -> HttpRe
             builder.insert_header((header::ETAG, v));
         }
     }
-    builder.body(body.to_string())
+    // `to_vec` writes straight into a buffer; `to_string` goes through `fmt::Display`.
+    builder.body(serde_json::to_vec(body).unwrap_or_default())
 }
 
 /// The value of a header, if it is valid text.

@@ -202,8 +202,37 @@ pub trait Store: Send + Sync + 'static {
     /// callers share one flush (group commit).
     fn sync(&self) -> Result<(), StoreError>;
 
+    /// Announces a writer that is about to commit and then call [`Store::sync`]. While
+    /// announced writers are still committing, a flush waits briefly for them so that
+    /// one flush covers them all. Pair with [`Store::end_write`]; [`WriteIntent`] does.
+    fn begin_write(&self) {}
+
+    /// Ends an announcement made with [`Store::begin_write`].
+    fn end_write(&self) {}
+
     /// Bytes used on disk (0 for the memory backend).
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+}
+
+/// An announced write (see [`Store::begin_write`]), ended when dropped: take it
+/// before queueing for the writer lock, drop it once the transaction has committed
+/// or failed, then call [`Store::sync`].
+pub struct WriteIntent<'a> {
+    store: &'a dyn Store,
+}
+
+impl<'a> WriteIntent<'a> {
+    /// Announces a write on `store`.
+    pub fn new(store: &'a dyn Store) -> Self {
+        store.begin_write();
+        Self { store }
+    }
+}
+
+impl Drop for WriteIntent<'_> {
+    fn drop(&mut self) {
+        self.store.end_write();
+    }
 }
 
 /// What a transaction body returns: a value, or a failure that aborts the transaction.

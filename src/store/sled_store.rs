@@ -22,7 +22,8 @@ pub struct SledOptions {
 impl Default for SledOptions {
     fn default() -> Self {
         Self {
-            cache_bytes: 256 * 1024 * 1024,
+            // sled's resident memory settles near three times this figure.
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -173,8 +174,12 @@ impl Store for SledStore {
                 }
             });
         match result {
+            Ok(()) => {
+                self.group_commit.committed();
+                Ok(())
+            }
             // A body that aborts has recorded its own error for the caller; nothing was written.
-            Ok(()) | Err(TransactionError::Abort(Aborted::ByBody)) => Ok(()),
+            Err(TransactionError::Abort(Aborted::ByBody)) => Ok(()),
             Err(TransactionError::Abort(Aborted::Store(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
         }
@@ -184,6 +189,14 @@ impl Store for SledStore {
         self.group_commit
             .sync(|| self.db.flush().map(|_| ()))
             .map_err(|message| StoreError::Io(std::io::Error::other(message)))
+    }
+
+    fn begin_write(&self) {
+        self.group_commit.begin_write();
+    }
+
+    fn end_write(&self) {
+        self.group_commit.end_write();
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
