@@ -275,12 +275,26 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Tokens remembered as verified at most (the cache is emptied when full).
+const VERIFIED_CACHE: usize = 1024;
+
+/// A token already verified: who it is for and when it stops being valid.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    exp: i64,
+    nbf: Option<i64>,
+}
+
 /// Verifies bearer tokens.
 pub struct Verifier {
     hs256: DecodingKey,
     external: HashMap<String, (Algorithm, DecodingKey)>,
     issuer: String,
     audience: String,
+    /// Signature and claim checks are done once per token; expiry is checked against
+    /// the clock on every use.
+    verified: parking_lot::Mutex<HashMap<String, Verified>>,
 }
 
 impl Verifier {
@@ -320,11 +334,31 @@ impl Verifier {
             external,
             issuer: issuer.into(),
             audience: audience.into(),
+            verified: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
     /// Verifies a token and returns who it is for.
     pub fn verify(&self, token: &str, clock: &dyn Clock) -> Result<Principal, AuthError> {
+        let now = clock.now().timestamp();
+        if let Some(hit) = self.verified.lock().get(token).cloned() {
+            return if hit.exp <= now || hit.nbf.is_some_and(|nbf| nbf > now) {
+                Err(AuthError::Expired)
+            } else {
+                Ok(hit.principal)
+            };
+        }
+        let verified = self.verify_uncached(token, now)?;
+        let principal = verified.principal.clone();
+        let mut cache = self.verified.lock();
+        if cache.len() >= VERIFIED_CACHE {
+            cache.clear();
+        }
+        cache.insert(token.to_string(), verified);
+        Ok(principal)
+    }
+
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         // The algorithm is pinned per key: HS256 only with our own key, RS256/ES256
         // only with the JWKS key named by `kid` and of that key's type.
@@ -350,7 +384,6 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|_| AuthError::Invalid)?;
         let claims = data.claims;
-        let now = clock.now().timestamp();
         if claims.exp <= now || claims.nbf.is_some_and(|nbf| nbf > now) {
             return Err(AuthError::Expired);
         }
@@ -362,10 +395,14 @@ impl Verifier {
         if scopes.is_empty() || claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid);
         }
-        Ok(Principal {
-            subject: claims.sub,
-            scopes,
-            token_id: claims.jti,
+        Ok(Verified {
+            principal: Principal {
+                subject: claims.sub,
+                scopes,
+                token_id: claims.jti,
+            },
+            exp: claims.exp,
+            nbf: claims.nbf,
         })
     }
 }
@@ -399,6 +436,7 @@ mod tests {
     fn expired_tokens_are_refused_by_our_clock() {
         let (minter, verifier, clock) = setup();
         let token = minter.mint("okta", Scope::Scim, 1, &clock).unwrap();
+        assert!(verifier.verify(&token, &clock).is_ok(), "verified (and now remembered)");
         clock.advance(Duration::days(1) + Duration::seconds(1));
         assert_eq!(verifier.verify(&token, &clock), Err(AuthError::Expired));
     }

@@ -16,10 +16,16 @@ use crate::scim::list::list_response;
 /// read-only: any other method gets 405 with an `Allow` header.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read_only("/ServiceProviderConfig", service_provider_config))
-        .service(read_only("/ResourceTypes", resource_types))
-        .service(read_only("/ResourceTypes/{id}", resource_type))
-        .service(read_only("/Schemas", schemas))
-        .service(read_only("/Schemas/{id}", schema));
+        .service(
+            web::scope("/ResourceTypes")
+                .service(read_only("", resource_types))
+                .service(read_only("/{id}", resource_type)),
+        )
+        .service(
+            web::scope("/Schemas")
+                .service(read_only("", schemas))
+                .service(read_only("/{id}", schema)),
+        );
 }
 
 fn read_only<F, Args>(path: &str, handler: F) -> actix_web::Resource

@@ -54,7 +54,7 @@ pub async fn observe<B: MessageBody>(
         .map(str::to_string)
         .unwrap_or_else(|| new_request_id(&prefix));
     req.extensions_mut().insert(RequestId(rid.clone()));
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = route_label(req.path());
     let method = req.method().to_string();
     let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
     let result = next.call(req).instrument(span.clone()).await;
@@ -81,6 +81,50 @@ pub async fn observe<B: MessageBody>(
         }
         res
     })
+}
+
+/// The metrics and log label of a path: the route pattern, worked out from the path
+/// itself (cheaper than asking the router again), with ids replaced by `{id}` so the
+/// number of labels stays bounded.
+pub fn route_label(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["scim", "v2"] => "/scim/v2".into(),
+        ["scim", "v2", ".search"] => "/scim/v2/.search".into(),
+        ["scim", "v2", "Users" | "Groups", ".search"] => "/scim/v2/{endpoint}/.search".into(),
+        ["scim", "v2", "Users" | "Groups"] => "/scim/v2/{endpoint}".into(),
+        ["scim", "v2", "Users" | "Groups", _] => "/scim/v2/{endpoint}/{id}".into(),
+        ["scim", "v2", d @ ("ServiceProviderConfig" | "ResourceTypes" | "Schemas")] => {
+            format!("/scim/v2/{d}")
+        }
+        ["scim", "v2", d @ ("ResourceTypes" | "Schemas"), _] => format!("/scim/v2/{d}/{{id}}"),
+        ["admin", "v1", "users", _, "effective-access"] => {
+            "/admin/v1/users/{id}/effective-access".into()
+        }
+        ["admin", "v1", rest @ ..] if rest.len() <= 2 && rest.iter().all(|s| {
+            s.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        }) => format!("/admin/v1/{}", rest.join("/")),
+        ["healthz"] | ["readyz"] | ["metrics"] => path.to_string(),
+        _ => "unmatched".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn route_labels_follow_the_routes_and_hide_ids() {
+        assert_eq!(route_label("/scim/v2/Users"), "/scim/v2/{endpoint}");
+        assert_eq!(route_label("/scim/v2/Users/0123-abc"), "/scim/v2/{endpoint}/{id}");
+        assert_eq!(route_label("/scim/v2/Groups/.search"), "/scim/v2/{endpoint}/.search");
+        assert_eq!(route_label("/scim/v2/Schemas/urn:x"), "/scim/v2/Schemas/{id}");
+        assert_eq!(route_label("/admin/v1/rules/versions"), "/admin/v1/rules/versions");
+        assert_eq!(route_label("/admin/v1/users/u1/effective-access"), "/admin/v1/users/{id}/effective-access");
+        assert_eq!(route_label("/healthz"), "/healthz");
+        assert_eq!(route_label("/etc/passwd"), "unmatched");
+        assert_eq!(route_label("/admin/v1/Users/../x"), "unmatched");
+    }
 }
 
 /// A per-process prefix for generated request ids.
