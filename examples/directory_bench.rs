@@ -17,14 +17,22 @@ use cowork_sync::store::Store;
 use serde_json::json;
 
 fn arg(n: usize, default: usize) -> usize {
-    std::env::args().nth(n).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 fn run(name: &str, store: Arc<dyn Store>, creates: usize, threads: usize) {
     let Ok(registry) = SchemaRegistry::builtin() else {
         return;
     };
-    let dir = Arc::new(Directory::new(store, Arc::new(registry), system(), UnknownMembers::Skip));
+    let dir = Arc::new(Directory::new(
+        store,
+        Arc::new(registry),
+        system(),
+        UnknownMembers::Skip,
+    ));
     let start = Instant::now();
     let per = creates / threads;
     let workers: Vec<_> = (0..threads)
@@ -65,7 +73,11 @@ fn run(name: &str, store: Arc<dyn Store>, creates: usize, threads: usize) {
 struct NoSync(SledStore);
 
 impl Store for NoSync {
-    fn get(&self, t: cowork_sync::store::Table, k: &[u8]) -> Result<Option<Vec<u8>>, cowork_sync::store::StoreError> {
+    fn get(
+        &self,
+        t: cowork_sync::store::Table,
+        k: &[u8],
+    ) -> Result<Option<Vec<u8>>, cowork_sync::store::StoreError> {
         self.0.get(t, k)
     }
     fn scan(
@@ -77,10 +89,17 @@ impl Store for NoSync {
     ) -> Result<(), cowork_sync::store::StoreError> {
         self.0.scan(t, p, f, v)
     }
-    fn last(&self, t: cowork_sync::store::Table, p: &[u8]) -> Result<Option<cowork_sync::store::Entry>, cowork_sync::store::StoreError> {
+    fn last(
+        &self,
+        t: cowork_sync::store::Table,
+        p: &[u8],
+    ) -> Result<Option<cowork_sync::store::Entry>, cowork_sync::store::StoreError> {
         self.0.last(t, p)
     }
-    fn transact(&self, b: &cowork_sync::store::TxBody<'_>) -> Result<(), cowork_sync::store::StoreError> {
+    fn transact(
+        &self,
+        b: &cowork_sync::store::TxBody<'_>,
+    ) -> Result<(), cowork_sync::store::StoreError> {
         self.0.transact(b)
     }
     fn sync(&self) -> Result<(), cowork_sync::store::StoreError> {
@@ -96,7 +115,8 @@ fn main() {
     let threads = arg(2, 8);
     for t in [1, threads] {
         run("memory", Arc::new(MemoryStore::new()), creates, t);
-        let tmp = std::env::temp_dir().join(format!("cowork-sync-bench-{}-{t}", std::process::id()));
+        let tmp =
+            std::env::temp_dir().join(format!("cowork-sync-bench-{}-{t}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         match SledStore::open(&tmp, &SledOptions::default()) {
             Ok(sled) => run("sled (durable)", Arc::new(sled), creates, t),

@@ -436,7 +436,10 @@ mod tests {
     fn expired_tokens_are_refused_by_our_clock() {
         let (minter, verifier, clock) = setup();
         let token = minter.mint("okta", Scope::Scim, 1, &clock).unwrap();
-        assert!(verifier.verify(&token, &clock).is_ok(), "verified (and now remembered)");
+        assert!(
+            verifier.verify(&token, &clock).is_ok(),
+            "verified (and now remembered)"
+        );
         clock.advance(Duration::days(1) + Duration::seconds(1));
         assert_eq!(verifier.verify(&token, &clock), Err(AuthError::Expired));
     }

@@ -138,9 +138,29 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             })?
             .map_err(Failure::from)
         }
-        Command::Sim { .. } => Err(Failure::failed(
-            "the simulator is not built into this binary yet",
-        )),
+        Command::Sim {
+            listen,
+            data_dir,
+            api_key_file,
+            accept_invites,
+            rpm,
+        } => {
+            let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
+                Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
+            })?;
+            init_logging("info", LogFormat::Text);
+            let options = crate::cowork::sim::SimOptions {
+                listen,
+                data_dir: Some(data_dir),
+                api_key_file,
+                accept_invites,
+                rpm,
+                ..crate::cowork::sim::SimOptions::default()
+            };
+            actix_web::rt::System::new()
+                .block_on(crate::cowork::sim::run(options))
+                .map_err(Failure::from)
+        }
         Command::Rules { command } => rules(command),
         Command::Plan { json, remote } => remote_call(&remote, |c| async move {
             let report = c.call(Method::GET, "/admin/v1/plan", None).await?;

@@ -11,6 +11,7 @@
 //! blocking: HTTP handlers run it off the async threads.
 
 mod ids;
+mod positions;
 pub mod query;
 pub mod records;
 mod render;
@@ -249,6 +250,8 @@ pub struct Directory {
     writer: Mutex<()>,
     ids: IdGen,
     unknown_members: UnknownMembers,
+    /// Where recent list pages ended (see [`positions`]).
+    positions: positions::Positions,
 }
 
 impl Directory {
@@ -266,6 +269,7 @@ impl Directory {
             writer: Mutex::new(()),
             ids: IdGen::new(),
             unknown_members,
+            positions: positions::Positions::default(),
         }
     }
 
@@ -368,7 +372,13 @@ impl Directory {
                 .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
             let record = Record::new(input.document.clone(), now);
             let members = self.resolve_members(kind, &id, input.members.as_deref())?;
-            transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
+            // Ids grow with time, so a new resource is normally last in list order;
+            // one that sorts earlier (a clock stepped back) shifts known positions.
+            let shifts = self
+                .store
+                .last(table(kind), b"")?
+                .is_some_and(|(last, _)| last.as_slice() > id.as_bytes());
+            let created = transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
                 for index in unique_indexes(kind) {
                     if let Some(key) = index.key(&record.doc) {
                         ensure_free(txn, &index, &key, &id)?;
@@ -413,7 +423,11 @@ impl Directory {
                     record,
                     changed: true,
                 })
-            })?
+            })?;
+            if shifts {
+                self.positions.forget(kind);
+            }
+            created
         };
         self.store.sync()?;
         Ok(written)
@@ -652,6 +666,8 @@ impl Directory {
                 outbox::append(txn, &action, touched.clone(), now)?;
                 Ok(())
             })?;
+            // Every later resource moved up one place in list order.
+            self.positions.forget(kind);
         }
         self.store.sync()?;
         Ok(())

@@ -222,30 +222,40 @@ impl Directory {
         if count == 0 {
             return Ok((total, page));
         }
-        let mut skipped = 0usize;
-        let mut err = None;
-        self.store().scan(table(kind), b"", None, &mut |k, v| {
-            if skipped + 1 < start {
-                skipped += 1;
-                return ControlFlow::Continue(());
-            }
-            match Self::decode(kind, v) {
-                Ok(record) => page.push((String::from_utf8_lossy(k).into_owned(), record)),
-                Err(e) => {
-                    err = Some(e);
+        // Start from where an earlier page ended, when we know.
+        let nearest = self.positions.nearest(kind, start);
+        let mut index = nearest.index;
+        let mut failed = None;
+        let mut next_key = None;
+        self.store()
+            .scan(table(kind), b"", nearest.key.as_deref(), &mut |k, v| {
+                if index < start {
+                    index += 1;
+                    return ControlFlow::Continue(());
+                }
+                if page.len() >= count {
+                    // The first key of the next page.
+                    next_key = Some(k.to_vec());
                     return ControlFlow::Break(());
                 }
-            }
-            if page.len() >= count {
-                ControlFlow::Break(())
-            } else {
+                match Self::decode(kind, v) {
+                    Ok(record) => page.push((String::from_utf8_lossy(k).into_owned(), record)),
+                    Err(e) => {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+                index += 1;
                 ControlFlow::Continue(())
-            }
-        })?;
-        match err {
-            Some(e) => Err(e.into()),
-            None => Ok((total, page)),
+            })?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
+        if let Some(key) = next_key {
+            self.positions
+                .remember(kind, nearest.generation, start + page.len(), key);
+        }
+        Ok((total, page))
     }
 
     /// Filters by a scan and keeps only the requested window.

@@ -865,3 +865,43 @@ fn snapshots_carry_what_the_rules_read() {
         assert_eq!(i.member_users, vec![a.clone()]);
     }
 }
+
+#[test]
+fn sequential_paging_stays_right_across_deletes_and_creates() {
+    for f in fixtures() {
+        let ids: Vec<String> = (0..30)
+            .map(|i| user(&f.dir, &format!("pg{i:02}@example.com")))
+            .collect();
+        let page = |start: usize| -> Vec<String> {
+            let start = start.to_string();
+            list(
+                &f.dir,
+                ResourceKind::User,
+                &[("startIndex", start.as_str()), ("count", "10")],
+            )["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(page(1), ids[0..10]);
+        assert_eq!(page(11), ids[10..20], "{}", f.name);
+        assert_eq!(page(21), ids[20..30]);
+        // A delete before a remembered position shifts everything after it.
+        f.dir
+            .delete(
+                caller(),
+                ResourceKind::User,
+                &ids[3],
+                &Precondition::default(),
+            )
+            .unwrap();
+        assert_eq!(page(11), ids[11..21], "{}", f.name);
+        assert_eq!(page(21), ids[21..30]);
+        // New users are appended at the end.
+        let more = user(&f.dir, "pg-new@example.com");
+        assert_eq!(page(21).last(), Some(&more), "{}", f.name);
+        assert_eq!(page(15), ids[15..25]);
+    }
+}

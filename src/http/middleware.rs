@@ -101,9 +101,14 @@ pub fn route_label(path: &str) -> String {
         ["admin", "v1", "users", _, "effective-access"] => {
             "/admin/v1/users/{id}/effective-access".into()
         }
-        ["admin", "v1", rest @ ..] if rest.len() <= 2 && rest.iter().all(|s| {
-            s.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-        }) => format!("/admin/v1/{}", rest.join("/")),
+        ["admin", "v1", rest @ ..]
+            if rest.len() <= 2
+                && rest
+                    .iter()
+                    .all(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '-')) =>
+        {
+            format!("/admin/v1/{}", rest.join("/"))
+        }
         ["healthz"] | ["readyz"] | ["metrics"] => path.to_string(),
         _ => "unmatched".into(),
     }
@@ -116,11 +121,26 @@ mod tests {
     #[test]
     fn route_labels_follow_the_routes_and_hide_ids() {
         assert_eq!(route_label("/scim/v2/Users"), "/scim/v2/{endpoint}");
-        assert_eq!(route_label("/scim/v2/Users/0123-abc"), "/scim/v2/{endpoint}/{id}");
-        assert_eq!(route_label("/scim/v2/Groups/.search"), "/scim/v2/{endpoint}/.search");
-        assert_eq!(route_label("/scim/v2/Schemas/urn:x"), "/scim/v2/Schemas/{id}");
-        assert_eq!(route_label("/admin/v1/rules/versions"), "/admin/v1/rules/versions");
-        assert_eq!(route_label("/admin/v1/users/u1/effective-access"), "/admin/v1/users/{id}/effective-access");
+        assert_eq!(
+            route_label("/scim/v2/Users/0123-abc"),
+            "/scim/v2/{endpoint}/{id}"
+        );
+        assert_eq!(
+            route_label("/scim/v2/Groups/.search"),
+            "/scim/v2/{endpoint}/.search"
+        );
+        assert_eq!(
+            route_label("/scim/v2/Schemas/urn:x"),
+            "/scim/v2/Schemas/{id}"
+        );
+        assert_eq!(
+            route_label("/admin/v1/rules/versions"),
+            "/admin/v1/rules/versions"
+        );
+        assert_eq!(
+            route_label("/admin/v1/users/u1/effective-access"),
+            "/admin/v1/users/{id}/effective-access"
+        );
         assert_eq!(route_label("/healthz"), "/healthz");
         assert_eq!(route_label("/etc/passwd"), "unmatched");
         assert_eq!(route_label("/admin/v1/Users/../x"), "unmatched");

@@ -27,7 +27,10 @@ struct Kind(ResourceKind);
 /// most one pattern match (`/{id}`) instead of trying every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/.search", web::post().to(search_root));
-    for (prefix, kind) in [("/Users", ResourceKind::User), ("/Groups", ResourceKind::Group)] {
+    for (prefix, kind) in [
+        ("/Users", ResourceKind::User),
+        ("/Groups", ResourceKind::Group),
+    ] {
         cfg.service(
             web::scope(prefix)
                 .app_data(Kind(kind))
@@ -143,7 +146,11 @@ async fn run_list(
 /// the hop to the blocking pool would cost as much as the read (about 40 % of a
 /// lookup's CPU, measured). Scans, sorting, and groups (whose members may be many)
 /// go to the blocking pool.
-fn is_point_lookup(registry: &crate::scim::SchemaRegistry, kind: ResourceKind, query: &ListQuery) -> bool {
+fn is_point_lookup(
+    registry: &crate::scim::SchemaRegistry,
+    kind: ResourceKind,
+    query: &ListQuery,
+) -> bool {
     if kind != ResourceKind::User || query.sort_by.is_some() {
         return false;
     }

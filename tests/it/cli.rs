@@ -108,3 +108,59 @@ fn audit_verify_names_the_first_bad_sequence_of_an_export() {
     assert_eq!(code, 1);
     assert!(err.contains("sequence 2"), "{err}");
 }
+
+#[test]
+fn sim_serves_the_admin_api_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--rpm", "0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the simulator exited"
+        );
+        if line.contains("cowork simulator ready") {
+            break line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("base_url="))
+                .unwrap()
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = runtime.block_on(async {
+        let res = reqwest::Client::new()
+            .get(format!("{base}/v1/organizations/users"))
+            .header("x-api-key", "any-key")
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"].as_array().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
+}
