@@ -345,7 +345,12 @@ impl Directory {
         options: &RenderOptions,
     ) -> Result<Rendered, DirectoryError> {
         let full = render::render(self.store.as_ref(), kind, id, record, options)?;
-        let body = resource::project(&self.registry, kind, &full, &options.projection);
+        // With nothing asked for, the projection is the rendered resource itself.
+        let body = if options.projection.is_all() {
+            full
+        } else {
+            resource::project(&self.registry, kind, &full, &options.projection)
+        };
         Ok(Rendered {
             id: id.to_string(),
             etag: record.etag(),

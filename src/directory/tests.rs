@@ -905,3 +905,33 @@ fn sequential_paging_stays_right_across_deletes_and_creates() {
         assert_eq!(page(15), ids[15..25]);
     }
 }
+
+#[test]
+fn the_default_projection_is_the_rendered_resource_itself() {
+    // Directory::render skips `project` when nothing was asked; this is why that is right.
+    for f in fixtures() {
+        let id = f
+            .dir
+            .create(
+                caller(),
+                ResourceKind::User,
+                json!({"userName": "full@example.com", "password": "secret", "active": true,
+                       "name": {"givenName": "F", "familyName": "U"},
+                       "emails": [{"value": "full@example.com", "primary": true}],
+                       "x509Certificates": [{"value": "TUlJQw=="}],
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D", "manager": "m1"}}),
+            )
+            .unwrap()
+            .id;
+        let g = group(&f.dir, "Projected", &[&id]);
+        for (kind, rid) in [(ResourceKind::User, &id), (ResourceKind::Group, &g)] {
+            let record = f.dir.record(kind, rid).unwrap().unwrap();
+            let options = RenderOptions::all("https://x.example.com/scim/v2");
+            let full = super::render::render(f.dir.store().as_ref(), kind, rid, &record, &options)
+                .unwrap();
+            let projected =
+                crate::scim::resource::project(f.dir.registry(), kind, &full, &options.projection);
+            assert_eq!(projected, full, "{}", f.name);
+        }
+    }
+}

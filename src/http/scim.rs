@@ -37,10 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("", web::get().to(list))
                 .route("", web::post().to(create))
                 .route("/.search", web::post().to(search))
-                .route("/{id}", web::get().to(get))
-                .route("/{id}", web::put().to(replace))
-                .route("/{id}", web::patch().to(patch))
-                .route("/{id}", web::delete().to(delete)),
+                // `/{id}` without a pattern match: the id is the rest of the path.
+                .default_service(web::to(by_id)),
         );
     }
     for unsupported in ["/Bulk", "/Me"] {
@@ -61,8 +59,52 @@ fn kind_of(req: &HttpRequest) -> Result<ResourceKind, ApiError> {
         .ok_or_else(|| ApiError::NotFound("no such SCIM endpoint".into()))
 }
 
+/// The id in `/scim/v2/{Users|Groups}/{id}`: the single path segment after the
+/// resource type.
 fn id_of(req: &HttpRequest) -> String {
-    req.match_info().get("id").unwrap_or_default().to_string()
+    let path = req.path();
+    path.rsplit_once('/')
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_default()
+}
+
+/// `/{id}` under a resource type: one segment, dispatched by method.
+async fn by_id(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&req)?;
+    let rest = req
+        .path()
+        .split_once(match kind {
+            ResourceKind::User => "/Users/",
+            ResourceKind::Group => "/Groups/",
+        })
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    if rest.is_empty() || rest.contains('/') {
+        return Err(ApiError::NotFound("no such SCIM endpoint".into()));
+    }
+    match *req.method() {
+        actix_web::http::Method::GET => get(req, state, caller).await,
+        actix_web::http::Method::PUT => write(req, state, caller, payload, Write::Replace).await,
+        actix_web::http::Method::PATCH => write(req, state, caller, payload, Write::Patch).await,
+        actix_web::http::Method::DELETE => delete(req, state, caller).await,
+        _ => {
+            let mut response = super::error::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                "use GET, PUT, PATCH or DELETE on a resource",
+            );
+            response.headers_mut().insert(
+                header::ALLOW,
+                header::HeaderValue::from_static("GET, PUT, PATCH, DELETE"),
+            );
+            Ok(response)
+        }
+    }
 }
 
 /// `attributes` / `excludedAttributes` from the query, for single-resource
@@ -306,24 +348,6 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     write(req, state, who, payload, Write::Create).await
-}
-
-async fn replace(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: ScimCaller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    write(req, state, who, payload, Write::Replace).await
-}
-
-async fn patch(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: ScimCaller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    write(req, state, who, payload, Write::Patch).await
 }
 
 async fn delete(

@@ -708,6 +708,11 @@ impl Projection {
         Self::default()
     }
 
+    /// Whether nothing was asked for (every attribute returned by default).
+    pub fn is_all(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
     /// From the comma-separated query values (or a `/.search` body's arrays joined
     /// with commas). Empty items are skipped, and so is an empty parameter.
     ///
