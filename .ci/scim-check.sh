@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${COWORK_TOOLS_CACHE:-$HOME/.cache/cowork-sync-tools}"
 venv="$cache/ci-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import scim2_tester' 2>/dev/null; then
+stamp="$venv/.req-$(sha256sum .ci/scim-check-requirements.txt | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
   mkdir -p "$cache"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r .ci/scim-check-requirements.txt
+  touch "$stamp"
 fi
 cargo build -q
 bin="${CARGO_TARGET_DIR:-target}/debug/cowork-sync"
@@ -25,6 +27,5 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 base=$(grep -o 'serving SCIM at [^ ]*' "$log" | head -1 | awk '{print $4}')
-token=$("$bin" token mint --scope scim --subject scim-check 2>/dev/null <<<"" || true)
-[ -n "$token" ] || token=$(COWORK_SYNC__STORAGE__DATA_DIR="$data" "$bin" token mint --scope scim --subject scim-check)
+token=$(COWORK_SYNC__STORAGE__DATA_DIR="$data" "$bin" token mint --scope scim --subject scim-check)
 "$venv/bin/python" .ci/scim_check.py "$base" "$token"

@@ -15,17 +15,61 @@ use crate::scim::list::list_response;
 /// Registers the discovery routes under the current scope (`/scim/v2`). They are
 /// read-only: any other method gets 405 with an `Allow` header.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read_only("/ServiceProviderConfig", service_provider_config))
-        .service(
-            web::scope("/ResourceTypes")
-                .service(read_only("", resource_types))
-                .service(read_only("/{id}", resource_type)),
-        )
-        .service(
-            web::scope("/Schemas")
-                .service(read_only("", schemas))
-                .service(read_only("/{id}", schema)),
+    cfg.service(read_only("/ServiceProviderConfig", service_provider_config));
+    for docs in [Docs::ResourceTypes, Docs::Schemas] {
+        cfg.service(
+            web::scope(docs.segment())
+                .app_data(docs)
+                .service(read_only("", list_docs))
+                .service(read_only("/{id}", one_doc)),
         );
+    }
+}
+
+/// The two collections of discovery documents.
+#[derive(Debug, Clone, Copy)]
+enum Docs {
+    ResourceTypes,
+    Schemas,
+}
+
+impl Docs {
+    fn segment(self) -> &'static str {
+        match self {
+            Docs::ResourceTypes => "/ResourceTypes",
+            Docs::Schemas => "/Schemas",
+        }
+    }
+
+    fn of(req: &HttpRequest) -> Docs {
+        req.app_data::<Docs>().copied().unwrap_or(Docs::Schemas)
+    }
+
+    /// The documents with `meta.location` filled in.
+    fn documents(self, state: &AppState, base: &str) -> Vec<Value> {
+        let docs = match self {
+            Docs::ResourceTypes => state.registry.resource_type_documents(),
+            Docs::Schemas => state.registry.schema_documents(),
+        };
+        let segment = self.segment();
+        docs.iter()
+            .map(|d| {
+                let id = d.get("id").and_then(Value::as_str).unwrap_or_default();
+                with_location(d, format!("{base}{segment}/{id}"))
+            })
+            .collect()
+    }
+
+    /// Resource type ids match exactly; schema URNs case-insensitively.
+    fn is(self, doc: &Value, id: &str) -> bool {
+        let Some(doc_id) = doc.get("id").and_then(Value::as_str) else {
+            return false;
+        };
+        match self {
+            Docs::ResourceTypes => doc_id == id,
+            Docs::Schemas => doc_id.eq_ignore_ascii_case(id),
+        }
+    }
 }
 
 fn read_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
@@ -75,29 +119,7 @@ async fn service_provider_config(
     Ok(scim_json(StatusCode::OK, &doc, None))
 }
 
-/// Discovery documents with `meta.location` filled in under `{base}/{segment}/{id}`.
-fn located(docs: &[Value], base: &str, segment: &str) -> Vec<Value> {
-    docs.iter()
-        .map(|d| {
-            let id = d.get("id").and_then(Value::as_str).unwrap_or_default();
-            with_location(d, format!("{base}/{segment}/{id}"))
-        })
-        .collect()
-}
-
-fn resource_type_docs(state: &AppState, base: &str) -> Vec<Value> {
-    located(
-        state.registry.resource_type_documents(),
-        base,
-        "ResourceTypes",
-    )
-}
-
-fn schema_docs(state: &AppState, base: &str) -> Vec<Value> {
-    located(state.registry.schema_documents(), base, "Schemas")
-}
-
-async fn resource_types(
+async fn list_docs(
     req: HttpRequest,
     state: web::Data<AppState>,
     _caller: ScimCaller,
@@ -105,7 +127,7 @@ async fn resource_types(
     if let Some(refused) = refuse_filter(&req)? {
         return Ok(refused);
     }
-    let docs = resource_type_docs(&state, &scim_base(&req, &state));
+    let docs = Docs::of(&req).documents(&state, &scim_base(&req, &state));
     Ok(scim_json(
         StatusCode::OK,
         &list_response(docs.len(), 1, docs),
@@ -113,48 +135,17 @@ async fn resource_types(
     ))
 }
 
-async fn resource_type(
+async fn one_doc(
     req: HttpRequest,
     state: web::Data<AppState>,
     _caller: ScimCaller,
 ) -> Result<HttpResponse, ApiError> {
+    let which = Docs::of(&req);
     let id = req.match_info().get("id").unwrap_or_default();
-    resource_type_docs(&state, &scim_base(&req, &state))
+    which
+        .documents(&state, &scim_base(&req, &state))
         .into_iter()
-        .find(|d| d.get("id").and_then(Value::as_str) == Some(id))
+        .find(|d| which.is(d, id))
         .map(|d| scim_json(StatusCode::OK, &d, None))
-        .ok_or_else(|| ApiError::NotFound(format!("no resource type '{id}'")))
-}
-
-async fn schemas(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = refuse_filter(&req)? {
-        return Ok(refused);
-    }
-    let docs = schema_docs(&state, &scim_base(&req, &state));
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(docs.len(), 1, docs),
-        None,
-    ))
-}
-
-async fn schema(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    _caller: ScimCaller,
-) -> Result<HttpResponse, ApiError> {
-    let id = req.match_info().get("id").unwrap_or_default();
-    schema_docs(&state, &scim_base(&req, &state))
-        .into_iter()
-        .find(|d| {
-            d.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s.eq_ignore_ascii_case(id))
-        })
-        .map(|d| scim_json(StatusCode::OK, &d, None))
-        .ok_or_else(|| ApiError::NotFound(format!("no schema '{id}'")))
+        .ok_or_else(|| ApiError::NotFound(format!("no such discovery document '{id}'")))
 }
