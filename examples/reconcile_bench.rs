@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,15 +19,11 @@ use chrono::DateTime;
 use cowork_sync::clock::{ManualClock, SharedClock};
 use cowork_sync::config::UnknownMembers;
 use cowork_sync::cowork::sim::{NewMember, SimApi};
-use cowork_sync::cowork::{
-    GroupOverride, Mode, OrgRole, PluginPolicy, Preference, RbacGroup, RbacRole, SourceType,
-};
+use cowork_sync::cowork::{Mode, OrgRole};
 use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
-use cowork_sync::reconcile::ownership::{Membership, OwnedGroup, OwnedRole, Ownership, UserLink};
-use cowork_sync::reconcile::plan::{
-    plan, preference, role_spec, ActualSpend, ActualState, ActualUser, PlanInput, PlanOptions,
-};
+use cowork_sync::reconcile::ownership::Ownership;
+use cowork_sync::reconcile::plan::{plan, ActualState, PlanInput, PlanOptions};
 use cowork_sync::reconcile::{ReconcileOptions, Reconciler, RunOptions, RunOutcome};
 use cowork_sync::rules::{load_rule_file, resolve, synthetic_snapshot, DesiredState};
 use cowork_sync::ruleset;
@@ -72,148 +68,8 @@ impl Measure {
 /// The downstream exactly as desired, owned and believed (extended mode).
 fn mirror(desired: &DesiredState) -> (ActualState, Ownership, HashMap<String, String>) {
     let t0 = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-    let mut actual = ActualState {
-        complete: true,
-        group_spend: Some(BTreeMap::new()),
-        user_spend: Some(BTreeMap::new()),
-        plugins: Some(BTreeMap::new()),
-        ..ActualState::default()
-    };
-    let mut own = Ownership::default();
-    let mut directory = HashMap::new();
-    for (key, r) in &desired.roles {
-        let spec = role_spec(key, r);
-        let id = format!("rbac_role_{key}");
-        actual.roles.insert(
-            id.clone(),
-            RbacRole {
-                id: id.clone(),
-                name: spec.name.clone(),
-                created_at: t0,
-                updated_at: t0,
-                description: spec.description.clone(),
-                external_id: Some(key.clone()),
-                version: Some(1),
-                default_model: spec.default_model.clone(),
-                capabilities: Some(spec.capabilities.clone()),
-                connectors: Some(spec.connectors.clone()),
-                admin_permissions: Some(spec.admin_permissions.clone()),
-            },
-        );
-        own.roles.insert(
-            key.clone(),
-            OwnedRole {
-                key: key.clone(),
-                id,
-            },
-        );
-    }
-    for (scim, m) in &desired.managed_users {
-        let Some(email) = m.email.clone() else {
-            continue;
-        };
-        let uid = format!("user_{scim}");
-        actual.users.insert(
-            uid.clone(),
-            ActualUser {
-                id: uid.clone(),
-                email: email.to_lowercase(),
-                role: OrgRole::Managed,
-            },
-        );
-        directory.insert(email.to_lowercase(), scim.clone());
-        own.links.insert(
-            scim.clone(),
-            UserLink {
-                scim_id: scim.clone(),
-                email: email.to_lowercase(),
-                user_id: Some(uid),
-                role: Some(OrgRole::Managed),
-                invite_id: None,
-            },
-        );
-    }
-    let mut policies: BTreeMap<String, PluginPolicy> = BTreeMap::new();
-    for p in desired.org.plugins.keys() {
-        policies.insert(
-            p.clone(),
-            PluginPolicy {
-                plugin_id: p.clone(),
-                marketplace_id: "mkt".into(),
-                org_preference: Preference::Available,
-                group_overrides: Vec::new(),
-            },
-        );
-    }
-    for (key, g) in &desired.groups {
-        let id = format!("rbac_group_{key}");
-        actual.groups.insert(
-            id.clone(),
-            RbacGroup {
-                id: id.clone(),
-                name: g.name.clone(),
-                source_type: SourceType::Direct,
-                roles: Some(g.roles.iter().map(|r| format!("rbac_role_{r}")).collect()),
-                created_at: t0,
-                updated_at: t0,
-                description: g.description.clone(),
-                external_id: Some(key.clone()),
-                managed_by: None,
-                version: Some(1),
-            },
-        );
-        actual.members.insert(
-            id.clone(),
-            g.members.iter().map(|m| format!("user_{m}")).collect(),
-        );
-        if let Some(limit) = g.monthly_spend {
-            actual.group_spend.as_mut().unwrap().insert(
-                id.clone(),
-                ActualSpend {
-                    id: format!("spl_{key}"),
-                    limit,
-                },
-            );
-        }
-        for (plugin, pref) in &g.plugins {
-            policies
-                .entry(plugin.clone())
-                .or_insert_with(|| PluginPolicy {
-                    plugin_id: plugin.clone(),
-                    marketplace_id: "mkt".into(),
-                    org_preference: Preference::Available,
-                    group_overrides: Vec::new(),
-                })
-                .group_overrides
-                .push(GroupOverride {
-                    rbac_group_id: id.clone(),
-                    preference: preference(*pref),
-                });
-        }
-        own.groups.insert(
-            key.clone(),
-            OwnedGroup {
-                key: key.clone(),
-                id: id.clone(),
-                name: g.name.clone(),
-                created: true,
-            },
-        );
-        for m in &g.members {
-            own.memberships.insert(
-                (m.clone(), key.clone()),
-                Membership {
-                    scim_id: m.clone(),
-                    group_key: key.clone(),
-                    group_id: id.clone(),
-                    user_id: format!("user_{m}"),
-                },
-            );
-        }
-    }
-    own.membership_count = own.memberships.len();
-    actual.plugins = Some(policies);
-    (actual, own, directory)
+    let m = cowork_sync::reconcile::mirror::mirror(desired, Mode::Extended, t0);
+    (m.actual, m.ownership, m.directory)
 }
 
 fn planner(users: usize, groups: usize, members: usize) {

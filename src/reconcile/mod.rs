@@ -19,6 +19,8 @@
 pub mod actual;
 pub mod error;
 pub mod executor;
+#[doc(hidden)]
+pub mod mirror;
 pub mod outbox_worker;
 pub mod ownership;
 pub mod plan;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::cowork::{PluginPolicy, ProvisioningMode as ApiProvisioning, SourceType};
-use crate::reconcile::ownership::{Membership, OwnedGroup, OwnedSpend, Ownership, UserLink};
+use crate::cowork::{ProvisioningMode as ApiProvisioning, SourceType};
+use crate::reconcile::ownership::{OwnedGroup, OwnedSpend, Ownership};
 use crate::rules::{
     self, Capabilities as RuleCaps, DesiredGroup, DesiredState, ManagedUser, OrgExpectations,
     Plan as RulePlan, PluginPreference, ProvisioningMode, SpendLimit,
@@ -133,128 +133,12 @@ fn rbac_group(id: &str, name: &str, ext: Option<&str>, scim: bool) -> RbacGroup 
 
 /// Downstream exactly as desired, owned and believed.
 fn mirror(desired: DesiredState, mode: Mode) -> World {
-    let mut actual = ActualState {
-        complete: true,
-        group_spend: Some(BTreeMap::new()),
-        user_spend: Some(BTreeMap::new()),
-        plugins: Some(BTreeMap::new()),
-        ..ActualState::default()
-    };
-    let mut ownership = Ownership::default();
-    let mut directory = HashMap::new();
-    for (key, r) in &desired.roles {
-        let spec = role_spec(key, r);
-        let id = format!("rbac_role_{key}");
-        actual.roles.insert(
-            id.clone(),
-            RbacRole {
-                id: id.clone(),
-                name: spec.name.clone(),
-                created_at: t0(),
-                updated_at: t0(),
-                description: spec.description.clone(),
-                external_id: (mode == Mode::Extended).then(|| key.clone()),
-                version: Some(1),
-                default_model: spec.default_model.clone(),
-                capabilities: Some(spec.capabilities.clone()),
-                connectors: Some(spec.connectors.clone()),
-                admin_permissions: Some(spec.admin_permissions.clone()),
-            },
-        );
-        if mode == Mode::Extended {
-            ownership.roles.insert(
-                key.clone(),
-                crate::reconcile::ownership::OwnedRole {
-                    key: key.clone(),
-                    id: id.clone(),
-                },
-            );
-        }
-    }
-    for (scim, m) in &desired.managed_users {
-        let e = m.email.clone().unwrap();
-        actual.users.insert(
-            user_id(scim),
-            ActualUser {
-                id: user_id(scim),
-                email: e.clone(),
-                role: OrgRole::Managed,
-            },
-        );
-        directory.insert(e.clone(), scim.clone());
-        ownership.links.insert(
-            scim.clone(),
-            UserLink {
-                scim_id: scim.clone(),
-                email: e,
-                user_id: Some(user_id(scim)),
-                role: Some(OrgRole::Managed),
-                invite_id: None,
-            },
-        );
-    }
-    let mut policy = PluginPolicy {
-        plugin_id: "finance-close".into(),
-        marketplace_id: "mkt".into(),
-        org_preference: Preference::Available,
-        group_overrides: Vec::new(),
-    };
-    for (key, g) in &desired.groups {
-        let id = group_id(key);
-        let mut rg = rbac_group(&id, &g.name, (mode == Mode::Extended).then_some(key), false);
-        rg.roles = Some(g.roles.iter().map(|r| format!("rbac_role_{r}")).collect());
-        actual.groups.insert(id.clone(), rg);
-        actual
-            .members
-            .insert(id.clone(), g.members.iter().map(|m| user_id(m)).collect());
-        if let Some(limit) = g.monthly_spend {
-            actual.group_spend.as_mut().unwrap().insert(
-                id.clone(),
-                ActualSpend {
-                    id: format!("spl_{key}"),
-                    limit,
-                },
-            );
-        }
-        for (plugin, pref) in &g.plugins {
-            assert_eq!(plugin, "finance-close");
-            policy.group_overrides.push(GroupOverride {
-                rbac_group_id: id.clone(),
-                preference: preference(*pref),
-            });
-        }
-        ownership.groups.insert(
-            key.clone(),
-            OwnedGroup {
-                key: key.clone(),
-                id: id.clone(),
-                name: g.name.clone(),
-                created: true,
-            },
-        );
-        for m in &g.members {
-            ownership.memberships.insert(
-                (m.clone(), key.clone()),
-                Membership {
-                    scim_id: m.clone(),
-                    group_key: key.clone(),
-                    group_id: id.clone(),
-                    user_id: user_id(m),
-                },
-            );
-        }
-    }
-    ownership.membership_count = ownership.memberships.len();
-    actual
-        .plugins
-        .as_mut()
-        .unwrap()
-        .insert("finance-close".into(), policy);
+    let m = crate::reconcile::mirror::mirror(&desired, mode, t0());
     World {
         desired,
-        actual,
-        ownership,
-        directory,
+        actual: m.actual,
+        ownership: m.ownership,
+        directory: m.directory,
     }
 }
 
