@@ -115,6 +115,8 @@ pub struct Written {
     pub record: Record,
     /// Whether anything changed.
     pub changed: bool,
+    /// Member ids the request named that do not exist (skipped, and in the audit entry).
+    pub unknown_members: usize,
 }
 
 /// One `If-Match` precondition (RFC 7644 §3.14).
@@ -427,6 +429,7 @@ impl Directory {
                     id: id.clone(),
                     record,
                     changed: true,
+                    unknown_members: delta.unknown.len(),
                 })
             })?;
             if shifts {
@@ -539,6 +542,7 @@ impl Directory {
                             id: id.to_string(),
                             record: current.clone(),
                             changed: false,
+                            unknown_members: delta.unknown.len(),
                         });
                     }
                     if doc_changed {
@@ -584,6 +588,7 @@ impl Directory {
                         id: id.to_string(),
                         record: next,
                         changed: true,
+                        unknown_members: delta.unknown.len(),
                     })
                 },
             );
@@ -593,6 +598,7 @@ impl Directory {
                     id: id.to_string(),
                     record: current,
                     changed: false,
+                    unknown_members: 0,
                 },
                 Err(UpdateAbort::Failed(e)) => return Err(e),
             }

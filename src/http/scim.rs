@@ -315,6 +315,14 @@ async fn write(
     if written.changed {
         state.notify_change();
     }
+    if written.unknown_members > 0 {
+        state.status.metrics().inc(
+            "cowork_sync_scim_unknown_members_total",
+            "Member ids in group writes that name no resource (skipped and audited).",
+            &[],
+            written.unknown_members as f64,
+        );
+    }
     let Some(rendered) = rendered else {
         let mut response = HttpResponse::NoContent().finish();
         if let Ok(v) = header::HeaderValue::from_str(&written.record.etag()) {

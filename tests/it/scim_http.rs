@@ -417,3 +417,25 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[actix_web::test]
+async fn unknown_member_ids_are_skipped_counted_and_never_a_server_error() {
+    let app = TestApp::start().await;
+    let u = app.user("known@example.com").await;
+    let g = app.group("Mixed", &[]).await;
+    let r = app
+        .patch(
+            &format!("/Groups/{g}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": u}, {"value": "stale-id"}]}]),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let group = app.get(&format!("/Groups/{g}")).await;
+    assert_eq!(group.body["members"].as_array().unwrap().len(), 1);
+    let m = app.send("GET", "/metrics", None, None, &[]).await;
+    assert!(
+        m.text.contains("cowork_sync_scim_unknown_members_total 1"),
+        "{}",
+        m.text
+    );
+}
