@@ -10,3 +10,4 @@ mod scim_http;
 mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
 mod support;
+mod tls;
