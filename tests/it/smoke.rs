@@ -221,3 +221,63 @@ fn the_binary_provisions_reconciles_stops_on_sigterm_and_keeps_its_data() {
         "tokens are printed on first start only: {printed:?}"
     );
 }
+
+#[test]
+fn every_acknowledged_write_survives_a_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut daemon, _printed) = start(data.path());
+    let token = mint(data.path(), "scim");
+    // Concurrent writers, so acknowledgements come from shared (group-committed) flushes.
+    let acknowledged: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let base = daemon.base.clone();
+                let token = token.clone();
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let (status, body) = call(
+                                "POST",
+                                &format!("{base}/scim/v2/Users"),
+                                &token,
+                                Some(json!({"userName": format!("kill{w}-{i}@example.com")})),
+                            );
+                            assert_eq!(status, 201, "{body}");
+                            body["id"].as_str().unwrap().to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    // No graceful shutdown, no final flush.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+
+    let (daemon, _) = start(data.path());
+    for id in &acknowledged {
+        let (status, _) = call(
+            "GET",
+            &format!("{}/scim/v2/Users/{id}", daemon.base),
+            &token,
+            None,
+        );
+        assert_eq!(status, 200, "acknowledged user {id} was lost");
+    }
+    let (_, list) = call(
+        "GET",
+        &format!("{}/scim/v2/Users?count=1", daemon.base),
+        &token,
+        None,
+    );
+    assert_eq!(list["totalResults"], 100);
+    // The trail recorded every one of them, and still verifies.
+    let admin = mint(data.path(), "admin");
+    let (code, text) = cli(&["audit", "verify"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    stop(daemon);
+}
