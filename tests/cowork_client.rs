@@ -1255,6 +1255,42 @@ async fn a_400_is_not_retried_and_keeps_its_code() {
     assert_eq!(m.seen().len(), 1);
 }
 
+/// In real mode a group create is not idempotent (names are not unique, no key is
+/// honoured): a 5xx may follow a create the server made, so it is not repeated; a 429
+/// certainly changed nothing, so it is.
+#[tokio::test(start_paused = true)]
+async fn a_real_mode_group_create_is_retried_after_a_429_but_never_after_a_5xx() {
+    let m = mock(|_, n| match n {
+        1 => Reply::Json(
+            429,
+            error_json("rate_limit_error", "slow down"),
+            vec![("retry-after", "1")],
+        ),
+        2 | 3 => Reply::Json(500, error_json("api_error", "boom"), vec![]),
+        _ => Reply::Json(200, group_json("rbac_group_1"), vec![]),
+    })
+    .await;
+    let new = NewGroup {
+        name: "G".into(),
+        ..NewGroup::default()
+    };
+    let real = HttpCoworkClient::new(
+        ClientConfig::new(&m.url, KEY)
+            .with_mode(Mode::Real)
+            .without_limits(),
+    )
+    .unwrap();
+    let e = real.create_group(&new, &key(&["g"])).await.unwrap_err();
+    assert!(e.is_retryable(), "the caller may look for it and try again");
+    assert_eq!(m.seen().len(), 2, "the 429 was retried, the 500 was not");
+
+    // Extended mode: `external_id` makes a repeat safe, so the 500 is retried.
+    let extended = m.client();
+    let created = extended.create_group(&new, &key(&["g2"])).await.unwrap();
+    assert_eq!(created.id(), "rbac_group_1");
+    assert_eq!(m.seen().len(), 4);
+}
+
 #[tokio::test(start_paused = true)]
 async fn unknown_error_types_are_tolerated() {
     let m = mock(|_, n| match n {

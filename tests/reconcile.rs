@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cowork_sync::audit;
-use cowork_sync::clock::{ManualClock, SharedClock};
+use cowork_sync::clock::{Clock, ManualClock, SharedClock};
 use cowork_sync::config::UnknownMembers;
 use cowork_sync::cowork::sim::{self, FaultConfig, NewMember, SimApi, SimHandle, SimOptions};
 use cowork_sync::cowork::*;
@@ -23,8 +23,8 @@ use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
 use cowork_sync::outbox;
 use cowork_sync::reconcile::{
-    outbox_worker, render_plan, render_run, start_scheduler, ActionKind, Phase, Progress,
-    ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
+    outbox_worker, ownership, render_plan, render_run, start_scheduler, ActionKind, Phase,
+    Progress, ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
 };
 use cowork_sync::rules::load_rule_file;
 use cowork_sync::ruleset;
@@ -250,6 +250,25 @@ struct Fixture {
 async fn fixture(extended: bool) -> Fixture {
     let env = env();
     let h = start_sim(extended).await;
+    fixture_on(env, h)
+}
+
+/// The fixture with a simulator in real mode that shares the daemon's manual clock,
+/// so downstream timestamps are the daemon's.
+async fn real_fixture_on_one_clock() -> Fixture {
+    let env = env();
+    let h = sim::start(SimOptions {
+        api_key: Some(KEY.into()),
+        extended: false,
+        clock: env.clock.clone(),
+        ..SimOptions::for_tests()
+    })
+    .await
+    .unwrap();
+    fixture_on(env, h)
+}
+
+fn fixture_on(env: Env, h: SimHandle) -> Fixture {
     let mut users = std::collections::BTreeMap::new();
     for name in ["alice", "bob", "carol", "dave", "erin"] {
         users.insert(name, env.user(name));
@@ -957,6 +976,96 @@ async fn a_daemon_killed_mid_drain_delivers_everything_exactly_once() {
     assert_eq!(f.env.pending_outbox(), 0);
     let again = restarted.run(full()).await.unwrap();
     assert!(again.plan.actions.is_empty(), "{}", render_run(&again));
+    f.h.stop().await.unwrap();
+}
+
+/// Real mode: a group create is not idempotent downstream. The daemon dies with the
+/// create's answer lost; the next run finds the group that create made and adopts
+/// it, and never adopts a same-named group someone made by hand before.
+#[tokio::test]
+async fn real_mode_adopts_the_group_a_lost_create_made_instead_of_creating_it_twice() {
+    let f = real_fixture_on_one_clock().await;
+    let now = f.env.clock.now();
+    let by_hand =
+        f.h.state()
+            .create_group(
+                &NewGroup {
+                    name: "Cowork pilot".into(),
+                    ..NewGroup::default()
+                },
+                now - chrono::Duration::minutes(30),
+            )
+            .unwrap();
+    let named = |h: &SimHandle, name: &str| -> Vec<String> {
+        h.state()
+            .groups()
+            .iter()
+            .filter(|g| !g.is_scim() && g.name == name)
+            .map(|g| g.id.clone())
+            .collect()
+    };
+    let plan = f
+        .env
+        .reconciler(client(&f.h, Mode::Real), 1.0)
+        .plan()
+        .await
+        .unwrap();
+    let first_create = plan
+        .actions
+        .iter()
+        .position(|a| a.kind == ActionKind::CreateGroup)
+        .unwrap();
+    let crashing = f.env.reconciler(
+        Crashing::new(client(&f.h, Mode::Real), first_create as i64),
+        1.0,
+    );
+    let _ = crashing.run(full()).await;
+    drop(crashing);
+    let after_crash = named(&f.h, "Cowork pilot");
+    assert_eq!(
+        after_crash.len(),
+        2,
+        "the hand-made group and the lost create"
+    );
+
+    f.env.clock.advance(chrono::Duration::seconds(60));
+    let r = f.env.reconciler(client(&f.h, Mode::Real), 1.0);
+    let report = r.run(full()).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Ok, "{}", render_run(&report));
+    let pilots = named(&f.h, "Cowork pilot");
+    assert_eq!(pilots, after_crash, "no second create");
+    assert_eq!(named(&f.h, "Finance").len(), 1);
+    let owned = ownership::load_all(f.env.store.as_ref()).unwrap();
+    let adopted = &owned.groups["cowork-pilot"].id;
+    assert_ne!(adopted, &by_hand.id, "the hand-made group is not taken");
+    assert!(
+        owned.pending_groups.is_empty(),
+        "{:?}",
+        owned.pending_groups
+    );
+    assert_eq!(
+        member_emails(&f.h, adopted),
+        emails(&["alice", "bob", "carol"])
+    );
+    assert!(member_emails(&f.h, &by_hand.id).is_empty(), "left alone");
+    let entries = audit::list(f.env.store.as_ref(), None, 0, usize::MAX).unwrap();
+    let creates: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.action == "downstream.create_group")
+        .filter(|e| e.target.as_deref() == Some("group:cowork-pilot"))
+        .filter_map(|e| e.details["outcome"].as_str())
+        .collect();
+    assert_eq!(creates, ["requested", "already_in_state"]);
+    let again = r.run(full()).await.unwrap();
+    assert!(
+        !again
+            .plan
+            .actions
+            .iter()
+            .any(|a| a.kind == ActionKind::CreateGroup),
+        "{}",
+        render_run(&again)
+    );
     f.h.stop().await.unwrap();
 }
 

@@ -134,6 +134,9 @@ struct Call<'a> {
     body: Option<Vec<u8>>,
     key: Option<&'a IdempotencyKey>,
     limit: Limit,
+    /// The server may apply the request twice if it is sent twice (no idempotency key
+    /// is honoured): retry only failures that certainly changed nothing.
+    not_idempotent: bool,
 }
 
 impl<'a> Call<'a> {
@@ -146,6 +149,7 @@ impl<'a> Call<'a> {
             body: None,
             key: None,
             limit,
+            not_idempotent: false,
         }
     }
 
@@ -165,7 +169,32 @@ impl<'a> Call<'a> {
             body,
             key: Some(key),
             limit,
+            not_idempotent: false,
         }
+    }
+
+    /// Marks a write the server may apply twice if it is sent twice.
+    fn not_idempotent(mut self) -> Self {
+        self.not_idempotent = true;
+        self
+    }
+}
+
+/// The transport failure that means the request never reached the server.
+const CONNECT_FAILED: &str = "connection failed";
+
+/// Whether a failed call certainly changed nothing on the server: a 429, or a
+/// connection that was never made. A timeout, a dropped answer or a 5xx may follow a
+/// change the server made.
+fn certainly_not_applied(err: &CoworkError) -> bool {
+    match err {
+        CoworkError::RateLimited { .. } => true,
+        CoworkError::Transient {
+            status: None,
+            reason,
+            ..
+        } => reason == CONNECT_FAILED,
+        _ => false,
     }
 }
 
@@ -261,7 +290,9 @@ impl HttpCoworkClient {
             if let CoworkError::RateLimited { .. } = err {
                 self.counts.rate_limited();
             }
-            if !err.is_retryable() || attempt >= self.max_attempts {
+            let may_retry =
+                err.is_retryable() && (!call.not_idempotent || certainly_not_applied(&err));
+            if !may_retry || attempt >= self.max_attempts {
                 tracing::debug!(
                     op = call.op,
                     attempt,
@@ -434,7 +465,7 @@ fn transport_error(e: reqwest::Error) -> CoworkError {
     let reason = if e.is_timeout() {
         "timeout".to_owned()
     } else if e.is_connect() {
-        "connection failed".to_owned()
+        CONNECT_FAILED.to_owned()
     } else if e.is_body() || e.is_decode() {
         "connection closed while reading the answer".to_owned()
     } else {
@@ -571,11 +602,14 @@ impl CoworkApi for HttpCoworkClient {
         group: &NewGroup,
         key: &IdempotencyKey,
     ) -> CoworkResult<Created<RbacGroup>> {
-        let body = match self.mode {
-            Mode::Extended => encode(group)?,
-            Mode::Real => encode(&json!({ "name": group.name }))?,
+        let (body, not_idempotent) = match self.mode {
+            // `external_id` makes a repeated create a 409 naming the group.
+            Mode::Extended => (encode(group)?, false),
+            // Names are not unique and no idempotency key is documented: a repeated
+            // create makes a second group. The executor finds a lost create instead.
+            Mode::Real => (encode(&json!({ "name": group.name }))?, true),
         };
-        let call = Call::write(
+        let mut call = Call::write(
             "create_group",
             Method::POST,
             "/rbac_groups".into(),
@@ -583,6 +617,9 @@ impl CoworkApi for HttpCoworkClient {
             key,
             Limit::Admin,
         );
+        if not_idempotent {
+            call = call.not_idempotent();
+        }
         Created::from_result(self.fetch(&call).await)
     }
 

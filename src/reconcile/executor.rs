@@ -9,6 +9,11 @@
 //! transaction, flushed before the next action: the record of an action and its
 //! audit entry never part.
 //!
+//! In real mode a group create cannot be made idempotent (no key, no `external_id`,
+//! names not unique), so its intent is recorded before the request goes out; a later
+//! attempt under a recorded intent first looks for the group that lost create made
+//! (see [`find_lost_create`]) and adopts it instead of creating a second one.
+//!
 //! A group or role created earlier in the plan gets its id here; an action whose
 //! group could not be created is skipped. A refused key (401/403) stops the run; a
 //! transient failure stops it when the caller asks (the event path keeps order).
@@ -21,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::error::ReconcileError;
 use super::ownership::{
-    self, Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, UserLink,
+    self, Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, PendingGroup, UserLink,
 };
 use super::plan::{Action, ActionKind, GroupRef, Op};
 use super::report::{ActionError, Phase, Progress, ProgressFn};
@@ -29,7 +34,7 @@ use crate::audit::{self, AuditDraft};
 use crate::clock::SharedClock;
 use crate::cowork::{
     CoworkApi, CoworkError, Created, GroupOverride, GroupUpdate, IdempotencyKey, InviteRequest,
-    NewGroup, Outcome, PluginPolicyUpdate,
+    Mode, NewGroup, Outcome, PluginPolicyUpdate, RbacGroup, SourceType,
 };
 use crate::rules::SpendLimit;
 use crate::store::{transaction, Store, StoreError};
@@ -105,6 +110,51 @@ pub async fn record(
     Ok(())
 }
 
+/// How far the downstream's clock may run behind ours when a lost create is looked
+/// for: a group created earlier than this before the first request is not its work.
+pub const CREATE_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(2);
+
+/// How long after the last request a server could still have applied it (far above
+/// the client's timeouts, plus the clock skew).
+pub const CREATE_HORIZON: chrono::Duration = chrono::Duration::hours(1);
+
+/// The group a lost create made, if the downstream shows one: a `direct` group with
+/// the intended name, created between the first request (less [`CREATE_CLOCK_SKEW`])
+/// and [`CREATE_HORIZON`] after the last one, with no roles yet, and not recorded
+/// under any key. The earliest such group wins (a create applied twice leaves the
+/// later group to an operator).
+pub fn find_lost_create<'g>(
+    groups: &'g [RbacGroup],
+    pending: &PendingGroup,
+    ownership: &Ownership,
+) -> Option<&'g RbacGroup> {
+    let since = pending.requested_at - CREATE_CLOCK_SKEW;
+    let until = pending.last_sent_at + CREATE_HORIZON;
+    groups
+        .iter()
+        .filter(|g| g.source_type == SourceType::Direct)
+        .filter(|g| g.name == pending.name)
+        .filter(|g| g.created_at >= since && g.created_at <= until)
+        .filter(|g| g.roles.as_ref().is_none_or(Vec::is_empty))
+        .filter(|g| ownership.key_of_group(&g.id).is_none())
+        .min_by_key(|g| (g.created_at, g.id.clone()))
+}
+
+/// Records a group under its rule key and ends any create in flight for that key.
+fn owned_group(key: &str, name: &str, id: &str, created: bool) -> Vec<Change> {
+    vec![
+        Change::PutGroup(OwnedGroup {
+            key: key.to_string(),
+            id: id.to_string(),
+            name: name.to_string(),
+            created,
+        }),
+        Change::ForgetPendingGroup {
+            key: key.to_string(),
+        },
+    ]
+}
+
 fn amount(limit: SpendLimit) -> Option<u64> {
     match limit {
         SpendLimit::Amount(n) => Some(n),
@@ -128,7 +178,11 @@ impl<C: CoworkApi> Executor<'_, C> {
         let total = actions.len();
         for (i, action) in actions.iter().enumerate() {
             let key = IdempotencyKey::derive(&[self.key_prefix.as_str(), &action.fingerprint()]);
-            let step = self.apply(action, &key, ownership).await;
+            let step = match self.begin_create(action, ownership).await? {
+                Err(e) => Err(e),
+                Ok(Some(found)) => Ok(found),
+                Ok(None) => self.apply(action, &key, ownership).await,
+            };
             match step {
                 Ok(Step::Done(done)) => {
                     let outcome = match done.outcome {
@@ -215,6 +269,77 @@ impl<C: CoworkApi> Executor<'_, C> {
         Ok(out)
     }
 
+    /// Real mode, before a group create: under an intent an earlier attempt recorded,
+    /// looks for the group that attempt may have made and answers with it; otherwise
+    /// records that a request is about to be sent (a new intent, or the intent's
+    /// `last_sent_at`), with its audit entry, and answers `None`: send it.
+    async fn begin_create(
+        &self,
+        action: &Action,
+        ownership: &mut Ownership,
+    ) -> Result<Result<Option<Step>, CoworkError>, ReconcileError> {
+        let Op::CreateGroup {
+            group_key, name, ..
+        } = &action.op
+        else {
+            return Ok(Ok(None));
+        };
+        if self.client.mode() != Mode::Real {
+            return Ok(Ok(None));
+        }
+        let now = self.clock.now();
+        let intent = match ownership.pending_groups.get(group_key) {
+            Some(pending) => {
+                let groups = match self.client.list_groups().await {
+                    Ok(groups) => groups,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if let Some(found) = find_lost_create(&groups, pending, ownership) {
+                    tracing::info!(
+                        group = %group_key,
+                        id = %found.id,
+                        "found the group an earlier create made; adopting it"
+                    );
+                    let changes = owned_group(group_key, name, &found.id, true);
+                    return Ok(Ok(Some(Step::Done(Done {
+                        outcome: Outcome::AlreadyInState,
+                        changes,
+                    }))));
+                }
+                PendingGroup {
+                    last_sent_at: now,
+                    ..pending.clone()
+                }
+            }
+            None => PendingGroup {
+                key: group_key.clone(),
+                name: name.clone(),
+                requested_at: now,
+                last_sent_at: now,
+            },
+        };
+        let changes = vec![Change::PutPendingGroup(intent)];
+        let draft = AuditDraft::new(
+            self.actor,
+            &format!("downstream.{}", action.kind),
+            Some(&action.target),
+        )
+        .with(json!({
+            "outcome": "requested",
+            "context": self.context,
+            "action": action.op,
+        }));
+        record(
+            self.store.clone(),
+            self.clock.clone(),
+            draft,
+            changes.clone(),
+        )
+        .await?;
+        ownership.apply(&changes);
+        Ok(Ok(None))
+    }
+
     async fn apply(
         &self,
         action: &Action,
@@ -274,15 +399,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                     Created::New(_) => (Outcome::Applied, true),
                     Created::Existing { .. } => (Outcome::AlreadyInState, false),
                 };
-                done(
-                    outcome,
-                    vec![Change::PutGroup(OwnedGroup {
-                        key: group_key.clone(),
-                        id: created.id().to_string(),
-                        name: name.clone(),
-                        created: fresh,
-                    })],
-                )
+                done(outcome, owned_group(group_key, name, created.id(), fresh))
             }
             Op::UpdateGroup {
                 group,
@@ -516,5 +633,85 @@ impl<C: CoworkApi> Executor<'_, C> {
                 done(outcome, changes)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+            + Duration::minutes(minutes)
+    }
+
+    fn group(id: &str, name: &str, created: i64) -> RbacGroup {
+        RbacGroup {
+            id: id.into(),
+            name: name.into(),
+            source_type: SourceType::Direct,
+            roles: Some(Vec::new()),
+            created_at: at(created),
+            updated_at: at(created),
+            description: None,
+            external_id: None,
+            managed_by: None,
+            version: None,
+        }
+    }
+
+    fn pending() -> PendingGroup {
+        PendingGroup {
+            key: "pilot".into(),
+            name: "Pilot".into(),
+            requested_at: at(0),
+            last_sent_at: at(10),
+        }
+    }
+
+    fn found(groups: &[RbacGroup], ownership: &Ownership) -> Option<String> {
+        find_lost_create(groups, &pending(), ownership).map(|g| g.id.clone())
+    }
+
+    #[test]
+    fn a_lost_create_is_the_earliest_unowned_roleless_direct_group_of_that_name_since_the_intent() {
+        let none = Ownership::default();
+        let mut scim = group("scim", "Pilot", 1);
+        scim.source_type = SourceType::Scim;
+        let mut with_roles = group("roles", "Pilot", 1);
+        with_roles.roles = Some(vec!["rbac_role_1".into()]);
+        let unknown_roles = RbacGroup {
+            roles: None,
+            ..group("unknown_roles", "Pilot", 3)
+        };
+        let candidates = [
+            group("before", "Pilot", -30),
+            group("other_name", "Pilot 2", 1),
+            scim,
+            with_roles,
+            group("second", "Pilot", 2),
+            group("first", "Pilot", 1),
+            unknown_roles,
+        ];
+        assert_eq!(found(&candidates, &none).as_deref(), Some("first"));
+        // Within the allowed clock skew, a group "created" just before counts.
+        assert_eq!(
+            found(&[group("skewed", "Pilot", -1)], &none).as_deref(),
+            Some("skewed")
+        );
+        // A group already recorded under some key is never taken.
+        let mut owned = Ownership::default();
+        owned.apply(&[Change::PutGroup(OwnedGroup {
+            key: "other".into(),
+            id: "first".into(),
+            name: "Pilot".into(),
+            created: true,
+        })]);
+        assert_eq!(found(&candidates, &owned).as_deref(), Some("second"));
+        assert_eq!(found(&candidates[..4], &none), None);
+        // Nor one made long after the last request could have been applied.
+        assert_eq!(found(&[group("later", "Pilot", 10 + 61)], &none), None);
     }
 }

@@ -15,6 +15,10 @@
 //!   rewrites beliefs from what it reads.
 //! - **Per-user spend overrides** it created when materializing group spend limits in
 //!   real mode (`s/<scim id>`), so they are deleted when the user leaves the group.
+//! - **Group creations in flight** in real mode (`p/<key>`): written before the
+//!   create request is sent and removed with the group's record, so a create whose
+//!   answer was lost (a timeout, a crash) is found again instead of repeated; the real
+//!   API has no idempotency key and no `external_id` to make a retried create safe.
 //!
 //! Changes are [`Change`] values applied inside the caller's transaction, together
 //! with the audit entry of the action that caused them (the store refuses otherwise).
@@ -34,6 +38,7 @@ const ROLE: &str = "r";
 const LINK: &str = "u";
 const MEMBERSHIP: &str = "m";
 const SPEND: &str = "s";
+const PENDING_GROUP: &str = "p";
 
 fn key(parts: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -64,6 +69,20 @@ pub struct OwnedGroup {
     /// `true` when the daemon created it; `false` when it adopted a group that already
     /// carried its key as `external_id`.
     pub created: bool,
+}
+
+/// A group create the daemon sent (or is about to send) without knowing yet whether
+/// the server applied it (real mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingGroup {
+    /// Rule key.
+    pub key: String,
+    /// The name the group is created with.
+    pub name: String,
+    /// When the first create request for it was about to be sent (daemon clock).
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    /// When the latest create request for it was about to be sent.
+    pub last_sent_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A custom role the daemon created or adopted.
@@ -132,6 +151,8 @@ pub struct Ownership {
     pub memberships: BTreeMap<(String, String), Membership>,
     /// Spend overrides by SCIM id.
     pub spend: BTreeMap<String, OwnedSpend>,
+    /// Group creates in flight (real mode), by rule key.
+    pub pending_groups: BTreeMap<String, PendingGroup>,
     /// How many memberships are recorded in all (also when only part was loaded).
     pub membership_count: usize,
 }
@@ -189,6 +210,12 @@ impl Ownership {
                 Change::ForgetSpend { scim_id } => {
                     self.spend.remove(scim_id);
                 }
+                Change::PutPendingGroup(p) => {
+                    self.pending_groups.insert(p.key.clone(), p.clone());
+                }
+                Change::ForgetPendingGroup { key } => {
+                    self.pending_groups.remove(key);
+                }
             }
         }
     }
@@ -243,6 +270,13 @@ pub enum Change {
         /// SCIM id.
         scim_id: String,
     },
+    /// Records a group create about to be sent (real mode).
+    PutPendingGroup(PendingGroup),
+    /// Forgets a group create in flight (the group is recorded, or found).
+    ForgetPendingGroup {
+        /// Rule key.
+        key: String,
+    },
 }
 
 fn put<T: Serialize>(txn: &mut dyn Txn, k: &[u8], v: &T) -> Result<(), TxError> {
@@ -270,6 +304,10 @@ pub fn write(txn: &mut dyn Txn, changes: &[Change]) -> Result<(), TxError> {
             Change::PutSpend(s) => put(txn, &key(&[SPEND, &s.scim_id]), s)?,
             Change::ForgetSpend { scim_id } => {
                 txn.remove(Table::Downstream, &key(&[SPEND, scim_id]))?
+            }
+            Change::PutPendingGroup(p) => put(txn, &key(&[PENDING_GROUP, &p.key]), p)?,
+            Change::ForgetPendingGroup { key: k } => {
+                txn.remove(Table::Downstream, &key(&[PENDING_GROUP, k]))?
             }
         }
     }
@@ -309,6 +347,9 @@ fn load_groups_and_roles(store: &dyn Store, out: &mut Ownership) -> Result<(), S
     })?;
     scan_into(store, &prefix(&[ROLE]), |r: OwnedRole| {
         out.roles.insert(r.key.clone(), r);
+    })?;
+    scan_into(store, &prefix(&[PENDING_GROUP]), |p: PendingGroup| {
+        out.pending_groups.insert(p.key.clone(), p);
     })
 }
 

@@ -474,7 +474,9 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
             .unwrap_or_default(),
         if_match: header(&req, "if-match").and_then(|v| v.trim_matches('"').parse().ok()),
     };
-    let idem_key = if is_write {
+    // Idempotency keys are an extension: the real API documents none, so in real mode
+    // a repeated request is applied again, as it would be there.
+    let idem_key = if is_write && sim.extended {
         header(&req, "idempotency-key").map(str::to_owned)
     } else {
         None
