@@ -88,8 +88,8 @@ pub struct SimOptions {
     /// Overrides the spend endpoints' limit.
     pub spend_rpm: Option<u32>,
     /// Offer the extension tier (tier B). Off, the simulator behaves like the real
-    /// Admin API: extension endpoints answer 404 and only user spend limits are
-    /// writable.
+    /// Admin API: extension endpoints answer 404, only user spend limits are
+    /// writable, and `Idempotency-Key` is ignored (a repeated request applies again).
     pub extended: bool,
     /// Every third page of a cursor list is short while `has_more` stays true.
     pub short_pages: bool,
