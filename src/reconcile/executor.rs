@@ -189,16 +189,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                         Outcome::Applied => "applied",
                         Outcome::AlreadyInState => "already_in_state",
                     };
-                    let draft = AuditDraft::new(
-                        self.actor,
-                        &format!("downstream.{}", action.kind),
-                        Some(&action.target),
-                    )
-                    .with(json!({
-                        "outcome": outcome,
-                        "context": self.context,
-                        "action": action.op,
-                    }));
+                    let draft = self.audit_draft(action, outcome);
                     record(
                         self.store.clone(),
                         self.clock.clone(),
@@ -269,6 +260,20 @@ impl<C: CoworkApi> Executor<'_, C> {
         Ok(out)
     }
 
+    /// The `downstream.<kind>` audit entry of an action with its outcome.
+    fn audit_draft(&self, action: &Action, outcome: &str) -> AuditDraft {
+        AuditDraft::new(
+            self.actor,
+            &format!("downstream.{}", action.kind),
+            Some(&action.target),
+        )
+        .with(json!({
+            "outcome": outcome,
+            "context": self.context,
+            "action": action.op,
+        }))
+    }
+
     /// Real mode, before a group create: under an intent an earlier attempt recorded,
     /// looks for the group that attempt may have made and answers with it; otherwise
     /// records that a request is about to be sent (a new intent, or the intent's
@@ -319,16 +324,7 @@ impl<C: CoworkApi> Executor<'_, C> {
             },
         };
         let changes = vec![Change::PutPendingGroup(intent)];
-        let draft = AuditDraft::new(
-            self.actor,
-            &format!("downstream.{}", action.kind),
-            Some(&action.target),
-        )
-        .with(json!({
-            "outcome": "requested",
-            "context": self.context,
-            "action": action.op,
-        }));
+        let draft = self.audit_draft(action, "requested");
         record(
             self.store.clone(),
             self.clock.clone(),
