@@ -413,6 +413,21 @@ async fn a_full_reconcile_builds_the_downstream_and_the_next_run_writes_nothing(
     );
     assert!(actions.contains(&"reconcile.run"));
     assert!(actions.contains(&"reconcile.drift"));
+    // Each applied change names the server's request that made it.
+    let downstream: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action.starts_with("downstream.") && e.details["outcome"] == "applied")
+        .collect();
+    assert_eq!(downstream.len(), report.plan.actions.len());
+    for e in &downstream {
+        let id = e.details["request_id"].as_str().unwrap_or_default();
+        assert!(id.starts_with("req_"), "{} has no request id", e.action);
+    }
+    let ids: BTreeSet<&str> = downstream
+        .iter()
+        .filter_map(|e| e.details["request_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), downstream.len(), "one request id per change");
     assert!(!serde_json::to_string(&entries)
         .unwrap()
         .contains("@example.com"));
@@ -773,6 +788,9 @@ impl<C: CoworkApi> CoworkApi for Crashing<C> {
     }
     fn call_counts(&self) -> CallCounts {
         self.inner.call_counts()
+    }
+    fn take_write_request_id(&self) -> Option<String> {
+        self.inner.take_write_request_id()
     }
     async fn get_me(&self) -> CoworkResult<Organization> {
         self.read(self.inner.get_me()).await

@@ -212,6 +212,8 @@ pub struct HttpCoworkClient {
     jitter: Jitter,
     page_size: u32,
     counts: CallCounter,
+    /// The `request-id` of the latest write the server accepted, until taken.
+    last_write: parking_lot::Mutex<Option<String>>,
 }
 
 impl HttpCoworkClient {
@@ -259,6 +261,7 @@ impl HttpCoworkClient {
             jitter: Jitter::from_entropy(),
             page_size: config.page_size.clamp(1, 1000),
             counts: CallCounter::default(),
+            last_write: parking_lot::Mutex::new(None),
         })
     }
 
@@ -356,6 +359,9 @@ impl HttpCoworkClient {
             "cowork call"
         );
         if (200..300).contains(&status) {
+            if call.method != Method::GET {
+                *self.last_write.lock() = request_id;
+            }
             Ok(body.to_vec())
         } else {
             Err(CoworkError::from_response(
@@ -530,6 +536,10 @@ impl CoworkApi for HttpCoworkClient {
 
     fn call_counts(&self) -> CallCounts {
         self.counts.snapshot()
+    }
+
+    fn take_write_request_id(&self) -> Option<String> {
+        self.last_write.lock().take()
     }
 
     async fn get_me(&self) -> CoworkResult<Organization> {

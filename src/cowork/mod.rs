@@ -285,6 +285,14 @@ pub trait CoworkApi: Send + Sync {
     /// Calls made so far.
     fn call_counts(&self) -> CallCounts;
 
+    /// The server's `request-id` for the latest write it accepted since the last
+    /// call, taken (so an audit entry can name the request that made a change).
+    /// Meaningful while writes are not concurrent: the executor applies actions one
+    /// at a time under the reconciler's apply lock. `None` when unknown.
+    fn take_write_request_id(&self) -> Option<String> {
+        None
+    }
+
     /// E1 `GET /me`: organization, plan, provisioning mode, settings, capabilities
     /// (only `id` and `name` against the real API).
     fn get_me(&self) -> impl Future<Output = CoworkResult<Organization>> + Send;

@@ -178,6 +178,8 @@ impl<C: CoworkApi> Executor<'_, C> {
         let total = actions.len();
         for (i, action) in actions.iter().enumerate() {
             let key = IdempotencyKey::derive(&[self.key_prefix.as_str(), &action.fingerprint()]);
+            // Forget a request id left over from a call outside this action.
+            drop(self.client.take_write_request_id());
             let step = match self.begin_create(action, ownership).await? {
                 Err(e) => Err(e),
                 Ok(Some(found)) => Ok(found),
@@ -189,7 +191,8 @@ impl<C: CoworkApi> Executor<'_, C> {
                         Outcome::Applied => "applied",
                         Outcome::AlreadyInState => "already_in_state",
                     };
-                    let draft = self.audit_draft(action, outcome);
+                    let request_id = self.client.take_write_request_id();
+                    let draft = self.audit_draft(action, outcome, request_id);
                     record(
                         self.store.clone(),
                         self.clock.clone(),
@@ -260,18 +263,28 @@ impl<C: CoworkApi> Executor<'_, C> {
         Ok(out)
     }
 
-    /// The `downstream.<kind>` audit entry of an action with its outcome.
-    fn audit_draft(&self, action: &Action, outcome: &str) -> AuditDraft {
+    /// The `downstream.<kind>` audit entry of an action with its outcome and, when
+    /// the server named it, the request that made the change.
+    fn audit_draft(
+        &self,
+        action: &Action,
+        outcome: &str,
+        request_id: Option<String>,
+    ) -> AuditDraft {
+        let mut details = json!({
+            "outcome": outcome,
+            "context": self.context,
+            "action": action.op,
+        });
+        if let (Some(id), Some(map)) = (request_id, details.as_object_mut()) {
+            map.insert("request_id".into(), Value::String(id));
+        }
         AuditDraft::new(
             self.actor,
             &format!("downstream.{}", action.kind),
             Some(&action.target),
         )
-        .with(json!({
-            "outcome": outcome,
-            "context": self.context,
-            "action": action.op,
-        }))
+        .with(details)
     }
 
     /// Real mode, before a group create: under an intent an earlier attempt recorded,
@@ -324,7 +337,7 @@ impl<C: CoworkApi> Executor<'_, C> {
             },
         };
         let changes = vec![Change::PutPendingGroup(intent)];
-        let draft = self.audit_draft(action, "requested");
+        let draft = self.audit_draft(action, "requested", None);
         record(
             self.store.clone(),
             self.clock.clone(),
