@@ -225,6 +225,19 @@ impl<T> Coll<T> {
         self.by_seq.is_empty()
     }
 
+    /// One cursor page of every item, oldest first.
+    fn cursor_page(&self, q: &CursorQuery) -> ApiResult<CursorPage<T>>
+    where
+        T: Clone,
+    {
+        let start = q.start()?;
+        let items = self
+            .by_seq
+            .range(start.range())
+            .map(|(k, v)| (*k, v.clone()));
+        Ok(q.finish(start, items))
+    }
+
     /// Items, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.by_seq.values()
@@ -997,13 +1010,7 @@ impl SimState {
     /// `GET /rbac_groups` (cursor pagination, oldest first).
     pub fn list_groups(&self, q: &CursorQuery) -> ApiResult<CursorPage<RbacGroup>> {
         self.require_enterprise()?;
-        let start = q.start()?;
-        let items = self
-            .groups
-            .by_seq()
-            .range(start.range())
-            .map(|(k, g)| (*k, g.clone()));
-        Ok(q.finish(start, items))
+        self.groups.cursor_page(q)
     }
 
     /// `GET /rbac_groups/{id}`.
@@ -1403,13 +1410,7 @@ impl SimState {
     /// `GET /rbac_roles` (cursor pagination).
     pub fn list_roles(&self, q: &CursorQuery) -> ApiResult<CursorPage<RbacRole>> {
         self.require_enterprise()?;
-        let start = q.start()?;
-        let items = self
-            .roles
-            .by_seq()
-            .range(start.range())
-            .map(|(k, r)| (*k, r.clone()));
-        Ok(q.finish(start, items))
+        self.roles.cursor_page(q)
     }
 
     /// `GET /rbac_roles/{id}`.
