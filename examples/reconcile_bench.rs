@@ -18,7 +18,6 @@ use std::time::Instant;
 use chrono::DateTime;
 use cowork_sync::clock::{ManualClock, SharedClock};
 use cowork_sync::config::UnknownMembers;
-use cowork_sync::cowork::sim::{NewMember, SimApi};
 use cowork_sync::cowork::{Mode, OrgRole};
 use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
@@ -28,6 +27,7 @@ use cowork_sync::reconcile::{ReconcileOptions, Reconciler, RunOptions, RunOutcom
 use cowork_sync::rules::{load_rule_file, resolve, synthetic_snapshot, DesiredState};
 use cowork_sync::ruleset;
 use cowork_sync::scim::{ResourceKind, SchemaRegistry};
+use cowork_sync::sim::{NewMember, SimApi};
 use cowork_sync::status::Status;
 use cowork_sync::store::memory::MemoryStore;
 use cowork_sync::store::Store;

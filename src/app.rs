@@ -18,7 +18,6 @@ use crate::auth::{load_or_create_key, Minter, Scope, Verifier};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::config::CoworkMode;
-use crate::cowork::sim::{SimHandle, SimOptions};
 use crate::cowork::{ClientConfig, CoworkApi, HttpCoworkClient, Mode};
 use crate::directory::Directory;
 use crate::http::error::ApiError;
@@ -32,6 +31,7 @@ use crate::reconcile::{
 };
 use crate::rules::ValidRuleTable;
 use crate::scim::SchemaRegistry;
+use crate::sim::{SimHandle, SimOptions};
 use crate::status::Status;
 use crate::store::sled_store::{SledOptions, SledStore};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
@@ -354,7 +354,7 @@ pub async fn downstream(config: &Config) -> anyhow::Result<Downstream> {
             None,
         ),
         None => {
-            let handle = crate::cowork::sim::start(SimOptions {
+            let handle = crate::sim::start(SimOptions {
                 data_dir: Some(config.sim_dir()),
                 accept_invites: config.cowork.sim_accept_invites,
                 rpm: config.cowork.sim_rpm,

@@ -4,7 +4,7 @@
 //! [`scim`]); the directory keeps them durably in sled ([`store`], [`directory`]); a
 //! rule table ([`rules`]) maps them onto Cowork groups, custom roles, spend limits and
 //! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
-//! admin API ([`cowork`]); every change lands in a hash-chained audit trail ([`audit`]).
+//! admin API ([`cowork`]), or to the bundled simulator ([`sim`]); every change lands in a hash-chained audit trail ([`audit`]).
 
 pub mod app;
 pub mod audit;
@@ -22,5 +22,6 @@ pub mod reconcile;
 pub mod rules;
 pub mod ruleset;
 pub mod scim;
+pub mod sim;
 pub mod status;
 pub mod store;

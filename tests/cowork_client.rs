@@ -15,8 +15,8 @@ use std::time::Duration;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use cowork_sync::clock::ManualClock;
-use cowork_sync::cowork::sim::{self, FaultConfig, NewMember, SimHandle, SimOptions};
 use cowork_sync::cowork::*;
+use cowork_sync::sim::{self, FaultConfig, NewMember, SimHandle, SimOptions};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 

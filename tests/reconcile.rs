@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use cowork_sync::audit;
 use cowork_sync::clock::{Clock, ManualClock, SharedClock};
 use cowork_sync::config::UnknownMembers;
-use cowork_sync::cowork::sim::{self, FaultConfig, NewMember, SimApi, SimHandle, SimOptions};
 use cowork_sync::cowork::*;
 use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
@@ -29,6 +28,7 @@ use cowork_sync::reconcile::{
 use cowork_sync::rules::load_rule_file;
 use cowork_sync::ruleset;
 use cowork_sync::scim::{ResourceKind, SchemaRegistry};
+use cowork_sync::sim::{self, FaultConfig, NewMember, SimApi, SimHandle, SimOptions};
 use cowork_sync::status::Status;
 use cowork_sync::store::memory::MemoryStore;
 use cowork_sync::store::Store;
@@ -1104,7 +1104,7 @@ async fn users_missing_downstream_are_invited_once_or_reported_pending() {
         let s = f.h.state();
         let now = f.h.sim().clock().now();
         let page = s
-            .list_invites(&cowork_sync::cowork::sim::page::IdQuery::first(100), now)
+            .list_invites(&cowork_sync::sim::page::IdQuery::first(100), now)
             .unwrap();
         let invite = page
             .data

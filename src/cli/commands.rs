@@ -162,16 +162,16 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
             })?;
             init_logging("info", LogFormat::Text);
-            let options = crate::cowork::sim::SimOptions {
+            let options = crate::sim::SimOptions {
                 listen,
                 data_dir: Some(data_dir),
                 api_key_file,
                 accept_invites,
                 rpm,
-                ..crate::cowork::sim::SimOptions::default()
+                ..crate::sim::SimOptions::default()
             };
             actix_web::rt::System::new()
-                .block_on(crate::cowork::sim::run(options))
+                .block_on(crate::sim::run(options))
                 .map_err(Failure::from)
         }
         Command::Rules { command } => rules(command),

@@ -1,13 +1,12 @@
-//! The downstream side: a client for the Cowork admin API and the bundled simulator.
+//! The downstream side: a client for the Cowork admin API.
 //!
 //! - [`types`]: the wire objects, with Anthropic's exact field names and id prefixes
 //!   (`user_01…`, `rbac_group_01…`, `rbac_role_01…`, `spl_01…`, `invite_01…`).
 //! - [`CoworkApi`]: everything the reconcile planner and executor need, as a trait, so
 //!   the executor can run against [`HttpCoworkClient`] (reqwest) or an in-memory fake
-//!   ([`sim::SimApi`], the simulator's model without HTTP).
+//!   (`crate::sim::SimApi`, the simulator's model without HTTP).
 //! - [`error::CoworkError`]: classified failures; only transient failures and rate
 //!   limits are retried (inside the client).
-//! - [`sim`]: the simulator (`cowork-sync sim`, or in-process with `base_url = "sim"`).
 //!
 //! Two tiers (see `shared/reference/cowork-admin-api.md` §3): tier A is Anthropic's
 //! Admin API as documented; tier B is our extension (role writes, role attachment,
@@ -15,13 +14,12 @@
 //! [`Mode::Real`] the client refuses tier-B writes with
 //! [`CoworkError::NotInRealApi`], so the planner reports those differences as drift.
 //!
-//! This module sits at the bottom of the dependency graph: it imports only
-//! `crate::clock` (the simulator's time) and nothing else of ours.
+//! This module sits at the bottom of the dependency graph: it imports nothing of
+//! ours. The simulator (`crate::sim`) imports it, never the other way round.
 
 pub mod client;
 pub mod error;
 pub mod ratelimit;
-pub mod sim;
 pub mod types;
 
 use std::fmt;

@@ -37,7 +37,8 @@
 //! `#[tokio::test]` (either flavour, paused time included). Call
 //! [`SimHandle::stop`] to shut it down and write the final snapshot.
 //!
-//! Imports only `crate::clock` of ours.
+//! Imports `crate::clock` and the wire types of `crate::cowork`; nothing imports it but
+//! `app`, `cli` and tests.
 
 mod access;
 pub mod fake;

@@ -211,7 +211,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cowork::sim::state::NewMember;
+    use crate::sim::state::NewMember;
 
     fn t0() -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap()
