@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::cowork::{ProvisioningMode as ApiProvisioning, SourceType};
+use crate::cowork::{
+    self, GroupOverride, Mode, OrgRole, Preference, ProvisioningMode as ApiProvisioning, RbacGroup,
+    SourceType,
+};
+use crate::reconcile::ownership::Change;
 use crate::reconcile::ownership::{OwnedGroup, OwnedSpend, Ownership};
 use crate::rules::{
     self, Capabilities as RuleCaps, DesiredGroup, DesiredState, ManagedUser, OrgExpectations,
