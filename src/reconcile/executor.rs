@@ -6,8 +6,8 @@
 //! first answer instead of applying twice; adds and removes also converge on
 //! "already a member" / "not a member". Once the server answered, the action's
 //! ownership changes and its `downstream.<kind>` audit entry commit in ONE store
-//! transaction, flushed before the next action: the record of an action and its
-//! audit entry never part.
+//! transaction through the [`Ledger`], flushed before the next action: the record of
+//! an action and its audit entry never part, and the in-memory records follow.
 //!
 //! In real mode a group create cannot be made idempotent (no key, no `external_id`,
 //! names not unique), so its intent is recorded before the request goes out; a later
@@ -20,32 +20,29 @@
 //! Imports the client trait, the store trait, audit and ownership; never a framework.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::error::ReconcileError;
 use super::ownership::{
-    self, Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, PendingGroup, UserLink,
+    Change, Ledger, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, PendingGroup,
+    UserLink,
 };
 use super::plan::{Action, ActionKind, GroupRef, Op};
 use super::report::{ActionError, Phase, Progress, ProgressFn};
-use crate::audit::{self, AuditDraft};
+use crate::audit::AuditDraft;
 use crate::clock::SharedClock;
 use crate::cowork::{
     CoworkApi, CoworkError, Created, GroupOverride, GroupUpdate, IdempotencyKey, InviteRequest,
     Mode, NewGroup, Outcome, PluginPolicyUpdate, RbacGroup, SourceType,
 };
 use crate::rules::SpendLimit;
-use crate::store::{transaction, Store, StoreError};
 
 /// How to apply.
 pub struct Executor<'a, C> {
     /// The downstream client.
     pub client: &'a C,
-    /// Where results are recorded.
-    pub store: Arc<dyn Store>,
-    /// The daemon's clock.
+    /// The daemon's clock (the time a real-mode create is requested).
     pub clock: SharedClock,
     /// Audit actor: `reconciler` or `outbox`.
     pub actor: &'static str,
@@ -88,26 +85,6 @@ struct Done {
 enum Step {
     Done(Done),
     Skip(String),
-}
-
-/// Records changes with their audit entry in one transaction, then flushes.
-pub async fn record(
-    store: Arc<dyn Store>,
-    clock: SharedClock,
-    draft: AuditDraft,
-    changes: Vec<Change>,
-) -> Result<(), ReconcileError> {
-    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-        let now = clock.now();
-        transaction::<_, StoreError>(store.as_ref(), |txn| {
-            ownership::write(txn, &changes)?;
-            audit::append(txn, draft.clone(), now)?;
-            Ok(())
-        })?;
-        store.sync()
-    })
-    .await??;
-    Ok(())
 }
 
 /// How far the downstream's clock may run behind ours when a lost create is looked
@@ -168,11 +145,11 @@ impl<C: CoworkApi> Executor<'_, C> {
             .or_else(|| ownership.groups.get(&g.key).map(|o| o.id.clone()))
     }
 
-    /// Applies `actions` in order; `ownership` is kept in step with what is recorded.
+    /// Applies `actions` in order, committing each outcome through `ledger`.
     pub async fn run(
         &self,
         actions: &[Action],
-        ownership: &mut Ownership,
+        ledger: &mut Ledger,
     ) -> Result<Executed, ReconcileError> {
         let mut out = Executed::default();
         let total = actions.len();
@@ -180,10 +157,10 @@ impl<C: CoworkApi> Executor<'_, C> {
             let key = IdempotencyKey::derive(&[self.key_prefix.as_str(), &action.fingerprint()]);
             // Forget a request id left over from a call outside this action.
             drop(self.client.take_write_request_id());
-            let step = match self.begin_create(action, ownership).await? {
+            let step = match self.begin_create(action, ledger).await? {
                 Err(e) => Err(e),
                 Ok(Some(found)) => Ok(found),
-                Ok(None) => self.apply(action, &key, ownership).await,
+                Ok(None) => self.apply(action, &key, ledger.ownership()).await,
             };
             match step {
                 Ok(Step::Done(done)) => {
@@ -193,14 +170,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                     };
                     let request_id = self.client.take_write_request_id();
                     let draft = self.audit_draft(action, outcome, request_id);
-                    record(
-                        self.store.clone(),
-                        self.clock.clone(),
-                        draft,
-                        done.changes.clone(),
-                    )
-                    .await?;
-                    ownership.apply(&done.changes);
+                    ledger.commit(draft, done.changes).await?;
                     match done.outcome {
                         Outcome::Applied => out.applied += 1,
                         Outcome::AlreadyInState => out.already_in_state += 1,
@@ -294,7 +264,7 @@ impl<C: CoworkApi> Executor<'_, C> {
     async fn begin_create(
         &self,
         action: &Action,
-        ownership: &mut Ownership,
+        ledger: &mut Ledger,
     ) -> Result<Result<Option<Step>, CoworkError>, ReconcileError> {
         let Op::CreateGroup {
             group_key, name, ..
@@ -306,6 +276,7 @@ impl<C: CoworkApi> Executor<'_, C> {
             return Ok(Ok(None));
         }
         let now = self.clock.now();
+        let ownership = ledger.ownership();
         let intent = match ownership.pending_groups.get(group_key) {
             Some(pending) => {
                 let groups = match self.client.list_groups().await {
@@ -336,16 +307,10 @@ impl<C: CoworkApi> Executor<'_, C> {
                 last_sent_at: now,
             },
         };
-        let changes = vec![Change::PutPendingGroup(intent)];
         let draft = self.audit_draft(action, "requested", None);
-        record(
-            self.store.clone(),
-            self.clock.clone(),
-            draft,
-            changes.clone(),
-        )
-        .await?;
-        ownership.apply(&changes);
+        ledger
+            .commit(draft, vec![Change::PutPendingGroup(intent)])
+            .await?;
         Ok(Ok(None))
     }
 

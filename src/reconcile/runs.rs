@@ -45,6 +45,19 @@ pub enum RunOutcome {
     DryRun,
 }
 
+impl RunOutcome {
+    /// The snake_case name (`ok`, `dry_run`, ...), as in metrics and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Refused => "refused",
+            RunOutcome::Skipped => "skipped",
+            RunOutcome::DryRun => "dry_run",
+        }
+    }
+}
+
 /// Downstream calls, as kept in the history.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calls {

@@ -20,42 +20,22 @@
 //!   answer was lost (a timeout, a crash) is found again instead of repeated; the real
 //!   API has no idempotency key and no `external_id` to make a retried create safe.
 //!
-//! Changes are [`Change`] values applied inside the caller's transaction, together
-//! with the audit entry of the action that caused them (the store refuses otherwise).
-//! Imports the store trait only.
+//! This module is the pure model: the records, [`Ownership`] (all of them, or the part
+//! the event path loaded) and [`Change`], the only way either copy changes.
+//! [`store`] is their persistence and [`Ledger`], the one place that changes both:
+//! it commits a change with the audit entry that explains it (the store refuses
+//! ownership writes without one) and then applies it to the in-memory copy, so the
+//! two never drift apart.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ops::ControlFlow;
+pub mod store;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cowork::OrgRole;
-use crate::store::codec::{from_bytes, to_bytes};
-use crate::store::{Store, StoreError, Table, TxError, Txn};
 
-const GROUP: &str = "g";
-const ROLE: &str = "r";
-const LINK: &str = "u";
-const MEMBERSHIP: &str = "m";
-const SPEND: &str = "s";
-const PENDING_GROUP: &str = "p";
-
-fn key(parts: &[&str]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push(0);
-        }
-        out.extend_from_slice(p.as_bytes());
-    }
-    out
-}
-
-fn prefix(parts: &[&str]) -> Vec<u8> {
-    let mut k = key(parts);
-    k.push(0);
-    k
-}
+pub use store::{count_memberships, load_all, load_for, write, Ledger};
 
 /// A downstream group the daemon created or adopted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,224 +257,4 @@ pub enum Change {
         /// Rule key.
         key: String,
     },
-}
-
-fn put<T: Serialize>(txn: &mut dyn Txn, k: &[u8], v: &T) -> Result<(), TxError> {
-    let bytes = to_bytes(v, Table::Downstream)?;
-    txn.insert(Table::Downstream, k, &bytes)
-}
-
-/// Writes changes inside the caller's transaction (which must also append the audit
-/// entry that explains them).
-pub fn write(txn: &mut dyn Txn, changes: &[Change]) -> Result<(), TxError> {
-    for c in changes {
-        match c {
-            Change::PutGroup(g) => put(txn, &key(&[GROUP, &g.key]), g)?,
-            Change::ForgetGroup { key: k } => txn.remove(Table::Downstream, &key(&[GROUP, k]))?,
-            Change::PutRole(r) => put(txn, &key(&[ROLE, &r.key]), r)?,
-            Change::ForgetRole { key: k } => txn.remove(Table::Downstream, &key(&[ROLE, k]))?,
-            Change::PutLink(l) => put(txn, &key(&[LINK, &l.scim_id]), l)?,
-            Change::ForgetLink { scim_id } => {
-                txn.remove(Table::Downstream, &key(&[LINK, scim_id]))?
-            }
-            Change::PutMembership(m) => put(txn, &key(&[MEMBERSHIP, &m.scim_id, &m.group_key]), m)?,
-            Change::ForgetMembership { scim_id, group_key } => {
-                txn.remove(Table::Downstream, &key(&[MEMBERSHIP, scim_id, group_key]))?
-            }
-            Change::PutSpend(s) => put(txn, &key(&[SPEND, &s.scim_id]), s)?,
-            Change::ForgetSpend { scim_id } => {
-                txn.remove(Table::Downstream, &key(&[SPEND, scim_id]))?
-            }
-            Change::PutPendingGroup(p) => put(txn, &key(&[PENDING_GROUP, &p.key]), p)?,
-            Change::ForgetPendingGroup { key: k } => {
-                txn.remove(Table::Downstream, &key(&[PENDING_GROUP, k]))?
-            }
-        }
-    }
-    Ok(())
-}
-
-fn scan_into<T: serde::de::DeserializeOwned>(
-    store: &dyn Store,
-    pfx: &[u8],
-    mut f: impl FnMut(T),
-) -> Result<(), StoreError> {
-    let mut err = None;
-    store.scan(
-        Table::Downstream,
-        pfx,
-        None,
-        &mut |_, v| match from_bytes::<T>(v, Table::Downstream) {
-            Ok(t) => {
-                f(t);
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                err = Some(e);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-fn load_groups_and_roles(store: &dyn Store, out: &mut Ownership) -> Result<(), StoreError> {
-    scan_into(store, &prefix(&[GROUP]), |g: OwnedGroup| {
-        out.groups.insert(g.key.clone(), g);
-    })?;
-    scan_into(store, &prefix(&[ROLE]), |r: OwnedRole| {
-        out.roles.insert(r.key.clone(), r);
-    })?;
-    scan_into(store, &prefix(&[PENDING_GROUP]), |p: PendingGroup| {
-        out.pending_groups.insert(p.key.clone(), p);
-    })
-}
-
-/// Everything recorded (a full reconcile).
-pub fn load_all(store: &dyn Store) -> Result<Ownership, StoreError> {
-    let mut out = Ownership::default();
-    load_groups_and_roles(store, &mut out)?;
-    scan_into(store, &prefix(&[LINK]), |l: UserLink| {
-        out.links.insert(l.scim_id.clone(), l);
-    })?;
-    scan_into(store, &prefix(&[MEMBERSHIP]), |m: Membership| {
-        out.memberships
-            .insert((m.scim_id.clone(), m.group_key.clone()), m);
-    })?;
-    scan_into(store, &prefix(&[SPEND]), |s: OwnedSpend| {
-        out.spend.insert(s.scim_id.clone(), s);
-    })?;
-    out.membership_count = out.memberships.len();
-    Ok(out)
-}
-
-/// Groups, roles, and what concerns `users` (the event path), plus the total
-/// number of recorded memberships (for the safety valve).
-pub fn load_for(store: &dyn Store, users: &BTreeSet<String>) -> Result<Ownership, StoreError> {
-    let mut out = Ownership::default();
-    load_groups_and_roles(store, &mut out)?;
-    for scim_id in users {
-        if let Some(bytes) = store.get(Table::Downstream, &key(&[LINK, scim_id]))? {
-            let l: UserLink = from_bytes(&bytes, Table::Downstream)?;
-            out.links.insert(l.scim_id.clone(), l);
-        }
-        scan_into(store, &prefix(&[MEMBERSHIP, scim_id]), |m: Membership| {
-            out.memberships
-                .insert((m.scim_id.clone(), m.group_key.clone()), m);
-        })?;
-        if let Some(bytes) = store.get(Table::Downstream, &key(&[SPEND, scim_id]))? {
-            let s: OwnedSpend = from_bytes(&bytes, Table::Downstream)?;
-            out.spend.insert(s.scim_id.clone(), s);
-        }
-    }
-    out.membership_count = count_memberships(store)?;
-    Ok(out)
-}
-
-/// How many memberships are recorded.
-pub fn count_memberships(store: &dyn Store) -> Result<usize, StoreError> {
-    let mut n = 0usize;
-    store.scan(
-        Table::Downstream,
-        &prefix(&[MEMBERSHIP]),
-        None,
-        &mut |_, _| {
-            n += 1;
-            ControlFlow::Continue(())
-        },
-    )?;
-    Ok(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audit::{self, AuditDraft};
-    use crate::clock::{Clock, ManualClock};
-    use crate::store::memory::MemoryStore;
-    use crate::store::{transaction, TxFail};
-
-    fn membership(scim: &str, key: &str) -> Membership {
-        Membership {
-            scim_id: scim.into(),
-            group_key: key.into(),
-            group_id: format!("rbac_group_{key}"),
-            user_id: format!("user_{scim}"),
-        }
-    }
-
-    fn commit(store: &MemoryStore, changes: Vec<Change>) -> Result<(), StoreError> {
-        let clock = ManualClock::at_epoch_2026();
-        transaction::<_, StoreError>(store, |txn| {
-            write(txn, &changes)?;
-            audit::append(txn, AuditDraft::new("test", "test", None), clock.now())
-                .map_err(TxFail::Store)?;
-            Ok(())
-        })
-    }
-
-    #[test]
-    fn changes_round_trip_and_load_for_reads_only_the_named_users() {
-        let store = MemoryStore::new();
-        commit(
-            &store,
-            vec![
-                Change::PutGroup(OwnedGroup {
-                    key: "pilot".into(),
-                    id: "rbac_group_pilot".into(),
-                    name: "Pilot".into(),
-                    created: true,
-                }),
-                Change::PutMembership(membership("u1", "pilot")),
-                Change::PutMembership(membership("u2", "pilot")),
-                Change::PutMembership(membership("u1", "zeta")),
-                Change::PutLink(UserLink {
-                    scim_id: "u1".into(),
-                    email: "a@example.com".into(),
-                    user_id: Some("user_u1".into()),
-                    role: Some(OrgRole::Managed),
-                    invite_id: None,
-                }),
-            ],
-        )
-        .unwrap();
-        let all = load_all(&store).unwrap();
-        assert_eq!(all.groups.len(), 1);
-        assert_eq!(all.membership_count, 3);
-        let some = load_for(&store, &BTreeSet::from(["u1".to_string()])).unwrap();
-        assert_eq!(some.memberships.len(), 2);
-        assert_eq!(some.membership_count, 3);
-        assert_eq!(some.memberships_of("u1").count(), 2);
-        assert_eq!(some.links["u1"].user_id.as_deref(), Some("user_u1"));
-        assert_eq!(all.key_of_group("rbac_group_pilot"), Some("pilot"));
-
-        commit(
-            &store,
-            vec![Change::ForgetMembership {
-                scim_id: "u1".into(),
-                group_key: "zeta".into(),
-            }],
-        )
-        .unwrap();
-        let mut mem = all.clone();
-        mem.apply(&[Change::ForgetMembership {
-            scim_id: "u1".into(),
-            group_key: "zeta".into(),
-        }]);
-        assert_eq!(load_all(&store).unwrap(), mem);
-    }
-
-    #[test]
-    fn ownership_writes_without_an_audit_entry_are_refused() {
-        let store = MemoryStore::new();
-        let err = transaction::<_, StoreError>(&store, |txn| {
-            write(txn, &[Change::PutMembership(membership("u1", "g"))])?;
-            Ok(())
-        })
-        .unwrap_err();
-        assert!(matches!(err, StoreError::Unaudited { .. }));
-    }
 }
