@@ -275,8 +275,15 @@ impl Core {
 }
 
 /// The admin API's view of the reconciler.
-struct ReconcileOps<C: CoworkApi + 'static> {
+pub struct ReconcileOps<C: CoworkApi + 'static> {
     reconciler: Arc<Reconciler<C>>,
+}
+
+impl<C: CoworkApi + 'static> ReconcileOps<C> {
+    /// The operations the admin API calls, over `reconciler`.
+    pub fn shared(reconciler: Arc<Reconciler<C>>) -> Arc<dyn crate::http::Operations> {
+        Arc::new(Self { reconciler })
+    }
 }
 
 fn report_json<T: serde::Serialize>(
@@ -518,9 +525,7 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
         None
     };
     let mut state = core.http_state(&config);
-    state.operations = Some(Arc::new(ReconcileOps {
-        reconciler: reconciler.clone(),
-    }));
+    state.operations = Some(ReconcileOps::shared(reconciler.clone()));
     let parts = HttpParts::new(
         state,
         core.auth_context(&config, &key)?,

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use actix_web::{middleware::from_fn, App, HttpServer};
 use chrono::Duration;
-use cowork_sync::app::{migrate, Core, HttpParts};
+use cowork_sync::app::{downstream, migrate, Core, HttpParts, ReconcileOps};
 use cowork_sync::auth::{Minter, Scope};
 use cowork_sync::clock::{Clock, ManualClock, SharedClock};
 use cowork_sync::config::Config;
+use cowork_sync::cowork::HttpCoworkClient;
 use cowork_sync::http::middleware::observe;
+use cowork_sync::reconcile::{ReconcileOptions, Reconciler};
+use cowork_sync::sim::SimHandle;
 use cowork_sync::store::memory::MemoryStore;
 use cowork_sync::store::sled_store::{SledOptions, SledStore};
 use cowork_sync::store::Store;
@@ -21,6 +24,7 @@ pub const KEY: [u8; 32] = [42u8; 32];
 pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     sled: bool,
+    sim: bool,
 }
 
 impl TestAppBuilder {
@@ -34,6 +38,14 @@ impl TestAppBuilder {
     /// Use a sled store in a temporary directory instead of memory.
     pub fn sled(mut self) -> Self {
         self.sled = true;
+        self
+    }
+
+    /// Carry the bundled simulator as the downstream, with a reconciler behind the
+    /// operator API (`/admin/v1/plan`, `/reconcile`, ...). No worker runs: tests drain
+    /// the outbox and reconcile explicitly, so nothing happens behind their back.
+    pub fn with_sim(mut self) -> Self {
+        self.sim = true;
         self
     }
 
@@ -55,8 +67,24 @@ impl TestAppBuilder {
         let shared: SharedClock = clock.clone();
         let core = Core::new(&config, store, shared).unwrap();
         core.spawn_background();
+        let mut state = core.http_state(&config);
+        let (reconciler, sim) = if self.sim {
+            let d = downstream(&config).await.unwrap();
+            let reconciler = Arc::new(Reconciler::new(
+                core.store.clone(),
+                core.directory.clone(),
+                d.client,
+                core.clock.clone(),
+                core.status.clone(),
+                ReconcileOptions::from_config(&config.reconcile, &config.cowork),
+            ));
+            state.operations = Some(ReconcileOps::shared(reconciler.clone()));
+            (Some(reconciler), d.sim)
+        } else {
+            (None, None)
+        };
         let parts = HttpParts::new(
-            core.http_state(&config),
+            state,
             core.auth_context(&config, &KEY).unwrap(),
             core.metrics.clone(),
         );
@@ -88,6 +116,8 @@ impl TestAppBuilder {
             core,
             clock,
             config,
+            reconciler,
+            sim,
             _handle: handle,
             _tmp: tmp,
         }
@@ -104,6 +134,10 @@ pub struct TestApp {
     pub core: Core,
     pub clock: Arc<ManualClock>,
     pub config: Config,
+    /// The reconciler over the simulator (`with_sim`).
+    pub reconciler: Option<Arc<Reconciler<HttpCoworkClient>>>,
+    /// The in-process simulator (`with_sim`).
+    pub sim: Option<SimHandle>,
     _handle: actix_web::dev::ServerHandle,
     _tmp: tempfile::TempDir,
 }
@@ -142,6 +176,7 @@ impl TestApp {
         TestAppBuilder {
             env: Vec::new(),
             sled: false,
+            sim: false,
         }
     }
 
