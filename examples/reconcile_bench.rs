@@ -11,7 +11,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +21,7 @@ use cowork_sync::cowork::{Mode, OrgRole};
 use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
 use cowork_sync::reconcile::ownership::Ownership;
-use cowork_sync::reconcile::plan::{plan, ActualState, PlanInput, PlanOptions};
+use cowork_sync::reconcile::plan::{plan, ActualState, DirectoryView, PlanInput, PlanOptions};
 use cowork_sync::reconcile::{ReconcileOptions, Reconciler, RunOptions, RunOutcome};
 use cowork_sync::rules::{load_rule_file, resolve, synthetic_snapshot, DesiredState};
 use cowork_sync::ruleset;
@@ -66,7 +65,7 @@ impl Measure {
 }
 
 /// The downstream exactly as desired, owned and believed (extended mode).
-fn mirror(desired: &DesiredState) -> (ActualState, Ownership, HashMap<String, String>) {
+fn mirror(desired: &DesiredState) -> (ActualState, Ownership, DirectoryView) {
     let t0 = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
     let m = cowork_sync::reconcile::mirror::mirror(desired, Mode::Extended, t0);
     (m.actual, m.ownership, m.directory)
@@ -96,6 +95,7 @@ fn planner(users: usize, groups: usize, members: usize) {
         actual: &actual,
         ownership: &ownership,
         options: &options,
+        now: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
     });
     let (wall, cpu) = m.done();
     assert!(p.actions.is_empty(), "{} actions", p.actions.len());

@@ -506,7 +506,7 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
         downstream.client,
         core.clock.clone(),
         core.status.clone(),
-        ReconcileOptions::from_config(&config.reconcile, &config.cowork),
+        ReconcileOptions::from_config(&config.reconcile, &config.lifecycle, &config.cowork),
     ));
     // The outbox worker resumes whatever a previous run left queued.
     let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -92,6 +93,8 @@ struct FileConfig {
     #[serde(default)]
     reconcile: ReconcileSection,
     #[serde(default)]
+    lifecycle: LifecycleSection,
+    #[serde(default)]
     scim: ScimSection,
     #[serde(default)]
     audit: AuditSection,
@@ -147,8 +150,17 @@ struct CoworkSection {
 struct ReconcileSection {
     schedule: Option<String>,
     max_removal_ratio: Option<f64>,
+    removal_floor: Option<usize>,
+    removal_window: Option<String>,
     failure_threshold: Option<u32>,
     enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleSection {
+    on_deactivate: Option<String>,
+    remove_from_org_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,12 +281,69 @@ pub struct CoworkConfig {
 pub struct ReconcileConfig {
     /// Six-field cron expression.
     pub schedule: String,
-    /// Largest share of managed memberships a plan may remove without force.
+    /// The valve holds removals beyond this share of managed memberships ...
     pub max_removal_ratio: f64,
-    /// Consecutive failed runs before `/readyz` turns 503.
+    /// ... but never while the removals in the window are at most this many.
+    pub removal_floor: usize,
+    /// The sliding window the valve counts removals over.
+    pub removal_window: Duration,
+    /// Consecutive failed runs (or downstream calls) before `/readyz` reports the
+    /// pipeline degraded.
     pub failure_threshold: u32,
     /// Whether the scheduled run is on.
     pub enabled: bool,
+}
+
+/// `[lifecycle] on_deactivate`: what a deactivated or deleted governed user loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDeactivate {
+    /// Their groups, then (after the grace) their organization membership.
+    RemoveFromOrg,
+    /// Their groups only.
+    RemoveFromGroups,
+}
+
+/// `[lifecycle]`
+#[derive(Debug, Clone)]
+pub struct LifecycleConfig {
+    /// What offboarding takes away.
+    pub on_deactivate: OnDeactivate,
+    /// Grace before the organization removal (group removal is always immediate).
+    pub remove_from_org_after: Duration,
+}
+
+/// Parses a duration such as `90s`, `15m`, `1h`, `7d` or `1h30m` (`0s` is zero).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("'{text}' is not a duration such as \"30s\", \"15m\", \"1h\" or \"7d\"");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// `[audit]`
@@ -300,6 +369,8 @@ pub struct Config {
     pub cowork: CoworkConfig,
     /// `[reconcile]`
     pub reconcile: ReconcileConfig,
+    /// `[lifecycle]`
+    pub lifecycle: LifecycleConfig,
     /// `[scim] unknown_members`
     pub unknown_members: UnknownMembers,
     /// `[audit]`
@@ -553,11 +624,48 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             message: "must be between 0 and 1".into(),
         });
     }
+    let removal_window =
+        parse_duration(r.removal_window.as_deref().unwrap_or("1h")).map_err(|message| {
+            ConfigError::Invalid {
+                field: "reconcile.removal_window",
+                message,
+            }
+        })?;
+    if removal_window.is_zero() {
+        return Err(ConfigError::Invalid {
+            field: "reconcile.removal_window",
+            message: "must be longer than zero".into(),
+        });
+    }
     let reconcile = ReconcileConfig {
         schedule,
         max_removal_ratio,
+        removal_floor: r.removal_floor.unwrap_or(10),
+        removal_window,
         failure_threshold: r.failure_threshold.unwrap_or(3).max(1),
         enabled: r.enabled.unwrap_or(true),
+    };
+
+    let l = file.lifecycle;
+    let on_deactivate = match l.on_deactivate.as_deref().unwrap_or("remove_from_org") {
+        "remove_from_org" => OnDeactivate::RemoveFromOrg,
+        "remove_from_groups" => OnDeactivate::RemoveFromGroups,
+        other => {
+            return Err(ConfigError::Invalid {
+                field: "lifecycle.on_deactivate",
+                message: format!(
+                    "'{other}' is neither \"remove_from_org\" nor \"remove_from_groups\""
+                ),
+            })
+        }
+    };
+    let lifecycle = LifecycleConfig {
+        on_deactivate,
+        remove_from_org_after: parse_duration(l.remove_from_org_after.as_deref().unwrap_or("0s"))
+            .map_err(|message| ConfigError::Invalid {
+            field: "lifecycle.remove_from_org_after",
+            message,
+        })?,
     };
 
     let unknown_members = match file.scim.unknown_members.as_deref().unwrap_or("skip") {
@@ -599,6 +707,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         auth,
         cowork,
         reconcile,
+        lifecycle,
         unknown_members,
         audit: AuditConfig {
             retention_days: file.audit.retention_days.unwrap_or(0),
@@ -740,6 +849,66 @@ mod tests {
         ] {
             let err = Config::load(None, env(&[(k, v)])).unwrap_err();
             assert!(err.to_string().contains(field), "{k}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_read_seconds_minutes_hours_and_days() {
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        for bad in ["", "10", "1w", "h", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_and_the_valve_window_have_defaults_and_are_validated() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.lifecycle.on_deactivate, OnDeactivate::RemoveFromOrg);
+        assert_eq!(c.lifecycle.remove_from_org_after, Duration::ZERO);
+        assert_eq!(c.reconcile.removal_floor, 10);
+        assert_eq!(c.reconcile.removal_window, Duration::from_secs(3600));
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "COWORK_SYNC__LIFECYCLE__ON_DEACTIVATE",
+                    "remove_from_groups",
+                ),
+                ("COWORK_SYNC__LIFECYCLE__REMOVE_FROM_ORG_AFTER", "1d"),
+                ("COWORK_SYNC__RECONCILE__REMOVAL_FLOOR", "0"),
+                ("COWORK_SYNC__RECONCILE__REMOVAL_WINDOW", "15m"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.lifecycle.on_deactivate, OnDeactivate::RemoveFromGroups);
+        assert_eq!(
+            c.lifecycle.remove_from_org_after,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(c.reconcile.removal_floor, 0);
+        assert_eq!(c.reconcile.removal_window, Duration::from_secs(900));
+        for (key, value, field) in [
+            (
+                "COWORK_SYNC__LIFECYCLE__ON_DEACTIVATE",
+                "delete",
+                "lifecycle.on_deactivate",
+            ),
+            (
+                "COWORK_SYNC__LIFECYCLE__REMOVE_FROM_ORG_AFTER",
+                "soon",
+                "lifecycle.remove_from_org_after",
+            ),
+            (
+                "COWORK_SYNC__RECONCILE__REMOVAL_WINDOW",
+                "0s",
+                "reconcile.removal_window",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
         }
     }
 }

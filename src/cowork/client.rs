@@ -575,6 +575,31 @@ impl CoworkApi for HttpCoworkClient {
         self.fetch(&call).await
     }
 
+    async fn remove_user(&self, user_id: &str, key: &IdempotencyKey) -> CoworkResult<Outcome> {
+        let path = format!("/users/{}", seg(user_id));
+        let call = Call::write("remove_user", Method::DELETE, path, None, key, Limit::Admin);
+        Outcome::from_result(self.execute(&call).await, CoworkError::is_not_found)
+    }
+
+    async fn withdraw_invite(
+        &self,
+        invite_id: &str,
+        key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
+        let path = format!("/invites/{}", seg(invite_id));
+        let call = Call::write(
+            "withdraw_invite",
+            Method::DELETE,
+            path,
+            None,
+            key,
+            Limit::Admin,
+        );
+        Outcome::from_result(self.execute(&call).await, |e| {
+            e.is_not_found() || matches!(e, CoworkError::InvalidRequest { .. })
+        })
+    }
+
     async fn list_invites(&self) -> CoworkResult<Vec<Invite>> {
         self.list_by_id("list_invites", "/invites").await
     }

@@ -309,6 +309,22 @@ pub trait CoworkApi: Send + Sync {
         key: &IdempotencyKey,
     ) -> impl Future<Output = CoworkResult<User>> + Send;
 
+    /// E3: removes a member from the organization (frees the seat); an unknown member
+    /// is already in state. The API refuses admin roles and SCIM-managed membership.
+    fn remove_user(
+        &self,
+        user_id: &str,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = CoworkResult<Outcome>> + Send;
+
+    /// E4: withdraws a pending invite; one that is gone, or no longer pending
+    /// (accepted or expired), is already in state.
+    fn withdraw_invite(
+        &self,
+        invite_id: &str,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = CoworkResult<Outcome>> + Send;
+
     /// E4: every invite (ID pagination).
     fn list_invites(&self) -> impl Future<Output = CoworkResult<Vec<Invite>>> + Send;
 

@@ -28,7 +28,7 @@ use super::ownership::{
     Change, Ledger, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, PendingGroup,
     UserLink,
 };
-use super::plan::{Action, ActionKind, GroupRef, Op};
+use super::plan::{Action, ActionKind, Because, GroupRef, Op};
 use super::report::{ActionError, Phase, Progress, ProgressFn};
 use crate::audit::AuditDraft;
 use crate::clock::SharedClock;
@@ -75,6 +75,10 @@ pub struct Executed {
     pub errors: Vec<ActionError>,
     /// Stopped early on a transient failure.
     pub stopped_transient: bool,
+    /// Memberships removed that count in the valve's window (not approved ones).
+    pub removals: usize,
+    /// Organization removals and withdrawn invites that count in the window.
+    pub org_removals: usize,
 }
 
 struct Done {
@@ -132,6 +136,52 @@ fn owned_group(key: &str, name: &str, id: &str, created: bool) -> Vec<Change> {
     ]
 }
 
+/// Memberships an action removes (for the valve's window).
+fn removal_units(action: &Action) -> usize {
+    match &action.op {
+        Op::RemoveMember { .. } => 1,
+        Op::DeleteGroup {
+            governed_members, ..
+        } => *governed_members,
+        _ => 0,
+    }
+}
+
+/// What ends downstream with an organization removal or a withdrawn invite: the
+/// offboarding record, the user's believed memberships and owned override, and the
+/// link (a deleted user's goes; a deactivated user's keeps the email, naming nothing).
+fn offboarded(ownership: &Ownership, scim_id: &str, deleted: bool) -> Vec<Change> {
+    let mut changes = vec![Change::ForgetOffboarding {
+        scim_id: scim_id.to_string(),
+    }];
+    changes.extend(
+        ownership
+            .memberships_of(scim_id)
+            .map(|m| Change::ForgetMembership {
+                scim_id: m.scim_id.clone(),
+                group_key: m.group_key.clone(),
+            }),
+    );
+    if ownership.spend.contains_key(scim_id) {
+        changes.push(Change::ForgetSpend {
+            scim_id: scim_id.to_string(),
+        });
+    }
+    match (deleted, ownership.links.get(scim_id)) {
+        (true, _) => changes.push(Change::ForgetLink {
+            scim_id: scim_id.to_string(),
+        }),
+        (false, Some(l)) => changes.push(Change::PutLink(UserLink {
+            user_id: None,
+            role: None,
+            invite_id: None,
+            ..l.clone()
+        })),
+        (false, None) => {}
+    }
+    changes
+}
+
 fn amount(limit: SpendLimit) -> Option<u64> {
     match limit {
         SpendLimit::Amount(n) => Some(n),
@@ -163,13 +213,30 @@ impl<C: CoworkApi> Executor<'_, C> {
                 Ok(None) => self.apply(action, &key, ledger.ownership()).await,
             };
             match step {
-                Ok(Step::Done(done)) => {
+                Ok(Step::Done(mut done)) => {
                     let outcome = match done.outcome {
                         Outcome::Applied => "applied",
                         Outcome::AlreadyInState => "already_in_state",
                     };
                     let request_id = self.client.take_write_request_id();
-                    let draft = self.audit_draft(action, outcome, request_id);
+                    // An approved removal: its held record ends with it, and the entry
+                    // names who approved it.
+                    let fingerprint = action.fingerprint();
+                    let approval = match ledger.ownership().held.get(&fingerprint) {
+                        Some(h) => Some(json!({ "held_id": h.id, "approved_by": h.approved_by })),
+                        None if action.kind.is_org_removal() => {
+                            out.org_removals += 1;
+                            None
+                        }
+                        None => {
+                            out.removals += removal_units(action);
+                            None
+                        }
+                    };
+                    if approval.is_some() {
+                        done.changes.push(Change::ForgetHeld { fingerprint });
+                    }
+                    let draft = self.audit_draft(action, outcome, request_id, approval);
                     ledger.commit(draft, done.changes).await?;
                     match done.outcome {
                         Outcome::Applied => out.applied += 1,
@@ -240,14 +307,20 @@ impl<C: CoworkApi> Executor<'_, C> {
         action: &Action,
         outcome: &str,
         request_id: Option<String>,
+        approval: Option<Value>,
     ) -> AuditDraft {
         let mut details = json!({
             "outcome": outcome,
             "context": self.context,
             "action": action.op,
         });
-        if let (Some(id), Some(map)) = (request_id, details.as_object_mut()) {
-            map.insert("request_id".into(), Value::String(id));
+        if let Some(map) = details.as_object_mut() {
+            if let Some(id) = request_id {
+                map.insert("request_id".into(), Value::String(id));
+            }
+            if let Some(a) = approval {
+                map.insert("approval".into(), a);
+            }
         }
         AuditDraft::new(
             self.actor,
@@ -307,7 +380,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                 last_sent_at: now,
             },
         };
-        let draft = self.audit_draft(action, "requested", None);
+        let draft = self.audit_draft(action, "requested", None, None);
         ledger
             .commit(draft, vec![Change::PutPendingGroup(intent)])
             .await?;
@@ -540,6 +613,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                 group,
                 scim_id,
                 user_id,
+                ..
             } => {
                 let Some(id) = self.group_id(group, ownership) else {
                     return Ok(missing(group));
@@ -585,6 +659,24 @@ impl<C: CoworkApi> Executor<'_, C> {
                         scim_id: scim_id.clone(),
                     }],
                 )
+            }
+            Op::RemoveFromOrg {
+                scim_id,
+                user_id,
+                because,
+            } => {
+                let outcome = c.remove_user(user_id, key).await?;
+                let deleted = matches!(because, Because::Deleted);
+                done(outcome, offboarded(ownership, scim_id, deleted))
+            }
+            Op::WithdrawInvite {
+                scim_id,
+                invite_id,
+                because,
+            } => {
+                let outcome = c.withdraw_invite(invite_id, key).await?;
+                let deleted = matches!(because, Because::Deleted);
+                done(outcome, offboarded(ownership, scim_id, deleted))
             }
             Op::DeleteGroup { group, .. } => {
                 let Some(id) = self.group_id(group, ownership) else {

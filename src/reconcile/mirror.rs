@@ -3,16 +3,16 @@
 //!
 //! Pure, like the planner: builds values, performs no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use super::ownership::{Membership, OwnedGroup, OwnedRole, Ownership, UserLink};
-use super::plan::{preference, role_spec, ActualSpend, ActualState, ActualUser};
+use super::plan::{preference, role_spec, ActualSpend, ActualState, ActualUser, DirectoryView};
 use crate::cowork::{GroupOverride, Mode, OrgRole, PluginPolicy, RbacGroup, RbacRole, SourceType};
 use crate::rules::DesiredState;
 
-/// A downstream, the daemon's records of it, and the directory's email → SCIM id map.
+/// A downstream, the daemon's records of it, and the directory users behind it.
 #[derive(Debug, Clone)]
 pub struct Mirror {
     /// What the Admin API would report.
@@ -20,7 +20,7 @@ pub struct Mirror {
     /// What the daemon believes it owns.
     pub ownership: Ownership,
     /// Lowercased email → SCIM id.
-    pub directory: HashMap<String, String>,
+    pub directory: DirectoryView,
 }
 
 /// Downstream ids in a mirror: `rbac_role_<key>`, `rbac_group_<key>`, `user_<scim id>`.
@@ -40,7 +40,7 @@ pub fn mirror(desired: &DesiredState, mode: Mode, at: DateTime<Utc>) -> Mirror {
         ..ActualState::default()
     };
     let mut ownership = Ownership::default();
-    let mut directory = HashMap::new();
+    let mut directory = DirectoryView::default();
     for (key, r) in &desired.roles {
         let spec = role_spec(key, r);
         let id = mirror_id("rbac_role", key);
@@ -83,7 +83,7 @@ pub fn mirror(desired: &DesiredState, mode: Mode, at: DateTime<Utc>) -> Mirror {
                 role: OrgRole::Managed,
             },
         );
-        directory.insert(email.clone(), scim.clone());
+        directory.insert(scim, Some(&email), true);
         ownership.links.insert(
             scim.clone(),
             UserLink {

@@ -22,9 +22,11 @@
 pub mod actual;
 pub mod error;
 pub mod executor;
+mod held;
 mod metrics;
 #[doc(hidden)]
 pub mod mirror;
+mod offboard;
 mod options;
 pub mod outbox_worker;
 pub mod ownership;
@@ -35,12 +37,14 @@ pub mod runs;
 pub mod scheduler;
 mod settle;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 
 pub use error::ReconcileError;
+pub use held::{Approval, ApproveReport};
 pub use options::{ReconcileOptions, RunOptions};
 pub use outbox_worker::outbox_worker;
 pub use plan::{Action, ActionKind, Plan, PlanOptions, Scope};
@@ -51,7 +55,7 @@ pub use report::{
 pub use runs::{RunOutcome, RunRecord, Trigger};
 pub use scheduler::start_scheduler;
 
-use crate::audit::{timestamp, AuditDraft};
+use crate::audit::timestamp;
 use crate::clock::SharedClock;
 use crate::cowork::{CoworkApi, Mode};
 use crate::directory::Directory;
@@ -180,12 +184,14 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
     /// Tells the status how a run ended.
     fn end_run(&self, result: &Result<RunReport, ReconcileError>) {
         let outcome = match result {
+            // Held removals are not a failure: they are listed, counted and degraded
+            // in `/readyz`, and wait for an operator.
             Ok(r) => match r.outcome {
-                RunOutcome::Ok | RunOutcome::Skipped | RunOutcome::DryRun => Ok(()),
-                RunOutcome::Refused => Err(format!(
-                    "refused by the safety valve: {}",
-                    r.plan.valve.reason.as_deref().unwrap_or("")
-                )),
+                RunOutcome::Ok
+                | RunOutcome::Held
+                | RunOutcome::Refused
+                | RunOutcome::Skipped
+                | RunOutcome::DryRun => Ok(()),
                 RunOutcome::Failed => Err(format!("{} action(s) failed", r.failed)),
             },
             Err(e) => {
@@ -309,26 +315,26 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                     .plan_prepared(prepared, options.force, Some(&progress))
                     .await?;
                 let read_calls = calls_since(before, self.client.call_counts());
-                if planned.plan.refused() {
-                    let plan = self.report_of(&planned, true, read_calls);
-                    report_of(RunOutcome::Refused, plan, Executed::default(), None)
-                } else {
-                    let who = Applier {
-                        actor: "reconciler",
-                        key_prefix: format!("run:{run}"),
-                        context: json!({ "run": run }),
-                        progress: Some(progress.clone()),
-                        stop_on_transient: false,
-                    };
-                    let executed = self.apply(&mut planned, who).await?;
-                    let outcome = if executed.failed == 0 && executed.skipped == 0 {
-                        RunOutcome::Ok
-                    } else {
-                        RunOutcome::Failed
-                    };
-                    let plan = self.report_of(&planned, true, read_calls);
-                    report_of(outcome, plan, executed, None)
-                }
+                let who = Applier {
+                    actor: "reconciler",
+                    cause: match &options.requested_by {
+                        Some(by) => format!("reconcile run {run} ({:?}, by {by})", options.trigger),
+                        None => format!("reconcile run {run} ({:?})", options.trigger),
+                    },
+                    forced: options.force,
+                    key_prefix: format!("run:{run}"),
+                    context: json!({ "run": run }),
+                    progress: Some(progress.clone()),
+                    stop_on_transient: false,
+                };
+                let executed = self.apply(&mut planned, who).await?;
+                let outcome = match (executed.failed + executed.skipped, planned.plan.holds()) {
+                    (0, false) => RunOutcome::Ok,
+                    (0, true) => RunOutcome::Held,
+                    _ => RunOutcome::Failed,
+                };
+                let plan = self.report_of(&planned, true, read_calls);
+                report_of(outcome, plan, executed, None)
             }
         };
         let report = RunReport {
@@ -336,7 +342,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             ..report
         };
         let ack_up_to = match report.outcome {
-            RunOutcome::Ok | RunOutcome::Skipped => Some(mark),
+            RunOutcome::Ok | RunOutcome::Held | RunOutcome::Skipped => Some(mark),
             _ => None,
         };
         let acked = self.record_run(&report, ack_up_to).await?;
@@ -431,13 +437,6 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 report.errors = r.errors;
                 report.acked = r.outbox_acked;
                 match r.outcome {
-                    // Refused: the rule change was planned and refused (the history
-                    // and the audit trail say so); acknowledge the entries that asked
-                    // for everything, so the valve does not loop. The other entries
-                    // stay for the event path, which applies what is not a removal.
-                    RunOutcome::Refused => {
-                        report.acked = self.ack(&everything).await?;
-                    }
                     // Only failures a retry may fix keep the queue waiting; a
                     // permanent one (a role the org rejects, say) is in the history
                     // and the audit trail, and must not stall every later change.
@@ -461,18 +460,59 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
     }
 
     async fn drain_users(&self, entries: &[OutboxEntry]) -> Result<DrainReport, ReconcileError> {
-        let mut report = DrainReport::default();
         let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
         let first = seqs.first().copied().unwrap_or(0);
-        let prepared = match self.prepare_events(entries).await? {
-            EventsPrepared::NoRules => {
-                report.acked = self.ack(&seqs).await?;
-                return Ok(report);
-            }
+        let users = self.touched_users(entries).await?;
+        let causes: BTreeSet<&str> = entries.iter().map(|e| e.cause.as_str()).collect();
+        let more = match seqs.len() {
+            0 | 1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        let who = Applier {
+            actor: "outbox",
+            cause: format!(
+                "{} (outbox {first}{more})",
+                causes.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            forced: false,
+            key_prefix: format!("outbox:{first}"),
+            context: json!({ "outbox_seq": first, "entries": seqs.len() }),
+            progress: None,
+            stop_on_transient: true,
+        };
+        let mut report = self.users_pass(users, who).await?;
+        report.acked = if report.blocked {
+            self.record_attempts(entries).await?;
+            0
+        } else {
+            // Permanent failures are in the report and the log; the full reconcile
+            // plans them again.
+            self.ack(&seqs).await?
+        };
+        tracing::debug!(
+            entries = seqs.len(),
+            users = report.users,
+            planned = report.planned,
+            applied = report.applied,
+            failed = report.failed,
+            held = report.held,
+            "outbox drained"
+        );
+        Ok(report)
+    }
+
+    /// An event pass over `users` (the caller holds the apply lock).
+    async fn users_pass(
+        &self,
+        users: BTreeSet<String>,
+        who: Applier,
+    ) -> Result<DrainReport, ReconcileError> {
+        let mut report = DrainReport::default();
+        let prepared = match self.prepare_users(users).await? {
+            EventsPrepared::NoRules => return Ok(report),
             EventsPrepared::Blocked(e) => {
                 self.status.downstream_outcome(Err(e.to_string()));
                 report.blocked = true;
-                self.record_attempts(entries).await?;
                 return Ok(report);
             }
             EventsPrepared::Ready(p) => p,
@@ -480,37 +520,9 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         if let Scope::Users(users) = &prepared.scope {
             report.users = users.len();
         }
-        let mut planned = self.plan_prepared(*prepared, false, None).await?;
-        if planned.plan.refused() {
-            // The event path never removes in bulk: removals are held back for the
-            // full reconcile (which applies them within the valve, or when forced);
-            // the rest applies now.
-            let before = planned.plan.actions.len();
-            planned
-                .plan
-                .actions
-                .retain(|a| a.kind != ActionKind::RemoveMember);
-            report.deferred_removals = before - planned.plan.actions.len();
-            let draft = AuditDraft::new("outbox", "reconcile.refused", None).with(json!({
-                "scope": "events",
-                "outbox_seq": first,
-                "reason": planned.plan.valve.reason,
-                "deferred_removals": report.deferred_removals,
-            }));
-            self.audit(draft).await?;
-            tracing::warn!(
-                deferred = report.deferred_removals,
-                "outbox: removals held back by the safety valve; the full reconcile decides"
-            );
-        }
+        let mut planned = self.plan_prepared(*prepared, who.forced, None).await?;
         report.planned = planned.plan.actions.len();
-        let who = Applier {
-            actor: "outbox",
-            key_prefix: format!("outbox:{first}"),
-            context: json!({ "outbox_seq": first, "entries": seqs.len() }),
-            progress: None,
-            stop_on_transient: true,
-        };
+        report.held = planned.plan.held.len();
         let executed = self.apply(&mut planned, who).await?;
         report.applied = executed.applied + executed.already_in_state;
         report.failed = executed.failed;
@@ -521,21 +533,9 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             self.status
                 .downstream_outcome(Err("transient failure on the event path".into()));
             report.blocked = true;
-            self.record_attempts(entries).await?;
         } else {
             self.status.downstream_outcome(Ok(()));
-            // Permanent failures are in the report and the log; the full reconcile
-            // plans them again.
-            report.acked = self.ack(&seqs).await?;
         }
-        tracing::debug!(
-            entries = seqs.len(),
-            users = report.users,
-            planned = report.planned,
-            applied = report.applied,
-            failed = report.failed,
-            "outbox drained"
-        );
         Ok(report)
     }
 }

@@ -1,16 +1,25 @@
 //! How the reconciler behaves ([`ReconcileOptions`], from the configuration) and how
 //! one full reconcile runs ([`RunOptions`]).
 
+use super::plan::OnDeactivate;
 use super::report::ProgressFn;
 use super::runs::Trigger;
-use crate::config::{CoworkConfig, ReconcileConfig};
+use crate::config::{self, CoworkConfig, LifecycleConfig, ReconcileConfig};
 
 /// How the reconciler behaves.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
-    /// The safety valve: the largest share of managed memberships one plan may
-    /// remove without force (`reconcile.max_removal_ratio`).
+    /// The safety valve: removals in the window beyond this share of managed
+    /// memberships are held (`reconcile.max_removal_ratio`) ...
     pub max_removal_ratio: f64,
+    /// ... unless they are at most this many (`reconcile.removal_floor`).
+    pub removal_floor: usize,
+    /// The valve's sliding window (`reconcile.removal_window`).
+    pub removal_window: chrono::Duration,
+    /// What offboarding takes away (`lifecycle.on_deactivate`).
+    pub on_deactivate: OnDeactivate,
+    /// Grace before the organization removal (`lifecycle.remove_from_org_after`).
+    pub remove_from_org_after: chrono::Duration,
     /// In real mode, write group spend limits as per-user overrides
     /// (`cowork.materialize_group_spend`).
     pub materialize_group_spend: bool,
@@ -24,6 +33,10 @@ impl Default for ReconcileOptions {
     fn default() -> Self {
         Self {
             max_removal_ratio: 0.2,
+            removal_floor: 10,
+            removal_window: chrono::Duration::hours(1),
+            on_deactivate: OnDeactivate::RemoveFromOrg,
+            remove_from_org_after: chrono::Duration::zero(),
             materialize_group_spend: false,
             progress_every: 100,
             outbox_batch: 500,
@@ -33,9 +46,22 @@ impl Default for ReconcileOptions {
 
 impl ReconcileOptions {
     /// From the validated configuration.
-    pub fn from_config(reconcile: &ReconcileConfig, cowork: &CoworkConfig) -> Self {
+    pub fn from_config(
+        reconcile: &ReconcileConfig,
+        lifecycle: &LifecycleConfig,
+        cowork: &CoworkConfig,
+    ) -> Self {
+        let duration =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         Self {
             max_removal_ratio: reconcile.max_removal_ratio,
+            removal_floor: reconcile.removal_floor,
+            removal_window: duration(reconcile.removal_window),
+            on_deactivate: match lifecycle.on_deactivate {
+                config::OnDeactivate::RemoveFromOrg => OnDeactivate::RemoveFromOrg,
+                config::OnDeactivate::RemoveFromGroups => OnDeactivate::RemoveFromGroups,
+            },
+            remove_from_org_after: duration(lifecycle.remove_from_org_after),
             materialize_group_spend: cowork.materialize_group_spend,
             ..Self::default()
         }

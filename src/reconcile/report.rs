@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{Action, ActionKind, Drift, Foreign, ForeignKind, Pending, Plan, Valve};
+use super::plan::{
+    Action, ActionKind, Collision, Drift, Foreign, ForeignKind, Held, Offboard, Pending, Plan,
+    Valve,
+};
 use super::runs::{RunOutcome, Trigger};
 use crate::cowork::{CallCounts, Mode};
 use crate::rules::ResolutionWarning;
@@ -86,8 +89,12 @@ pub struct PlanReport {
     pub notes: Vec<String>,
     /// The safety valve.
     pub valve: Valve,
-    /// Why the plan is refused, when it is.
-    pub refusal: Option<String>,
+    /// Removals the valve holds (not in `actions`), each with why.
+    pub held: Vec<Held>,
+    /// Governed users being offboarded, and where each stands.
+    pub offboarding: Vec<Offboard>,
+    /// Directory users who claim one downstream member, and who was matched.
+    pub collisions: Vec<Collision>,
     /// Resolution warnings of the rule table.
     pub warnings: Vec<ResolutionWarning>,
     /// Downstream calls made to read the state for this plan.
@@ -139,11 +146,9 @@ impl PlanReport {
             pending: plan.pending.clone(),
             notes: plan.notes.clone(),
             valve: plan.valve.clone(),
-            refusal: if plan.valve.refused {
-                plan.valve.reason.clone()
-            } else {
-                None
-            },
+            held: plan.held.clone(),
+            offboarding: plan.offboarding.clone(),
+            collisions: plan.collisions.clone(),
             warnings,
             calls,
         }
@@ -157,16 +162,10 @@ impl PlanReport {
             foreign: Vec::new(),
             pending: Vec::new(),
             notes: vec![note.to_string()],
-            valve: Valve {
-                managed_memberships: 0,
-                removals: 0,
-                ratio: 0.0,
-                max_removal_ratio: 0.0,
-                non_empty_deletions: Vec::new(),
-                refused: false,
-                forced: false,
-                reason: None,
-            },
+            valve: Valve::default(),
+            held: Vec::new(),
+            offboarding: Vec::new(),
+            collisions: Vec::new(),
             sync: Vec::new(),
         };
         Self::new(
@@ -262,8 +261,8 @@ pub struct DrainReport {
     pub applied: usize,
     /// Actions that failed.
     pub failed: usize,
-    /// Removals held back by the valve (left to the full reconcile).
-    pub deferred_removals: usize,
+    /// Removals the valve holds for approval.
+    pub held: usize,
     /// An entry asked for everything: the outcome of that full reconcile.
     pub full_reconcile: Option<RunOutcome>,
     /// A transient failure: entries stay queued; try again after a pause.
@@ -393,20 +392,76 @@ pub fn render_plan(report: &PlanReport) -> String {
     for w in &report.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-    let v = &report.valve;
-    let _ = writeln!(
-        out,
-        "\nSafety valve: removes {} of {} managed membership(s) ({:.1}%, limit {:.1}%)",
-        v.removals,
-        v.managed_memberships,
-        v.ratio * 100.0,
-        v.max_removal_ratio * 100.0
-    );
-    if let Some(r) = &report.refusal {
+    if !report.offboarding.is_empty() {
+        let _ = writeln!(out, "\nOffboarding ({}):", report.offboarding.len());
+        for o in &report.offboarding {
+            let state = serde_json::to_value(o.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let due = o
+                .due_at
+                .map(|d| format!(", organization removal due {}", crate::audit::timestamp(d)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} ({}, since {}): {state}{due}",
+                o.scim_id,
+                o.reason.as_str(),
+                crate::audit::timestamp(o.since)
+            );
+        }
+    }
+    if !report.collisions.is_empty() {
         let _ = writeln!(
             out,
-            "REFUSED: {r}. Nothing will be applied unless the reconcile is forced."
+            "\nIdentity collisions ({}): directory users whose emails name one Cowork member",
+            report.collisions.len()
         );
+        for c in &report.collisions {
+            let _ = writeln!(
+                out,
+                "  {} matched{}; not matched: {}",
+                c.matched,
+                c.member_id
+                    .as_deref()
+                    .map(|m| format!(" to {m}"))
+                    .unwrap_or_default(),
+                c.others.join(", ")
+            );
+        }
+    }
+    let v = &report.valve;
+    let hours = v.window_seconds as f64 / 3600.0;
+    let _ = writeln!(
+        out,
+        "\nSafety valve: this plan removes {} membership(s) and {} organization member(s); {} and {} earlier in the last {hours}h; of {} managed membership(s) and {} governed member(s) (floor {}, limit {:.1}%)",
+        v.removals,
+        v.org_removals,
+        v.window_removals,
+        v.window_org_removals,
+        v.managed_memberships,
+        v.governed_members,
+        v.removal_floor,
+        v.max_removal_ratio * 100.0
+    );
+    if !report.held.is_empty() {
+        let _ = writeln!(
+            out,
+            "HELD ({}): these removals wait for approval (`cowork-sync held`, `cowork-sync approve`); everything else applies.",
+            report.held.len()
+        );
+        for (i, h) in report.held.iter().enumerate() {
+            if i == SHOWN_PER_TARGET {
+                let _ = writeln!(
+                    out,
+                    "  … and {} more (see --json)",
+                    report.held.len() - SHOWN_PER_TARGET
+                );
+                break;
+            }
+            let _ = writeln!(out, "  - {} ({})", h.action.description, h.reason);
+        }
     } else if v.forced {
         let _ = writeln!(
             out,
@@ -500,7 +555,26 @@ mod tests {
         }
     }
 
-    fn plan(actions: Vec<Action>, refused: bool) -> Plan {
+    fn remove(key: &str, i: usize) -> Action {
+        Action {
+            kind: ActionKind::RemoveMember,
+            target: format!("group:{key}"),
+            description: format!("remove user u{i} (user_{i}) from group {key:?} (key {key})"),
+            op: Op::RemoveMember {
+                group: GroupRef {
+                    key: key.into(),
+                    id: Some(format!("rbac_group_{key}")),
+                    name: key.into(),
+                },
+                scim_id: Some(format!("u{i}")),
+                user_id: format!("user_{i}"),
+                because: None,
+            },
+        }
+    }
+
+    fn plan(actions: Vec<Action>, held: Vec<Action>) -> Plan {
+        let holding = !held.is_empty();
         Plan {
             actions,
             drift: Vec::new(),
@@ -509,14 +583,24 @@ mod tests {
             notes: Vec::new(),
             valve: Valve {
                 managed_memberships: 10,
-                removals: if refused { 5 } else { 0 },
-                ratio: if refused { 0.5 } else { 0.0 },
+                removals: held.len(),
+                ratio: held.len() as f64 / 10.0,
                 max_removal_ratio: 0.2,
-                non_empty_deletions: Vec::new(),
-                refused,
-                forced: false,
-                reason: refused.then(|| "too many removals".to_string()),
+                holding,
+                held: held.len(),
+                reason: holding.then(|| "too many removals".to_string()),
+                ..Valve::default()
             },
+            held: held
+                .into_iter()
+                .map(|action| Held {
+                    action,
+                    reason: "too many removals".into(),
+                    new: true,
+                })
+                .collect(),
+            offboarding: Vec::new(),
+            collisions: Vec::new(),
             sync: Vec::new(),
         }
     }
@@ -526,7 +610,7 @@ mod tests {
         let mut actions: Vec<Action> = (0..30).map(|i| add("a", i)).collect();
         actions.push(add("b", 99));
         let report = PlanReport::new(
-            &plan(actions, false),
+            &plan(actions, Vec::new()),
             "2026-01-01T00:00:00.000Z".into(),
             Mode::Extended,
             true,
@@ -550,9 +634,9 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_plan_says_so_and_an_empty_one_says_nothing_to_do() {
+    fn held_removals_are_listed_with_why_and_an_empty_plan_says_nothing_to_do() {
         let report = PlanReport::new(
-            &plan(vec![add("a", 1)], true),
+            &plan(vec![add("a", 1)], (2..7).map(|i| remove("a", i)).collect()),
             "t".into(),
             Mode::Real,
             true,
@@ -560,8 +644,18 @@ mod tests {
             Vec::new(),
             CallCounts::default(),
         );
-        assert_eq!(report.refusal.as_deref(), Some("too many removals"));
-        assert!(render_plan(&report).contains("REFUSED: too many removals"));
+        assert_eq!(report.held.len(), 5);
+        let text = render_plan(&report);
+        assert!(
+            text.contains("HELD (5): these removals wait for approval"),
+            "{text}"
+        );
+        assert!(text
+            .contains("  - remove user u2 (user_2) from group \"a\" (key a) (too many removals)"));
+        assert!(
+            text.contains("1 action(s): add_member 1"),
+            "everything else applies"
+        );
         let empty = PlanReport::empty("t".into(), Mode::Extended, "no rule table");
         let text = render_plan(&empty);
         assert!(text.contains("0 action(s) — downstream matches the rules"));

@@ -37,8 +37,11 @@ pub enum RunOutcome {
     Ok,
     /// Some actions failed, or reading the state failed.
     Failed,
-    /// The safety valve refused the plan; nothing was applied.
+    /// The safety valve refused the plan; nothing was applied (runs recorded before
+    /// the valve held removals one by one).
     Refused,
+    /// Everything applied but the removals the safety valve holds for approval.
+    Held,
     /// Nothing to do: no rule table is applied yet.
     Skipped,
     /// A dry run: planned, nothing applied, not recorded.
@@ -52,6 +55,7 @@ impl RunOutcome {
             RunOutcome::Ok => "ok",
             RunOutcome::Failed => "failed",
             RunOutcome::Refused => "refused",
+            RunOutcome::Held => "held",
             RunOutcome::Skipped => "skipped",
             RunOutcome::DryRun => "dry_run",
         }
@@ -125,6 +129,9 @@ pub struct RunRecord {
     pub errors: Vec<String>,
     /// Outbox entries acknowledged.
     pub outbox_acked: usize,
+    /// Removals the safety valve held in this run.
+    #[serde(default)]
+    pub held: usize,
 }
 
 /// Takes the next run number.

@@ -72,6 +72,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 .take(RECORD_ERRORS)
                 .collect(),
             outbox_acked: 0,
+            held: report.plan.held.len(),
         };
         let store = self.store.clone();
         let clock = self.clock.clone();
@@ -108,25 +109,11 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                         "skipped": record.skipped,
                         "calls": record.calls,
                         "outbox_acked": record.outbox_acked,
+                        "held": record.held,
                         "errors": record.errors.len(),
                     })),
                     now,
                 )?;
-                if plan.refusal.is_some() {
-                    audit::append(
-                        txn,
-                        AuditDraft::new("reconciler", "reconcile.refused", Some(&target)).with(
-                            json!({
-                                "reason": plan.refusal,
-                                "removals": plan.valve.removals,
-                                "managed_memberships": plan.valve.managed_memberships,
-                                "max_removal_ratio": plan.valve.max_removal_ratio,
-                                "non_empty_deletions": plan.valve.non_empty_deletions,
-                            }),
-                        ),
-                        now,
-                    )?;
-                }
                 if plan.differences() > 0 {
                     let drift: Vec<serde_json::Value> = plan
                         .drift
@@ -185,21 +172,6 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 for e in &entries {
                     outbox::record_attempt(txn, e)?;
                 }
-                Ok(())
-            })?;
-            Ok(store.sync()?)
-        })
-        .await
-    }
-
-    /// Appends one audit entry on its own.
-    pub(super) async fn audit(&self, draft: AuditDraft) -> Result<(), ReconcileError> {
-        let store = self.store.clone();
-        let clock = self.clock.clone();
-        blocking(move || {
-            let now = clock.now();
-            transaction::<_, StoreError>(store.as_ref(), |txn| {
-                audit::append(txn, draft.clone(), now)?;
                 Ok(())
             })?;
             Ok(store.sync()?)

@@ -66,6 +66,15 @@ impl ProvisioningMode {
         }
     }
 
+    /// Whether the IdP provisions membership over SCIM, so the admin API refuses to
+    /// remove members (R15).
+    pub fn scim_manages_membership(self) -> bool {
+        matches!(
+            self,
+            ProvisioningMode::ScimPermissive | ProvisioningMode::ScimAdvanced
+        )
+    }
+
     /// Whether the admin API accepts invites in this mode (R15: not under JIT or SCIM).
     pub fn allows_invites(self) -> bool {
         matches!(self, ProvisioningMode::Manual | ProvisioningMode::LoginOnly)

@@ -221,6 +221,23 @@ impl CoworkApi for SimApi {
         )
     }
 
+    async fn remove_user(&self, user_id: &str, _key: &IdempotencyKey) -> CoworkResult<Outcome> {
+        Outcome::from_result(
+            self.write(|s, now| s.delete_user(user_id, now)),
+            CoworkError::is_not_found,
+        )
+    }
+
+    async fn withdraw_invite(
+        &self,
+        invite_id: &str,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
+        Outcome::from_result(self.write(|s, now| s.delete_invite(invite_id, now)), |e| {
+            e.is_not_found() || matches!(e, CoworkError::InvalidRequest { .. })
+        })
+    }
+
     async fn remove_group_member(
         &self,
         group_id: &str,

@@ -22,8 +22,8 @@ use cowork_sync::directory::{Caller, Directory, Precondition};
 use cowork_sync::metrics::Metrics;
 use cowork_sync::outbox;
 use cowork_sync::reconcile::{
-    outbox_worker, ownership, render_plan, render_run, start_scheduler, ActionKind, Phase,
-    Progress, ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
+    outbox_worker, ownership, render_plan, render_run, start_scheduler, ActionKind, Approval,
+    Phase, Progress, ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
 };
 use cowork_sync::rules::load_rule_file;
 use cowork_sync::ruleset;
@@ -104,17 +104,42 @@ fn caller() -> Caller<'static> {
 
 impl Env {
     fn reconciler<C: CoworkApi + 'static>(&self, client: C, ratio: f64) -> Arc<Reconciler<C>> {
+        self.reconciler_with(
+            client,
+            ReconcileOptions {
+                max_removal_ratio: ratio,
+                progress_every: 10,
+                ..ReconcileOptions::default()
+            },
+        )
+    }
+
+    /// A reconciler whose valve holds from the first removal past the ratio (these
+    /// fixtures are far smaller than the default floor).
+    fn strict_reconciler<C: CoworkApi + 'static>(&self, client: C) -> Arc<Reconciler<C>> {
+        self.reconciler_with(
+            client,
+            ReconcileOptions {
+                max_removal_ratio: 0.2,
+                removal_floor: 0,
+                progress_every: 10,
+                ..ReconcileOptions::default()
+            },
+        )
+    }
+
+    fn reconciler_with<C: CoworkApi + 'static>(
+        &self,
+        client: C,
+        options: ReconcileOptions,
+    ) -> Arc<Reconciler<C>> {
         Arc::new(Reconciler::new(
             self.store.clone(),
             self.directory.clone(),
             client,
             self.clock.clone(),
             self.status.clone(),
-            ReconcileOptions {
-                max_removal_ratio: ratio,
-                progress_every: 10,
-                ..ReconcileOptions::default()
-            },
+            options,
         ))
     }
 
@@ -541,37 +566,75 @@ async fn drift_made_by_hand_is_found_and_repaired_in_one_run() {
 }
 
 #[tokio::test]
-async fn the_valve_refuses_a_mass_removal_and_applies_it_when_forced() {
+async fn the_valve_holds_a_mass_removal_until_approved_or_forced_and_applies_the_rest() {
     let f = fixture(true).await;
-    let r = f.env.reconciler(client(&f.h, Mode::Extended), 0.2);
+    let r = f.env.strict_reconciler(client(&f.h, Mode::Extended));
     assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
     let pilot = group_by_ext(&f.h, "cowork-pilot");
-    // The IdP deactivates three of four people (an outage, say): 4 of 5 memberships.
+    // The IdP deactivates three of four people (an outage, say): 4 of 5 memberships,
+    // and 3 of 4 governed members would leave the organization.
     for name in ["alice", "bob", "carol"] {
         f.env.deactivate(&f.users[name]);
     }
     let writes = f.h.metrics().writes;
-    let refused = r.run(full()).await.unwrap();
-    assert_eq!(refused.outcome, RunOutcome::Refused);
-    assert_eq!(refused.plan.valve.removals, 4);
-    assert_eq!(refused.plan.valve.managed_memberships, 5);
-    assert!(refused.plan.refusal.is_some());
-    assert!(render_run(&refused).contains("REFUSED"));
-    assert_eq!(f.h.metrics().writes, writes, "nothing applied");
+    let held = r.run(full()).await.unwrap();
+    assert_eq!(held.outcome, RunOutcome::Held, "{}", render_run(&held));
+    assert!(held.plan.valve.holding);
+    assert_eq!(held.plan.valve.removals, 4);
+    assert_eq!(held.plan.valve.org_removals, 3);
+    assert_eq!(held.plan.valve.managed_memberships, 5);
+    assert_eq!(held.plan.held.len(), 7);
+    assert!(render_run(&held).contains("HELD (7)"));
+    assert_eq!(f.h.metrics().writes, writes, "nothing removed");
     assert_eq!(member_emails(&f.h, &pilot.id).len(), 3);
-    assert!(
-        f.env.pending_outbox() > 0,
-        "a refused run acknowledges nothing"
+    assert_eq!(
+        f.env.pending_outbox(),
+        0,
+        "a run that holds removals still covers the outbox"
     );
-    assert!(f.env.status.reconcile().last_error.is_some());
+    assert!(
+        f.env.status.reconcile().last_error.is_none(),
+        "holding is not failing"
+    );
     let audit = audit::list(f.env.store.as_ref(), None, 0, usize::MAX).unwrap();
-    assert!(audit.iter().any(|e| e.action == "reconcile.refused"));
-    // Refused runs in a row turn readiness red.
-    for _ in 0..2 {
-        r.run(full()).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "reconcile.held"));
+    // Held again by the next runs, not duplicated; readiness stays green.
+    for _ in 0..3 {
+        assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Held);
     }
-    assert!(!f.env.status.check().ready);
+    let list = r.held().await.unwrap();
+    assert_eq!(list.len(), 7);
+    assert!(f.env.status.check().ready);
 
+    // An operator approves alice's pilot removal: applied at once, audited by name.
+    let alice = list
+        .iter()
+        .find(|h| {
+            h.kind == ActionKind::RemoveMember
+                && h.scim_id.as_deref() == Some(f.users["alice"].as_str())
+        })
+        .unwrap();
+    let approved = r
+        .approve(
+            Approval::Ids(vec![alice.id.clone(), "h_nope".into()]),
+            "operator",
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.approved, vec![alice.id.clone()]);
+    assert_eq!(approved.unknown, vec!["h_nope".to_string()]);
+    assert_eq!(approved.still_held, 6);
+    assert!(!member_emails(&f.h, &pilot.id).contains("alice@example.com"));
+    let audit = audit::list(f.env.store.as_ref(), None, 0, usize::MAX).unwrap();
+    let approval = audit
+        .iter()
+        .find(|e| e.action == "reconcile.approved")
+        .unwrap();
+    assert_eq!(approval.actor, "operator");
+    assert!(audit.iter().any(|e| e.action == "downstream.remove_member"
+        && e.details["approval"]["approved_by"] == "operator"));
+
+    // A forced run applies the rest.
     let forced = r
         .run(RunOptions {
             force: true,
@@ -580,7 +643,7 @@ async fn the_valve_refuses_a_mass_removal_and_applies_it_when_forced() {
         })
         .await
         .unwrap();
-    assert_eq!(forced.outcome, RunOutcome::Ok);
+    assert_eq!(forced.outcome, RunOutcome::Ok, "{}", render_run(&forced));
     assert!(forced.forced);
     assert!(render_run(&forced).contains("(manual, by operator)"));
     assert_eq!(
@@ -588,6 +651,14 @@ async fn the_valve_refuses_a_mass_removal_and_applies_it_when_forced() {
         Some("operator")
     );
     assert!(member_emails(&f.h, &pilot.id).is_empty());
+    assert!(r.held().await.unwrap().is_empty());
+    for name in ["alice", "bob", "carol"] {
+        let email = format!("{name}@example.com");
+        assert!(
+            f.h.state().users().iter().all(|u| u.email != email),
+            "{name} left the organization"
+        );
+    }
     assert!(f.env.status.check().ready);
     f.h.stop().await.unwrap();
 }
@@ -857,6 +928,12 @@ impl<C: CoworkApi> CoworkApi for Crashing<C> {
         k: &IdempotencyKey,
     ) -> CoworkResult<Outcome> {
         self.write(self.inner.remove_group_member(g, u, k)).await
+    }
+    async fn remove_user(&self, u: &str, k: &IdempotencyKey) -> CoworkResult<Outcome> {
+        self.write(self.inner.remove_user(u, k)).await
+    }
+    async fn withdraw_invite(&self, i: &str, k: &IdempotencyKey) -> CoworkResult<Outcome> {
+        self.write(self.inner.withdraw_invite(i, k)).await
     }
     async fn set_group_members(
         &self,
@@ -1333,9 +1410,9 @@ async fn a_run_that_cannot_read_the_downstream_fails_and_is_recorded() {
 }
 
 #[tokio::test]
-async fn the_event_path_holds_back_mass_removals_and_applies_the_rest() {
+async fn the_event_path_holds_mass_removals_applies_the_rest_and_approval_applies_them() {
     let f = fixture(true).await;
-    let r = f.env.reconciler(client(&f.h, Mode::Extended), 0.2);
+    let r = f.env.strict_reconciler(client(&f.h, Mode::Extended));
     assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
     sim_user(&f.h, "erin");
     // One IdP push: erin joins finance; alice, bob and carol leave the pilot (3 of 5).
@@ -1350,29 +1427,29 @@ async fn the_event_path_holds_back_mass_removals_and_applies_the_rest() {
         json!([{"op": "replace", "path": "members", "value": []}]),
     );
     let drained = r.drain_outbox().await.unwrap();
-    assert_eq!(drained.deferred_removals, 3, "{drained:?}");
+    assert_eq!(drained.held, 3, "{drained:?}");
     assert!(!drained.blocked);
     assert_eq!(f.env.pending_outbox(), 0, "nothing blocks the outbox");
     let finance = group_by_ext(&f.h, "finance");
     let pilot = group_by_ext(&f.h, "cowork-pilot");
     assert!(member_emails(&f.h, &finance.id).contains("erin@example.com"));
-    assert_eq!(
-        member_emails(&f.h, &pilot.id).len(),
-        3,
-        "removals held back"
-    );
+    assert_eq!(member_emails(&f.h, &pilot.id).len(), 3, "removals held");
     let audit = audit::list(f.env.store.as_ref(), None, 0, usize::MAX).unwrap();
-    assert!(audit.iter().any(|e| e.action == "reconcile.refused"));
-    // The full reconcile decides: refused, then applied when forced.
-    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Refused);
-    let forced = r
-        .run(RunOptions {
-            force: true,
-            ..full()
-        })
-        .await
-        .unwrap();
-    assert_eq!(forced.outcome, RunOutcome::Ok);
+    assert!(audit.iter().any(|e| e.action == "reconcile.held"));
+    let held = r.held().await.unwrap();
+    assert_eq!(held.len(), 3);
+    assert!(held
+        .iter()
+        .all(|h| h.scim_id.is_some() && h.reason.contains("3 of 5")));
+    // The full reconcile holds the same three (not new ones).
+    let run = r.run(full()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Held);
+    assert_eq!(r.held().await.unwrap(), held);
+    let approved = r.approve(Approval::All, "operator").await.unwrap();
+    assert_eq!(approved.approved.len(), 3);
+    assert_eq!(approved.applied, 3, "{approved:?}");
     assert!(member_emails(&f.h, &pilot.id).is_empty());
+    assert!(r.held().await.unwrap().is_empty());
+    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
     f.h.stop().await.unwrap();
 }

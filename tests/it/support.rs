@@ -76,7 +76,7 @@ impl TestAppBuilder {
                 d.client,
                 core.clock.clone(),
                 core.status.clone(),
-                ReconcileOptions::from_config(&config.reconcile, &config.cowork),
+                ReconcileOptions::from_config(&config.reconcile, &config.lifecycle, &config.cowork),
             ));
             state.operations = Some(ReconcileOps::shared(reconciler.clone()));
             (Some(reconciler), d.sim)

@@ -19,6 +19,15 @@
 //!   create request is sent and removed with the group's record, so a create whose
 //!   answer was lost (a timeout, a crash) is found again instead of repeated; the real
 //!   API has no idempotency key and no `external_id` to make a retried create safe.
+//! - **Offboarding in progress** (`o/<scim id>`): a governed user the IdP deactivated
+//!   or deleted, since when, and why; the organization removal is due after the
+//!   configured grace. Gone when they are removed from the organization, or return.
+//! - **Held removals** (`h/<id>`): removals the safety valve holds, until an operator
+//!   approves them or they are no longer needed.
+//! - **The removal window** (`w/<time>/<n>`): how many removals each pass applied and
+//!   when, so the valve counts a trickle of removals across passes and restarts.
+//! - **Identity claims** (`c/<canonical email>/<scim id>`): directory users whose
+//!   emails name one downstream member, so the event path sees every claimant.
 //!
 //! This module is the pure model: the records, [`Ownership`] (all of them, or the part
 //! the event path loaded) and [`Change`], the only way either copy changes.
@@ -29,11 +38,12 @@
 
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cowork::OrgRole;
+use crate::reconcile::plan::ActionKind;
 
 pub use store::{count_memberships, load_all, load_for, write, Ledger};
 
@@ -118,6 +128,104 @@ pub struct OwnedSpend {
     pub amount: Option<u64>,
 }
 
+/// Why a governed user is being offboarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffboardReason {
+    /// The IdP set `active: false`.
+    Deactivated,
+    /// The IdP deleted the user.
+    Deleted,
+}
+
+impl OffboardReason {
+    /// `deactivated` or `deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffboardReason::Deactivated => "deactivated",
+            OffboardReason::Deleted => "deleted",
+        }
+    }
+}
+
+/// A governed user the IdP deactivated or deleted, whose organization removal may
+/// still be due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offboarding {
+    /// SCIM id.
+    pub scim_id: String,
+    /// The downstream member, when they were one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Deactivated or deleted.
+    pub reason: OffboardReason,
+    /// When the daemon first saw it (its clock): the grace counts from here.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The IdP change that caused it, when known (`scim.user.patch`, outbox 42).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A removal the safety valve holds until an operator approves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRemoval {
+    /// Short stable id (from the fingerprint), what `approve` takes.
+    pub id: String,
+    /// The action's fingerprint: the same removal planned again is the same record.
+    pub fingerprint: String,
+    /// What kind of removal.
+    pub kind: ActionKind,
+    /// `group:<key>` or `user:<scim id>`.
+    pub target: String,
+    /// The action's sentence (ids and group names, never emails).
+    pub description: String,
+    /// The directory user it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<String>,
+    /// Why it is held.
+    pub reason: String,
+    /// When it was first held.
+    pub held_at: chrono::DateTime<chrono::Utc>,
+    /// Who approved it (the token subject), once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// When it was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl HeldRemoval {
+    /// The id of the held removal with this fingerprint.
+    pub fn id_of(fingerprint: &str) -> String {
+        let key = crate::cowork::IdempotencyKey::derive(&["held", fingerprint]);
+        let hex = key.as_str().trim_start_matches("cs_");
+        format!("h_{}", hex.get(..12).unwrap_or(hex))
+    }
+}
+
+/// Removals one pass applied on its own (not approved, not forced), for the valve's
+/// sliding window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalEvent {
+    /// When (daemon clock).
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// A number that keeps events of the same instant apart.
+    pub n: u64,
+    /// Memberships removed (deleted groups count each governed member).
+    pub memberships: usize,
+    /// Members removed from the organization (and invites withdrawn).
+    pub org: usize,
+}
+
+/// A directory user whose email names the same downstream member as another's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Claim {
+    /// The canonical email (lowercased, `+tag` dropped).
+    pub email: String,
+    /// SCIM id.
+    pub scim_id: String,
+}
+
 /// Everything recorded (or the part of it the event path loaded).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ownership {
@@ -133,8 +241,18 @@ pub struct Ownership {
     pub spend: BTreeMap<String, OwnedSpend>,
     /// Group creates in flight (real mode), by rule key.
     pub pending_groups: BTreeMap<String, PendingGroup>,
+    /// Offboarding in progress, by SCIM id.
+    pub offboarding: BTreeMap<String, Offboarding>,
+    /// Held removals, by fingerprint (always loaded whole).
+    pub held: BTreeMap<String, HeldRemoval>,
+    /// The removal window's events (always loaded whole).
+    pub removals: Vec<RemovalEvent>,
+    /// Identity claims of the users in view.
+    pub claims: BTreeSet<Claim>,
     /// How many memberships are recorded in all (also when only part was loaded).
     pub membership_count: usize,
+    /// How many links name a downstream member in all (also when only part was loaded).
+    pub member_count: usize,
 }
 
 impl Ownership {
@@ -164,10 +282,24 @@ impl Ownership {
                     self.roles.remove(key);
                 }
                 Change::PutLink(l) => {
-                    self.links.insert(l.scim_id.clone(), l.clone());
+                    let had = self
+                        .links
+                        .insert(l.scim_id.clone(), l.clone())
+                        .is_some_and(|old| old.user_id.is_some());
+                    match (had, l.user_id.is_some()) {
+                        (false, true) => self.member_count += 1,
+                        (true, false) => self.member_count = self.member_count.saturating_sub(1),
+                        _ => {}
+                    }
                 }
                 Change::ForgetLink { scim_id } => {
-                    self.links.remove(scim_id);
+                    if self
+                        .links
+                        .remove(scim_id)
+                        .is_some_and(|old| old.user_id.is_some())
+                    {
+                        self.member_count = self.member_count.saturating_sub(1);
+                    }
                 }
                 Change::PutMembership(m) => {
                     let k = (m.scim_id.clone(), m.group_key.clone());
@@ -195,6 +327,28 @@ impl Ownership {
                 }
                 Change::ForgetPendingGroup { key } => {
                     self.pending_groups.remove(key);
+                }
+                Change::PutOffboarding(o) => {
+                    self.offboarding.insert(o.scim_id.clone(), o.clone());
+                }
+                Change::ForgetOffboarding { scim_id } => {
+                    self.offboarding.remove(scim_id);
+                }
+                Change::PutHeld(h) => {
+                    self.held.insert(h.fingerprint.clone(), h.clone());
+                }
+                Change::ForgetHeld { fingerprint } => {
+                    self.held.remove(fingerprint);
+                }
+                Change::PutRemovals(e) => self.removals.push(e.clone()),
+                Change::ForgetRemovals { at, n } => {
+                    self.removals.retain(|e| !(e.at == *at && e.n == *n));
+                }
+                Change::PutClaim(c) => {
+                    self.claims.insert(c.clone());
+                }
+                Change::ForgetClaim(c) => {
+                    self.claims.remove(c);
                 }
             }
         }
@@ -257,4 +411,31 @@ pub enum Change {
         /// Rule key.
         key: String,
     },
+    /// Records that a governed user is being offboarded.
+    PutOffboarding(Offboarding),
+    /// Ends an offboarding (done, or the user returned).
+    ForgetOffboarding {
+        /// SCIM id.
+        scim_id: String,
+    },
+    /// Records a held removal (new, or approved).
+    PutHeld(HeldRemoval),
+    /// Forgets a held removal (applied, or no longer needed).
+    ForgetHeld {
+        /// Its fingerprint.
+        fingerprint: String,
+    },
+    /// Records removals a pass applied on its own.
+    PutRemovals(RemovalEvent),
+    /// Forgets a removal event that left the window.
+    ForgetRemovals {
+        /// Its time.
+        at: chrono::DateTime<chrono::Utc>,
+        /// Its number.
+        n: u64,
+    },
+    /// Records an identity claim.
+    PutClaim(Claim),
+    /// Forgets an identity claim.
+    ForgetClaim(Claim),
 }

@@ -1,10 +1,13 @@
 //! The persistence of the ownership records in `Table::Downstream`, and the
 //! [`Ledger`]: the records a pass works with, changed only by committing.
 //!
-//! Keys: `g/<key>` groups, `r/<key>` roles, `u/<scim id>` user links,
-//! `m/<scim id>/<group key>` memberships, `s/<scim id>` spend overrides, `p/<key>`
-//! group creates in flight (parts separated by a zero byte). Imports the store trait,
-//! the audit trail and the clock.
+//! Keys: `g/<key>` groups, `r/<key>` roles, `u/<scim id>` user links (and
+//! `l/<member id>` → SCIM id, the reverse index of links that name a member, which
+//! also counts governed members without a scan), `m/<scim id>/<group key>`
+//! memberships, `s/<scim id>` spend overrides, `p/<key>` group creates in flight,
+//! `o/<scim id>` offboarding, `h/<id>` held removals, `w/<millis>/<n>` the removal
+//! window, `c/<canonical email>/<scim id>` identity claims (parts separated by a zero
+//! byte). Imports the store trait, the audit trail and the clock.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -13,7 +16,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{
-    Change, Membership, OwnedGroup, OwnedRole, OwnedSpend, Ownership, PendingGroup, UserLink,
+    Change, Claim, HeldRemoval, Membership, Offboarding, OwnedGroup, OwnedRole, OwnedSpend,
+    Ownership, PendingGroup, RemovalEvent, UserLink,
 };
 use crate::audit::{self, AuditDraft};
 use crate::clock::SharedClock;
@@ -27,6 +31,39 @@ const LINK: &str = "u";
 const MEMBERSHIP: &str = "m";
 const SPEND: &str = "s";
 const PENDING_GROUP: &str = "p";
+const MEMBER_LINK: &str = "l";
+const OFFBOARDING: &str = "o";
+const HELD: &str = "h";
+const WINDOW: &str = "w";
+const CLAIM: &str = "c";
+
+fn window_key(at: chrono::DateTime<chrono::Utc>, n: u64) -> Vec<u8> {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    key(&[WINDOW, &format!("{millis:020}"), &format!("{n:020}")])
+}
+
+/// Keeps `l/<member id>` in step with the link of `scim_id` becoming `new`.
+fn reindex_link(txn: &mut dyn Txn, scim_id: &str, new: Option<&str>) -> Result<(), TxError> {
+    let old: Option<UserLink> = match txn.get(Table::Downstream, &key(&[LINK, scim_id]))? {
+        Some(bytes) => Some(from_bytes(&bytes, Table::Downstream)?),
+        None => None,
+    };
+    let old = old.and_then(|l| l.user_id);
+    if old.as_deref() == new {
+        return Ok(());
+    }
+    if let Some(id) = &old {
+        txn.remove(Table::Downstream, &key(&[MEMBER_LINK, id]))?;
+    }
+    if let Some(id) = new {
+        txn.insert(
+            Table::Downstream,
+            &key(&[MEMBER_LINK, id]),
+            scim_id.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
 
 fn key(parts: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -59,8 +96,12 @@ pub fn write(txn: &mut dyn Txn, changes: &[Change]) -> Result<(), TxError> {
             Change::ForgetGroup { key: k } => txn.remove(Table::Downstream, &key(&[GROUP, k]))?,
             Change::PutRole(r) => put(txn, &key(&[ROLE, &r.key]), r)?,
             Change::ForgetRole { key: k } => txn.remove(Table::Downstream, &key(&[ROLE, k]))?,
-            Change::PutLink(l) => put(txn, &key(&[LINK, &l.scim_id]), l)?,
+            Change::PutLink(l) => {
+                reindex_link(txn, &l.scim_id, l.user_id.as_deref())?;
+                put(txn, &key(&[LINK, &l.scim_id]), l)?
+            }
             Change::ForgetLink { scim_id } => {
+                reindex_link(txn, scim_id, None)?;
                 txn.remove(Table::Downstream, &key(&[LINK, scim_id]))?
             }
             Change::PutMembership(m) => put(txn, &key(&[MEMBERSHIP, &m.scim_id, &m.group_key]), m)?,
@@ -74,6 +115,23 @@ pub fn write(txn: &mut dyn Txn, changes: &[Change]) -> Result<(), TxError> {
             Change::PutPendingGroup(p) => put(txn, &key(&[PENDING_GROUP, &p.key]), p)?,
             Change::ForgetPendingGroup { key: k } => {
                 txn.remove(Table::Downstream, &key(&[PENDING_GROUP, k]))?
+            }
+            Change::PutOffboarding(o) => put(txn, &key(&[OFFBOARDING, &o.scim_id]), o)?,
+            Change::ForgetOffboarding { scim_id } => {
+                txn.remove(Table::Downstream, &key(&[OFFBOARDING, scim_id]))?
+            }
+            Change::PutHeld(h) => put(txn, &key(&[HELD, &h.id]), h)?,
+            Change::ForgetHeld { fingerprint } => txn.remove(
+                Table::Downstream,
+                &key(&[HELD, &HeldRemoval::id_of(fingerprint)]),
+            )?,
+            Change::PutRemovals(e) => put(txn, &window_key(e.at, e.n), e)?,
+            Change::ForgetRemovals { at, n } => {
+                txn.remove(Table::Downstream, &window_key(*at, *n))?
+            }
+            Change::PutClaim(c) => put(txn, &key(&[CLAIM, &c.email, &c.scim_id]), c)?,
+            Change::ForgetClaim(c) => {
+                txn.remove(Table::Downstream, &key(&[CLAIM, &c.email, &c.scim_id]))?
             }
         }
     }
@@ -116,6 +174,12 @@ fn load_groups_and_roles(store: &dyn Store, out: &mut Ownership) -> Result<(), S
     })?;
     scan_into(store, &prefix(&[PENDING_GROUP]), |p: PendingGroup| {
         out.pending_groups.insert(p.key.clone(), p);
+    })?;
+    scan_into(store, &prefix(&[HELD]), |h: HeldRemoval| {
+        out.held.insert(h.fingerprint.clone(), h);
+    })?;
+    scan_into(store, &prefix(&[WINDOW]), |e: RemovalEvent| {
+        out.removals.push(e);
     })
 }
 
@@ -133,7 +197,14 @@ pub fn load_all(store: &dyn Store) -> Result<Ownership, StoreError> {
     scan_into(store, &prefix(&[SPEND]), |s: OwnedSpend| {
         out.spend.insert(s.scim_id.clone(), s);
     })?;
+    scan_into(store, &prefix(&[OFFBOARDING]), |o: Offboarding| {
+        out.offboarding.insert(o.scim_id.clone(), o);
+    })?;
+    scan_into(store, &prefix(&[CLAIM]), |c: Claim| {
+        out.claims.insert(c);
+    })?;
     out.membership_count = out.memberships.len();
+    out.member_count = out.links.values().filter(|l| l.user_id.is_some()).count();
     Ok(out)
 }
 
@@ -155,24 +226,87 @@ pub fn load_for(store: &dyn Store, users: &BTreeSet<String>) -> Result<Ownership
             let s: OwnedSpend = from_bytes(&bytes, Table::Downstream)?;
             out.spend.insert(s.scim_id.clone(), s);
         }
+        if let Some(bytes) = store.get(Table::Downstream, &key(&[OFFBOARDING, scim_id]))? {
+            let o: Offboarding = from_bytes(&bytes, Table::Downstream)?;
+            out.offboarding.insert(o.scim_id.clone(), o);
+        }
     }
     out.membership_count = count_memberships(store)?;
+    out.member_count = count_keys(store, &prefix(&[MEMBER_LINK]))?;
     Ok(out)
+}
+
+/// The identity claims on these canonical emails (the event path's view).
+pub fn claims_for(store: &dyn Store, emails: &BTreeSet<String>) -> Result<Vec<Claim>, StoreError> {
+    let mut out = Vec::new();
+    for email in emails {
+        scan_into(store, &prefix(&[CLAIM, email]), |c: Claim| out.push(c))?;
+    }
+    Ok(out)
+}
+
+/// The directory user whose link names this downstream member, if any.
+pub fn linked_to(store: &dyn Store, member_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .get(Table::Downstream, &key(&[MEMBER_LINK, member_id]))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Users whose offboarding is recorded (a short list: people leaving right now).
+pub fn offboarding(store: &dyn Store) -> Result<Vec<Offboarding>, StoreError> {
+    let mut out = Vec::new();
+    scan_into(store, &prefix(&[OFFBOARDING]), |o: Offboarding| out.push(o))?;
+    Ok(out)
+}
+
+/// Every held removal.
+pub fn held(store: &dyn Store) -> Result<Vec<HeldRemoval>, StoreError> {
+    let mut out = Vec::new();
+    scan_into(store, &prefix(&[HELD]), |h: HeldRemoval| out.push(h))?;
+    Ok(out)
+}
+
+/// The changes that build the reverse link index of records written before it
+/// existed (a migration; empty when every link is indexed).
+pub fn missing_member_links(store: &dyn Store) -> Result<Vec<(String, String)>, StoreError> {
+    let mut links = Vec::new();
+    scan_into(store, &prefix(&[LINK]), |l: UserLink| {
+        if let Some(id) = l.user_id {
+            links.push((id, l.scim_id));
+        }
+    })?;
+    let mut missing = Vec::new();
+    for (id, scim) in links {
+        if store
+            .get(Table::Downstream, &key(&[MEMBER_LINK, &id]))?
+            .is_none()
+        {
+            missing.push((id, scim));
+        }
+    }
+    Ok(missing)
+}
+
+/// Writes reverse link index entries (inside the caller's audited transaction).
+pub fn index_member_links(txn: &mut dyn Txn, links: &[(String, String)]) -> Result<(), TxError> {
+    for (id, scim) in links {
+        txn.insert(Table::Downstream, &key(&[MEMBER_LINK, id]), scim.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn count_keys(store: &dyn Store, pfx: &[u8]) -> Result<usize, StoreError> {
+    let mut n = 0usize;
+    store.scan(Table::Downstream, pfx, None, &mut |_, _| {
+        n += 1;
+        ControlFlow::Continue(())
+    })?;
+    Ok(n)
 }
 
 /// How many memberships are recorded.
 pub fn count_memberships(store: &dyn Store) -> Result<usize, StoreError> {
-    let mut n = 0usize;
-    store.scan(
-        Table::Downstream,
-        &prefix(&[MEMBERSHIP]),
-        None,
-        &mut |_, _| {
-            n += 1;
-            ControlFlow::Continue(())
-        },
-    )?;
-    Ok(n)
+    count_keys(store, &prefix(&[MEMBERSHIP]))
 }
 
 /// The ownership records a pass works with, and the only way to change them: each

@@ -3,13 +3,13 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cowork::{self, GroupOverride, OrgRole, Preference};
 use crate::rules::SpendLimit;
 
 /// The kinds of downstream write, in the order a plan applies them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Tier B: create a custom role.
@@ -42,11 +42,16 @@ pub enum ActionKind {
     DeleteUserSpend,
     /// Delete a group whose key left the rules.
     DeleteGroup,
+    /// Withdraw a pending invite of someone the IdP deactivated or deleted.
+    WithdrawInvite,
+    /// Remove someone the IdP deactivated or deleted from the organization (frees the
+    /// seat).
+    RemoveFromOrg,
 }
 
 impl ActionKind {
     /// Every kind, in plan order.
-    pub const ALL: [ActionKind; 15] = [
+    pub const ALL: [ActionKind; 17] = [
         ActionKind::CreateRole,
         ActionKind::UpdateRole,
         ActionKind::CreateGroup,
@@ -62,6 +67,8 @@ impl ActionKind {
         ActionKind::RemoveMember,
         ActionKind::DeleteUserSpend,
         ActionKind::DeleteGroup,
+        ActionKind::WithdrawInvite,
+        ActionKind::RemoveFromOrg,
     ];
 
     /// The snake_case name (`add_member`); audit actions are `downstream.<name>`.
@@ -82,7 +89,26 @@ impl ActionKind {
             ActionKind::RemoveMember => "remove_member",
             ActionKind::DeleteUserSpend => "delete_user_spend",
             ActionKind::DeleteGroup => "delete_group",
+            ActionKind::WithdrawInvite => "withdraw_invite",
+            ActionKind::RemoveFromOrg => "remove_from_org",
         }
+    }
+
+    /// Whether it takes access away (what the safety valve counts and holds).
+    pub fn is_removal(self) -> bool {
+        matches!(
+            self,
+            ActionKind::RemoveMember
+                | ActionKind::DeleteGroup
+                | ActionKind::WithdrawInvite
+                | ActionKind::RemoveFromOrg
+        )
+    }
+
+    /// Whether it removes someone from the organization (the valve counts these
+    /// against governed members; the others against managed memberships).
+    pub fn is_org_removal(self) -> bool {
+        matches!(self, ActionKind::WithdrawInvite | ActionKind::RemoveFromOrg)
     }
 
     /// Whether Anthropic's Admin API cannot write it (extension tier).
@@ -135,6 +161,29 @@ pub struct PluginOverride {
     pub group: GroupRef,
     /// Its preference.
     pub preference: Preference,
+}
+
+/// Why a removal is planned: the IdP change or the rule behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "because", rename_all = "snake_case")]
+pub enum Because {
+    /// The IdP deactivated the user (`active: false`).
+    Deactivated,
+    /// The IdP deleted the user.
+    Deleted,
+    /// The user is active, but no rule that fills this group matches them any more.
+    NoLongerMatched {
+        /// The rules that fill the group (none match the user now).
+        rules: Vec<String>,
+    },
+    /// The user is in a group of the daemon's that no rule puts them in (added by hand,
+    /// or the group left the rules).
+    NotInRules,
+    /// Another directory user claims the same downstream member and was matched.
+    IdentityCollision {
+        /// The directory user who was matched.
+        matched: String,
+    },
 }
 
 /// What an action writes.
@@ -251,6 +300,9 @@ pub enum Op {
         scim_id: Option<String>,
         /// Downstream member.
         user_id: String,
+        /// Why (for the audit trail; not part of the write).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        because: Option<Because>,
     },
     /// [`ActionKind::SetUserSpend`].
     SetUserSpend {
@@ -271,6 +323,24 @@ pub enum Op {
         user_id: String,
         /// The row to delete.
         spend_limit_id: String,
+    },
+    /// [`ActionKind::WithdrawInvite`].
+    WithdrawInvite {
+        /// Directory user.
+        scim_id: String,
+        /// The invite.
+        invite_id: String,
+        /// Why.
+        because: Because,
+    },
+    /// [`ActionKind::RemoveFromOrg`].
+    RemoveFromOrg {
+        /// Directory user.
+        scim_id: String,
+        /// Downstream member.
+        user_id: String,
+        /// Why.
+        because: Because,
     },
     /// [`ActionKind::DeleteGroup`].
     DeleteGroup {
@@ -304,6 +374,21 @@ impl Action {
             _ => String::new(),
         };
         (self.kind, self.target.as_str(), tie)
+    }
+
+    /// The directory user the action concerns, when it concerns one.
+    pub fn scim_id(&self) -> Option<&str> {
+        match &self.op {
+            Op::SetUserRole { scim_id, .. }
+            | Op::InviteUser { scim_id, .. }
+            | Op::AddMember { scim_id, .. }
+            | Op::SetUserSpend { scim_id, .. }
+            | Op::DeleteUserSpend { scim_id, .. }
+            | Op::WithdrawInvite { scim_id, .. }
+            | Op::RemoveFromOrg { scim_id, .. } => Some(scim_id),
+            Op::RemoveMember { scim_id, .. } => scim_id.as_deref(),
+            _ => None,
+        }
     }
 
     /// A stable fingerprint of what the action writes (kind, target ids and payload),
@@ -382,6 +467,8 @@ impl Action {
                 ..
             } => write!(f, "|{user_id}|{spend_limit_id}"),
             Op::DeleteGroup { group, .. } => write!(f, "|{}|{:?}", group.key, group.id),
+            Op::WithdrawInvite { invite_id, .. } => write!(f, "|{invite_id}"),
+            Op::RemoveFromOrg { user_id, .. } => write!(f, "|{user_id}"),
         };
         f
     }

@@ -2,7 +2,7 @@
 //! [`super::plan`] merges them in phase order, and `finish` sorts the result.
 
 use super::action::{Action, ActionKind, Op};
-use super::model::{Drift, DriftKind, Foreign, Pending};
+use super::model::{Drift, DriftKind, Foreign, Offboard, Pending};
 use crate::reconcile::ownership::Change;
 
 /// Actions, reports and record changes found by one phase.
@@ -14,6 +14,7 @@ pub(super) struct Findings {
     pub(super) pending: Vec<Pending>,
     pub(super) notes: Vec<String>,
     pub(super) sync: Vec<Change>,
+    pub(super) offboarding: Vec<Offboard>,
 }
 
 impl Findings {
@@ -49,5 +50,6 @@ impl Findings {
         self.pending.extend(other.pending);
         self.notes.extend(other.notes);
         self.sync.extend(other.sync);
+        self.offboarding.extend(other.offboarding);
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::model::{ActualUser, Foreign, ForeignKind, PlanInput, Scope};
+use super::action::Because;
+use super::identity::{canonical_email, Identity};
+use super::model::{ActualUser, Collision, Foreign, ForeignKind, PlanInput, Scope};
 use crate::cowork::Mode;
 use crate::rules::DesiredGroup;
 
@@ -89,11 +91,29 @@ pub(super) struct Ctx<'a> {
     pub(super) believed: FxMap<&'a str, Vec<u32>>,
     /// Desired group keys by SCIM id (built only when materializing spend).
     groups_by_user: Option<FxMap<&'a str, Vec<&'a str>>>,
+    /// Directory users not matched → the user matched instead.
+    loser_of: FxMap<&'a str, &'a str>,
+    /// Emails several directory users claim, with the member they name.
+    pub(super) collisions: Vec<Collision>,
+    /// The same, by canonical email (the identity claims to record).
+    pub(super) claimed: Vec<(String, Collision)>,
+}
+
+/// Where a directory user stands in the IdP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UserStatus {
+    /// Present and active.
+    Active,
+    /// Present with `active: false`.
+    Inactive,
+    /// Not in the directory (deleted), for a user in scope.
+    Deleted,
 }
 
 impl<'a> Ctx<'a> {
     pub(super) fn new(input: PlanInput<'a>) -> Self {
         let actual = input.actual;
+        let identity = Identity::new(&input);
         let mut scim_ix: FxMap<&str, u32> = FxMap::default();
         let mut scims: Vec<&str> = Vec::new();
         let mut index = |s: &'a str, scim_ix: &mut FxMap<&'a str, u32>| -> u32 {
@@ -111,11 +131,22 @@ impl<'a> Ctx<'a> {
                 linked.insert(uid, index(&l.scim_id, &mut scim_ix));
             }
         }
-        let mut member: FxMap<&str, MemberInfo> = FxMap::default();
-        let mut users_by_email: FxMap<&str, &ActualUser> = FxMap::default();
+        // Downstream members by canonical email: where two share one (they should
+        // not), the one whose email has no tag, then the smallest id.
+        let mut users_by_email: HashMap<String, &ActualUser> = HashMap::new();
         for u in actual.users.values() {
-            users_by_email.insert(u.email.as_str(), u);
-            let person = match input.directory.get(&u.email) {
+            let canonical = canonical_email(&u.email);
+            let rank = |x: &ActualUser| (!x.email.eq_ignore_ascii_case(&canonical), x.id.clone());
+            match users_by_email.get(&canonical) {
+                Some(have) if rank(have) <= rank(u) => {}
+                _ => {
+                    users_by_email.insert(canonical.clone(), u);
+                }
+            }
+        }
+        let mut member: FxMap<&str, MemberInfo> = FxMap::default();
+        for u in actual.users.values() {
+            let person = match identity.matched.get(&canonical_email(&u.email)) {
                 Some(s) => Some(index(s, &mut scim_ix)),
                 None => linked.get(u.id.as_str()).copied(),
             };
@@ -138,23 +169,34 @@ impl<'a> Ctx<'a> {
             believed.entry(key.as_str()).or_default().push(ix);
         }
         let mut downstream_of: FxMap<&str, &ActualUser> = FxMap::default();
-        let mut lower = String::new();
         for (scim, m) in &input.desired.managed_users {
             let Some(email) = m.email.as_deref() else {
                 continue;
             };
-            lower.clear();
-            lower.extend(email.chars().flat_map(char::to_lowercase));
+            if identity.loser_of.contains_key(scim.as_str()) {
+                continue; // another directory user holds this member
+            }
             // By email; else the member the user was linked to before (their email
             // changed in the IdP, the account stays the same).
-            let found = users_by_email.get(lower.as_str()).copied().or_else(|| {
-                let uid = input.ownership.links.get(scim)?.user_id.as_ref()?;
-                actual.users.get(uid)
-            });
+            let found = users_by_email
+                .get(&canonical_email(email))
+                .copied()
+                .or_else(|| {
+                    let uid = input.ownership.links.get(scim)?.user_id.as_ref()?;
+                    actual.users.get(uid)
+                });
             if let Some(u) = found {
                 downstream_of.insert(scim.as_str(), u);
             }
         }
+        let collisions = identity
+            .collisions
+            .iter()
+            .map(|(email, c)| Collision {
+                member_id: users_by_email.get(email).map(|u| u.id.clone()),
+                ..c.clone()
+            })
+            .collect();
         let groups_by_user = (input.options.mode == Mode::Real
             && input.options.materialize_group_spend)
             .then(|| {
@@ -177,7 +219,57 @@ impl<'a> Ctx<'a> {
             downstream_of,
             believed,
             groups_by_user,
+            loser_of: identity.loser_of,
+            collisions,
+            claimed: identity.collisions,
         }
+    }
+
+    /// Where a directory user in scope stands in the IdP.
+    pub(super) fn status(&self, scim: &str) -> UserStatus {
+        match self.input.directory.users.get(scim) {
+            Some(u) if u.active => UserStatus::Active,
+            Some(_) => UserStatus::Inactive,
+            None => UserStatus::Deleted,
+        }
+    }
+
+    /// The directory user matched instead of `scim`, when another claims its member.
+    pub(super) fn matched_instead(&self, scim: &str) -> Option<&'a str> {
+        self.loser_of.get(scim).copied()
+    }
+
+    /// Why a directory user in scope is removed from a group of the daemon's:
+    /// `group` is the group's desired state when the rules still have it, `believed`
+    /// whether the daemon made the membership.
+    pub(super) fn because(
+        &self,
+        scim: &str,
+        group: Option<&DesiredGroup>,
+        believed: bool,
+    ) -> Because {
+        match self.status(scim) {
+            UserStatus::Inactive => Because::Deactivated,
+            UserStatus::Deleted => Because::Deleted,
+            UserStatus::Active => match (self.matched_instead(scim), group) {
+                (Some(other), _) => Because::IdentityCollision {
+                    matched: other.to_string(),
+                },
+                (None, Some(g)) if believed && !g.rules.is_empty() => Because::NoLongerMatched {
+                    rules: g.rules.iter().cloned().collect(),
+                },
+                _ => Because::NotInRules,
+            },
+        }
+    }
+
+    /// The directory user a downstream member stands for, if any.
+    pub(super) fn person_of(&self, user_id: &str) -> Option<&'a str> {
+        self.member
+            .get(user_id)
+            .and_then(|m| m.person)
+            .or_else(|| self.linked.get(user_id).copied())
+            .map(|p| self.scim(p))
     }
 
     pub(super) fn extended(&self) -> bool {

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use super::action::{ActionKind, GroupRef, Op};
+use super::action::{ActionKind, Because, GroupRef, Op};
 use super::findings::Findings;
 use super::groups::BoundGroups;
 use super::index::{Bits, Ctx};
@@ -78,6 +78,7 @@ pub(super) fn plan<'a>(ctx: &Ctx<'a>, bound: &BoundGroups<'a>) -> (Members, Find
                 .get(&m.group_key)
                 .map(|g| g.name.clone())
                 .unwrap_or_else(|| m.group_key.clone());
+            let because = ctx.because(&m.scim_id, ctx.input.desired.groups.get(&m.group_key), true);
             remove(
                 &mut out,
                 &mut counts.touched,
@@ -88,6 +89,7 @@ pub(super) fn plan<'a>(ctx: &Ctx<'a>, bound: &BoundGroups<'a>) -> (Members, Find
                 },
                 Some(&m.scim_id),
                 &m.user_id,
+                Some(because),
             );
         }
     }
@@ -123,6 +125,7 @@ fn remove(
     gref: &GroupRef,
     scim_id: Option<&str>,
     user_id: &str,
+    because: Option<Because>,
 ) {
     if let Some(s) = scim_id {
         touched.insert((s.to_string(), gref.key.clone()));
@@ -139,6 +142,7 @@ fn remove(
             group: gref.clone(),
             scim_id: scim_id.map(str::to_string),
             user_id: user_id.to_string(),
+            because,
         },
     );
 }
@@ -201,7 +205,15 @@ fn diff_read<'a>(
                 }));
             }
         } else if ctx.scope.covers(scim) {
-            remove(out, &mut counts.touched, gref, Some(scim), user_id);
+            let because = ctx.because(scim, Some(desired), believed.get(person));
+            remove(
+                out,
+                &mut counts.touched,
+                gref,
+                Some(scim),
+                user_id,
+                Some(because),
+            );
         }
     }
     if present_count == wanted_count {
@@ -252,8 +264,15 @@ fn diff_believed<'a>(
                 }
             }
             (false, Some(m)) => {
-                let user_id = m.user_id.clone();
-                remove(out, &mut counts.touched, gref, Some(scim), &user_id);
+                let because = ctx.because(scim, Some(desired), true);
+                remove(
+                    out,
+                    &mut counts.touched,
+                    gref,
+                    Some(scim),
+                    &m.user_id,
+                    Some(because),
+                );
             }
             _ => {}
         }

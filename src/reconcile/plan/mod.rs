@@ -12,8 +12,10 @@
 //! and the people indexes of `index`) and what earlier phases decided, and returns
 //! its own findings (actions, drift, foreign objects, pending users, notes, record
 //! changes); nothing is shared and mutable. `model` and `action` hold the types;
-//! the phases are `org`, `roles`, `groups` (binding and deletions),
-//! `group_settings`, `members`, `plugins`, `users`, and `finish` (order and valve).
+//! `identity` decides who is who (emails compared as the Admin API compares them,
+//! one rule for collisions); the phases are `org`, `roles`, `groups` (binding and
+//! deletions), `group_settings`, `members`, `plugins`, `lifecycle` (offboarding),
+//! `users`, and `finish` (order, the safety valve of `valve`, identity claims).
 //!
 //! # What the daemon governs (design §5)
 //! - **Groups** are keyed by rule key: the `external_id` (extended mode) or the id
@@ -49,19 +51,24 @@ mod findings;
 mod finish;
 mod group_settings;
 mod groups;
+mod identity;
 mod index;
+mod lifecycle;
 mod members;
 mod model;
 mod org;
 mod plugins;
 mod roles;
 mod users;
+mod valve;
 
-pub use action::{Action, ActionKind, GroupRef, Op, PluginOverride, RoleRef};
+pub use action::{Action, ActionKind, Because, GroupRef, Op, PluginOverride, RoleRef};
 pub use convert::{preference, role_spec, spend_limit_of};
+pub use identity::canonical_email;
 pub use model::{
-    ActualInvite, ActualSpend, ActualState, ActualUser, Drift, DriftKind, Foreign, ForeignKind,
-    Pending, PendingReason, Plan, PlanInput, PlanOptions, Scope, Valve,
+    ActualInvite, ActualSpend, ActualState, ActualUser, Collision, DirectoryUser, DirectoryView,
+    Drift, DriftKind, Foreign, ForeignKind, Held, Offboard, OffboardState, OnDeactivate, Pending,
+    PendingReason, Plan, PlanInput, PlanOptions, Scope, Valve,
 };
 
 use findings::Findings;
@@ -93,7 +100,9 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     } else {
         groups::Deletions::default()
     };
-    let f = users::plan(&ctx, &bound, &blocked, &found.actions);
+    let (handled, f) = lifecycle::plan(&ctx);
+    found.extend(f);
+    let f = users::plan(&ctx, &bound, &blocked, &found.actions, &handled);
     found.extend(f);
     found.extend(members::forget_stale_beliefs(
         &ctx,

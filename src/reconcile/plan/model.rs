@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::action::{Action, ActionKind};
 use crate::cowork::{Mode, OrgRole, Organization, PluginPolicy, RbacGroup, RbacRole};
-use crate::reconcile::ownership::{Change, Ownership};
+use crate::reconcile::ownership::{Change, OffboardReason, Ownership};
 use crate::rules::{DesiredState, SpendLimit};
 
 /// A downstream member, as the planner needs it.
@@ -91,6 +91,18 @@ impl Scope {
     }
 }
 
+/// What a deactivated or deleted governed user loses downstream
+/// (`lifecycle.on_deactivate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeactivate {
+    /// Their groups, then (after the grace) their organization membership and seat.
+    #[default]
+    RemoveFromOrg,
+    /// Their groups only; they stay an organization member.
+    RemoveFromGroups,
+}
+
 /// How to plan.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
@@ -98,12 +110,21 @@ pub struct PlanOptions {
     pub mode: Mode,
     /// Which targets.
     pub scope: Scope,
-    /// The safety valve: the largest share of managed memberships a plan may remove.
+    /// The safety valve: the largest share of managed memberships (and of governed
+    /// members, for organization removals) the removals in the window may reach.
     pub max_removal_ratio: f64,
-    /// Apply even what the valve refuses.
+    /// The valve never holds while the removals in the window are at most this many.
+    pub removal_floor: usize,
+    /// The sliding window the valve counts removals over.
+    pub removal_window: chrono::Duration,
+    /// Apply even what the valve holds.
     pub force: bool,
     /// In real mode, write group spend limits as per-user overrides.
     pub materialize_group_spend: bool,
+    /// What offboarding takes away.
+    pub on_deactivate: OnDeactivate,
+    /// Grace before a deactivated or deleted user is removed from the organization.
+    pub remove_from_org_after: chrono::Duration,
 }
 
 impl Default for PlanOptions {
@@ -112,9 +133,43 @@ impl Default for PlanOptions {
             mode: Mode::Extended,
             scope: Scope::Full,
             max_removal_ratio: 0.2,
+            removal_floor: 10,
+            removal_window: chrono::Duration::hours(1),
             force: false,
             materialize_group_spend: false,
+            on_deactivate: OnDeactivate::RemoveFromOrg,
+            remove_from_org_after: chrono::Duration::zero(),
         }
+    }
+}
+
+/// A directory user as the planner sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// The primary email (the downstream key), as the IdP sent it.
+    pub email: Option<String>,
+    /// SCIM `active`.
+    pub active: bool,
+}
+
+/// The directory users a plan sees: every user for a full plan, the users in scope
+/// for the event path. A user in scope who is not here was deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryView {
+    /// By SCIM id.
+    pub users: HashMap<String, DirectoryUser>,
+}
+
+impl DirectoryView {
+    /// Adds (or replaces) a user.
+    pub fn insert(&mut self, scim_id: &str, email: Option<&str>, active: bool) {
+        self.users.insert(
+            scim_id.to_string(),
+            DirectoryUser {
+                email: email.map(str::to_string),
+                active,
+            },
+        );
     }
 }
 
@@ -123,15 +178,16 @@ impl Default for PlanOptions {
 pub struct PlanInput<'a> {
     /// What the rules ask for.
     pub desired: &'a DesiredState,
-    /// Directory users by lowercased email → SCIM id (every user for a full plan; the
-    /// touched users for the event path).
-    pub directory: &'a HashMap<String, String>,
+    /// The directory users in view.
+    pub directory: &'a DirectoryView,
     /// What is downstream.
     pub actual: &'a ActualState,
     /// What the daemon owns and believes.
     pub ownership: &'a Ownership,
     /// How to plan.
     pub options: &'a PlanOptions,
+    /// Now, by the daemon's clock (grace periods, the removal window).
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Why a difference is reported instead of written.
@@ -198,6 +254,71 @@ pub enum PendingReason {
     InvitesNotAllowed,
     /// No email to match downstream.
     NoEmail,
+    /// Another directory user's email names the same downstream member, and that user
+    /// was matched (see [`Collision`]).
+    IdentityCollision,
+}
+
+/// Directory users whose emails name one downstream member (equal ignoring case, or
+/// after dropping a `+tag`, as the Admin API matches them). One is matched, by a
+/// fixed rule: an active user before an inactive one, a user the rules govern before
+/// one they do not, the user already linked to the member before the others, then the
+/// smallest SCIM id. The others are reported and get nothing downstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Collision {
+    /// The downstream member, when one exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// The SCIM id matched.
+    pub matched: String,
+    /// The other SCIM ids.
+    pub others: Vec<String>,
+}
+
+/// Where a governed user's offboarding stands after this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffboardState {
+    /// Removed from the daemon's groups; the organization removal is due later.
+    InGrace,
+    /// This plan removes them from the organization (or withdraws their invite).
+    Removing,
+    /// They keep the organization membership (`on_deactivate = "remove_from_groups"`).
+    KeptInOrg,
+    /// Never removed from the organization: they hold an admin role.
+    AdminKept,
+    /// Never removed by the daemon: the IdP provisions the organization (SCIM).
+    IdpManaged,
+}
+
+/// A governed user the IdP deactivated or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Offboard {
+    /// SCIM id.
+    pub scim_id: String,
+    /// The downstream member, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// `deactivated` or `deleted`.
+    pub reason: OffboardReason,
+    /// Since when (daemon clock).
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// When the organization removal is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where it stands.
+    pub state: OffboardState,
+}
+
+/// A removal the valve holds instead of applying.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Held {
+    /// The removal.
+    pub action: Action,
+    /// Why it is held.
+    pub reason: String,
+    /// First held by this plan (not held before).
+    pub new: bool,
 }
 
 /// A governed user who is not downstream yet.
@@ -212,24 +333,42 @@ pub struct Pending {
 }
 
 /// The safety valve's arithmetic and verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Valve {
     /// Memberships of directory users in the daemon's groups.
     pub managed_memberships: usize,
-    /// Memberships the plan removes (member removals, and the governed members of
-    /// deleted groups).
+    /// Directory users linked to a downstream member.
+    pub governed_members: usize,
+    /// Memberships this plan removes that count (member removals, and the governed
+    /// members of deleted groups; not the approved or already held ones).
     pub removals: usize,
-    /// `removals / managed_memberships`.
+    /// Organization removals (and withdrawn invites) this plan makes that count.
+    pub org_removals: usize,
+    /// Memberships removed by earlier passes within the window.
+    pub window_removals: usize,
+    /// Organization removals by earlier passes within the window.
+    pub window_org_removals: usize,
+    /// `(window_removals + removals) / managed_memberships`.
     pub ratio: f64,
-    /// The configured limit.
+    /// `(window_org_removals + org_removals) / governed_members`.
+    pub org_ratio: f64,
+    /// The configured limit on both ratios.
     pub max_removal_ratio: f64,
-    /// Groups the plan deletes although they still have members.
+    /// The configured floor.
+    pub removal_floor: usize,
+    /// The window, in seconds.
+    pub window_seconds: i64,
+    /// Groups the plan deletes although they still have members (always held).
     pub non_empty_deletions: Vec<String>,
-    /// The plan is refused (nothing may be applied).
-    pub refused: bool,
-    /// The valve would refuse, but the plan was forced.
+    /// The valve holds this plan's new removals.
+    pub holding: bool,
+    /// Removals held (new and earlier).
+    pub held: usize,
+    /// Removals an operator approved, applied by this plan.
+    pub approved: usize,
+    /// The valve would hold, but the plan was forced.
     pub forced: bool,
-    /// Why it refuses, in one sentence.
+    /// Why it holds, in one sentence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -249,15 +388,21 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// The valve.
     pub valve: Valve,
+    /// Removals the valve holds (not in `actions`).
+    pub held: Vec<Held>,
+    /// Governed users being offboarded.
+    pub offboarding: Vec<Offboard>,
+    /// Directory users who claim one downstream member.
+    pub collisions: Vec<Collision>,
     /// Ownership records to bring in line with what was read (no downstream write).
     #[serde(skip)]
     pub sync: Vec<Change>,
 }
 
 impl Plan {
-    /// Whether the valve refuses it.
-    pub fn refused(&self) -> bool {
-        self.valve.refused
+    /// Whether the valve holds anything.
+    pub fn holds(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Actions by kind.

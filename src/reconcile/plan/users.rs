@@ -14,6 +14,7 @@ use super::convert::{money, CONSOLE};
 use super::findings::Findings;
 use super::groups::{Blocked, BoundGroups};
 use super::index::Ctx;
+use super::lifecycle::Handled;
 use super::model::{ActualUser, DriftKind, Foreign, ForeignKind, Pending, PendingReason};
 use crate::cowork::OrgRole;
 use crate::reconcile::ownership::{Change, OwnedSpend, UserLink};
@@ -27,6 +28,7 @@ pub(super) fn plan<'a>(
     bound: &BoundGroups<'_>,
     blocked: &Blocked<'_>,
     prior: &[Action],
+    handled: &Handled,
 ) -> Findings {
     let mut out = Findings::default();
     let desired = ctx.input.desired;
@@ -61,6 +63,21 @@ pub(super) fn plan<'a>(
             continue;
         };
         let link = ctx.input.ownership.links.get(scim);
+        if ctx.matched_instead(scim).is_some() {
+            let groups = ctx.groups_of(scim);
+            out.pending.push(Pending {
+                scim_id: scim.clone(),
+                reason: PendingReason::IdentityCollision,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+            });
+            // A link this user held to a member the matched user now holds ends.
+            if link.is_some_and(|l| l.user_id.is_some()) && !handled.contains(scim) {
+                out.sync.push(Change::ForgetLink {
+                    scim_id: scim.clone(),
+                });
+            }
+            continue;
+        }
         match ctx.downstream(scim) {
             Some(user) => {
                 if link.is_none_or(|l| {
@@ -162,13 +179,17 @@ pub(super) fn plan<'a>(
                 Op::RemoveMember {
                     scim_id: Some(s), ..
                 }
-                | Op::DeleteUserSpend { scim_id: s, .. } => Some(s.as_str()),
+                | Op::DeleteUserSpend { scim_id: s, .. }
+                | Op::RemoveFromOrg { scim_id: s, .. }
+                | Op::WithdrawInvite { scim_id: s, .. } => Some(s.as_str()),
                 _ => None,
             })
             .collect();
-        let directory: BTreeSet<&str> = ctx.input.directory.values().map(String::as_str).collect();
         for scim in ctx.input.ownership.links.keys() {
-            if !directory.contains(scim.as_str()) && !removing.contains(scim.as_str()) {
+            if !ctx.input.directory.users.contains_key(scim)
+                && !removing.contains(scim.as_str())
+                && !handled.contains(scim)
+            {
                 out.sync.push(Change::ForgetLink {
                     scim_id: scim.clone(),
                 });

@@ -1,8 +1,13 @@
 //! Planner tests: hand-built desired and actual states → expected actions; `plan(x,
 //! x)` is empty; foreign objects are never touched (a property test); the valve's
-//! arithmetic; real-mode drift; `roles: null`; the event path's scope.
+//! arithmetic; real-mode drift; `roles: null`; the event path's scope. Offboarding,
+//! the valve's window and identity collisions have files of their own.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod identity;
+mod lifecycle;
+mod valve;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
@@ -105,7 +110,7 @@ struct World {
     desired: DesiredState,
     actual: ActualState,
     ownership: Ownership,
-    directory: HashMap<String, String>,
+    directory: DirectoryView,
 }
 
 fn group_id(key: &str) -> String {
@@ -156,13 +161,43 @@ fn options(mode: Mode) -> PlanOptions {
 
 impl World {
     fn plan(&self, options: &PlanOptions) -> Plan {
+        self.plan_at(options, t0())
+    }
+
+    fn plan_at(&self, options: &PlanOptions, now: DateTime<Utc>) -> Plan {
         plan(PlanInput {
             desired: &self.desired,
             directory: &self.directory,
+            now,
             actual: &self.actual,
             ownership: &self.ownership,
             options,
         })
+    }
+
+    /// What resolution makes of a user the IdP deactivated: in the directory,
+    /// inactive, in no group, not governed.
+    fn deactivate(&mut self, scim: &str) {
+        self.directory.insert(scim, Some(&email(scim)), false);
+        self.forget_desired(scim);
+    }
+
+    /// A user the IdP deleted: gone from the directory and the desired state.
+    fn delete(&mut self, scim: &str) {
+        self.directory.users.remove(scim);
+        self.forget_desired(scim);
+    }
+
+    fn forget_desired(&mut self, scim: &str) {
+        for g in self.desired.groups.values_mut() {
+            g.members.remove(scim);
+        }
+        self.desired.managed_users.remove(scim);
+    }
+
+    /// Records what a plan's record changes would leave behind.
+    fn settle(&mut self, p: &Plan) {
+        self.ownership.apply(&p.sync);
     }
 
     fn add_downstream_user(&mut self, id: &str, mail: &str, role: OrgRole) {
@@ -177,7 +212,7 @@ impl World {
     }
 
     fn add_directory_user(&mut self, scim: &str) {
-        self.directory.insert(email(scim), scim.into());
+        self.directory.insert(scim, Some(&email(scim)), true);
     }
 
     fn members_mut(&mut self, key: &str) -> &mut BTreeSet<String> {
@@ -203,7 +238,7 @@ fn a_downstream_that_matches_the_rules_plans_nothing_in_either_mode() {
         assert!(p.actions.is_empty(), "{mode}: {:#?}", p.actions);
         assert!(p.sync.is_empty(), "{mode}: {:#?}", p.sync);
         assert!(p.drift.is_empty(), "{mode}: {:#?}", p.drift);
-        assert!(p.foreign.is_empty() && p.pending.is_empty() && !p.refused());
+        assert!(p.foreign.is_empty() && p.pending.is_empty() && !p.holds());
         assert_eq!(p.valve.managed_memberships, 5);
     }
 }
@@ -657,7 +692,7 @@ fn governed_users_are_set_to_managed_invited_or_reported_pending() {
 }
 
 #[test]
-fn the_valve_refuses_removing_more_than_the_ratio_unless_forced() {
+fn the_valve_holds_new_removals_beyond_the_floor_and_the_ratio_unless_forced() {
     let all: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     let mut w = mirror(desired(&[("a", &refs)]), Mode::Extended);
@@ -668,20 +703,38 @@ fn the_valve_refuses_removing_more_than_the_ratio_unless_forced() {
     }
     let strict = PlanOptions {
         max_removal_ratio: 0.2,
+        removal_floor: 0,
         ..options(Mode::Extended)
     };
     let p = w.plan(&strict);
     assert_eq!(p.valve.removals, 3);
     assert_eq!(p.valve.managed_memberships, 10);
     assert!((p.valve.ratio - 0.3).abs() < 1e-9);
-    assert!(p.refused() && !p.valve.forced);
+    assert!(p.holds() && p.valve.holding && !p.valve.forced);
+    assert_eq!(p.held.len(), 3);
+    assert!(p
+        .held
+        .iter()
+        .all(|h| h.new && h.action.kind == ActionKind::RemoveMember));
+    assert!(
+        p.actions.iter().all(|a| !a.kind.is_removal()),
+        "held, not applied"
+    );
     assert!(p.valve.reason.as_deref().unwrap().contains("3 of 10"));
     let forced = w.plan(&PlanOptions {
         force: true,
         ..strict.clone()
     });
-    assert!(!forced.refused() && forced.valve.forced);
-    assert_eq!(forced.actions, p.actions);
+    assert!(!forced.holds() && forced.valve.forced);
+    let held: Vec<&Action> = p.held.iter().map(|h| &h.action).collect();
+    assert_eq!(forced.actions.iter().collect::<Vec<_>>(), held);
+    // The default floor of 10 lets the same three through: a few leavers are not an
+    // outage.
+    let p = w.plan(&PlanOptions {
+        max_removal_ratio: 0.2,
+        ..options(Mode::Extended)
+    });
+    assert!(!p.holds() && p.actions.len() == 3);
     // Exactly at the limit is allowed: 2 of 10 = 20 %.
     w.desired
         .groups
@@ -697,29 +750,31 @@ fn the_valve_refuses_removing_more_than_the_ratio_unless_forced() {
     );
     let p = w.plan(&strict);
     assert_eq!(p.valve.removals, 2);
-    assert!(!p.refused());
+    assert!(!p.holds());
 }
 
 #[test]
-fn a_group_whose_key_left_the_rules_is_deleted_only_when_empty_unless_forced() {
+fn a_group_whose_key_left_the_rules_is_deleted_at_once_only_when_empty() {
     let mut w = mirror(two_groups(), Mode::Extended);
     w.desired.groups.remove("b");
     w.desired.managed_users.remove("u4");
     let p = w.plan(&options(Mode::Extended));
-    assert_eq!(kinds(&p), vec![ActionKind::DeleteGroup]);
-    assert!(p.refused(), "group b still has members");
+    assert!(p.actions.is_empty(), "{:#?}", p.actions);
+    assert!(p.holds(), "group b still has members");
+    assert_eq!(p.held[0].action.kind, ActionKind::DeleteGroup);
+    assert!(p.held[0].reason.contains("still has members"));
     assert_eq!(p.valve.non_empty_deletions, vec!["b".to_string()]);
-    assert_eq!(p.valve.removals, 2);
     let forced = w.plan(&PlanOptions {
         force: true,
         ..options(Mode::Extended)
     });
-    assert!(!forced.refused());
+    assert!(!forced.holds() && forced.valve.forced);
+    assert_eq!(kinds(&forced), vec![ActionKind::DeleteGroup]);
     // Empty: deleted without force.
     w.members_mut("b").clear();
     let p = w.plan(&options(Mode::Extended));
     assert_eq!(kinds(&p), vec![ActionKind::DeleteGroup]);
-    assert!(!p.refused());
+    assert!(!p.holds());
     // Gone downstream already: just forgotten.
     w.actual.groups.remove(&group_id("b"));
     let p = w.plan(&options(Mode::Extended));
@@ -731,24 +786,32 @@ fn a_group_whose_key_left_the_rules_is_deleted_only_when_empty_unless_forced() {
 fn a_deleted_directory_user_still_in_a_group_is_removed_through_its_link() {
     let mut w = mirror(two_groups(), Mode::Extended);
     // u4 was deleted in the IdP: not in the directory, not desired.
-    w.directory.remove(&email("u4"));
+    w.directory.users.remove("u4");
     w.desired.groups.get_mut("b").unwrap().members.remove("u4");
     w.desired.managed_users.remove("u4");
     let p = w.plan(&options(Mode::Extended));
-    assert_eq!(kinds(&p), vec![ActionKind::RemoveMember]);
-    // The link stays until the removal is recorded.
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::RemoveMember, ActionKind::RemoveFromOrg]
+    );
+    // The link stays until the removals are recorded.
     assert!(!p
         .sync
         .iter()
         .any(|c| matches!(c, Change::ForgetLink { .. })));
+    // With remove_from_groups the organization membership stays.
+    let p = w.plan(&PlanOptions {
+        on_deactivate: OnDeactivate::RemoveFromGroups,
+        ..options(Mode::Extended)
+    });
+    assert_eq!(kinds(&p), vec![ActionKind::RemoveMember]);
 }
 
 #[test]
 fn a_user_whose_email_changed_in_the_idp_keeps_their_linked_account() {
     let mut w = mirror(two_groups(), Mode::Extended);
-    w.directory.remove(&email("u1"));
     w.directory
-        .insert("u1.renamed@example.com".into(), "u1".into());
+        .insert("u1", Some("u1.renamed@example.com"), true);
     w.desired.managed_users.get_mut("u1").unwrap().email = Some("U1.Renamed@example.com".into());
     let p = w.plan(&options(Mode::Extended));
     assert!(p.actions.is_empty(), "{:#?}", p.actions);
@@ -934,7 +997,7 @@ fn build(r: &Random) -> (World, BTreeSet<String>, BTreeSet<String>) {
     };
     let mut w = mirror(desired(&refs), mode);
     w.actual.users.clear();
-    w.directory.clear();
+    w.directory.users.clear();
     w.ownership.links.clear();
     let mut foreign_users = BTreeSet::new();
     for i in 0..16 {
