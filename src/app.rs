@@ -37,14 +37,14 @@ use crate::store::sled_store::{SledOptions, SledStore};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
 
 /// The database schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 
 /// Validity of the tokens printed on first start.
 pub const BOOTSTRAP_TOKEN_DAYS: u32 = 365;
 
 /// Brings an opened store to [`SCHEMA_VERSION`], refusing a newer one.
-pub fn migrate(store: &dyn Store) -> Result<u64, StoreError> {
+pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64, StoreError> {
     let found = match store.get(Table::Meta, SCHEMA_VERSION_KEY)? {
         Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta)?,
         None => 0,
@@ -56,9 +56,30 @@ pub fn migrate(store: &dyn Store) -> Result<u64, StoreError> {
         });
     }
     if found < SCHEMA_VERSION {
-        // Version 0 → 1: an empty database; nothing to convert yet. Future
-        // migrations run here, each in its own transaction, in order.
+        // 0 → 1: an empty database, nothing to convert. 1 → 2: the reverse index of
+        // user links by downstream member. Each migration commits with the version it
+        // reaches, in order; none runs twice.
+        let links = if found >= 1 {
+            crate::reconcile::ownership::store::missing_member_links(store)?
+        } else {
+            Vec::new()
+        };
+        let now = clock.now();
         transaction::<_, StoreError>(store, |txn| {
+            if !links.is_empty() {
+                crate::reconcile::ownership::store::index_member_links(txn, &links)?;
+                crate::audit::append(
+                    txn,
+                    crate::audit::AuditDraft::new("cowork-sync", "store.migrated", None).with(
+                        serde_json::json!({
+                            "from": found,
+                            "to": SCHEMA_VERSION,
+                            "member_links_indexed": links.len(),
+                        }),
+                    ),
+                    now,
+                )?;
+            }
             txn.insert(
                 Table::Meta,
                 SCHEMA_VERSION_KEY,
@@ -89,7 +110,7 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens the sled database under the configured data directory.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
+pub fn open_store(config: &Config, clock: &dyn crate::clock::Clock) -> anyhow::Result<Arc<SledStore>> {
     private_dir(&config.storage.data_dir)?;
     let store = SledStore::open(
         &config.db_dir(),
@@ -98,7 +119,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
         },
     )
     .with_context(|| format!("opening the database in {}", config.db_dir().display()))?;
-    migrate(&store).context("migrating the database")?;
+    migrate(&store, clock).context("migrating the database")?;
     Ok(Arc::new(store))
 }
 
@@ -494,7 +515,7 @@ async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
 
 /// Runs the daemon until a shutdown signal.
 pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
-    let sled = open_store(&config)?;
+    let sled = open_store(&config, clock.as_ref())?;
     let store: Arc<dyn Store> = sled.clone();
     let key = bootstrap_key(&config, &clock)?;
     let core = Core::new(&config, store, clock)?;
@@ -579,4 +600,46 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     }
     sled.flush().context("flushing the database at shutdown")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn a_version_1_database_gets_the_member_link_index_once_and_audited() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::at_epoch_2026();
+        // A version-1 database: a user link written before the reverse index existed.
+        let link = serde_json::json!({"scim_id": "u1", "email": "a@example.com", "user_id": "user_1"});
+        transaction::<_, StoreError>(&store, |txn| {
+            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &1u64.to_be_bytes())
+                .map_err(TxFail::Store)?;
+            txn.insert(
+                Table::Downstream,
+                b"u\x00u1",
+                link.to_string().as_bytes(),
+            )
+            .map_err(TxFail::Store)?;
+            crate::audit::append(
+                txn,
+                crate::audit::AuditDraft::new("test", "test", None),
+                clock.now(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            crate::reconcile::ownership::store::linked_to(&store, "user_1").unwrap(),
+            Some("u1".to_string())
+        );
+        let entries = crate::audit::list(&store, None, 0, 10).unwrap();
+        assert_eq!(entries.last().unwrap().action, "store.migrated");
+        // Again: nothing to do.
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
+    }
 }

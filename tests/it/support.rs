@@ -62,8 +62,8 @@ impl TestAppBuilder {
         } else {
             Arc::new(MemoryStore::new())
         };
-        migrate(store.as_ref()).unwrap();
         let clock = Arc::new(ManualClock::at_epoch_2026());
+        migrate(store.as_ref(), clock.as_ref()).unwrap();
         let shared: SharedClock = clock.clone();
         let core = Core::new(&config, store, shared).unwrap();
         core.spawn_background();
