@@ -7,6 +7,7 @@
 mod admin_api;
 mod admin_reconcile;
 mod cli;
+mod cli_remote;
 mod cowork_client;
 mod idp_replay;
 mod reconcile;
