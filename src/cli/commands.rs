@@ -157,6 +157,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             api_key_file,
             accept_invites,
             rpm,
+            plugins,
         } => {
             let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
                 Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
@@ -168,6 +169,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 api_key_file,
                 accept_invites,
                 rpm,
+                plugins,
                 ..crate::sim::SimOptions::default()
             };
             actix_web::rt::System::new()

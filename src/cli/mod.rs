@@ -130,6 +130,10 @@ enum Command {
         /// Requests per minute before 429 (0 = no limit).
         #[arg(long, default_value_t = 100)]
         rpm: u32,
+        /// Org-owned plugins to add (comma-separated names); the Plugins API lists them
+        /// with their ids.
+        #[arg(long, value_delimiter = ',')]
+        plugins: Vec<String>,
     },
     /// The rule table.
     Rules {
