@@ -172,7 +172,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             };
             actix_web::rt::System::new()
                 .block_on(crate::sim::run(options))
-                .map_err(Failure::from)
+                .map_err(|e| Failure::from(anyhow::Error::from(e)))
         }
         Command::Rules { command } => rules(command),
         Command::Plan { json, remote } => remote_call(&remote, |c| async move {

@@ -783,6 +783,24 @@ async fn the_simulator_keeps_its_state_across_a_restart() {
     h.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_second_simulator_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SimOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..SimOptions::for_tests()
+    };
+    let first = start_sim(options.clone()).await;
+    let users = add_users(&first, 1, "first");
+    let err = sim::start(options.clone()).await.unwrap_err();
+    assert!(matches!(err, sim::SimError::Locked { .. }), "{err}");
+    first.stop().await.unwrap();
+    // The refused one wrote nothing: the first one's state is intact and reopens.
+    let again = start_sim(options).await;
+    assert!(again.state().users().contains(&users[0]));
+    again.stop().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_snapshot_is_written_in_the_background_after_a_change() {
     let dir = tempfile::tempdir().unwrap();
