@@ -169,6 +169,27 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Removals the safety valve holds: id, target, age and reason.
+    Held {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Apply removals the safety valve holds (audited with your token's subject).
+    Approve {
+        /// Every removal held now.
+        #[arg(long)]
+        all: bool,
+        /// The ids to approve (`h_…`, from `cowork-sync held`).
+        ids: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]

@@ -9,6 +9,7 @@ mod admin_reconcile;
 mod cli;
 mod cowork_client;
 mod idp_replay;
+mod offboarding;
 mod plugins_api;
 mod reconcile;
 mod scim_http;

@@ -87,6 +87,7 @@ fn env() -> Env {
         shared,
         3,
     ));
+    status.set_phase(cowork_sync::status::Phase::Serving);
     Env {
         store,
         directory,
@@ -604,7 +605,14 @@ async fn the_valve_holds_a_mass_removal_until_approved_or_forced_and_applies_the
     }
     let list = r.held().await.unwrap();
     assert_eq!(list.len(), 7);
-    assert!(f.env.status.check().ready);
+    // Ready (SCIM writes are stored), but degraded, naming the held removals.
+    let readiness = f.env.status.check();
+    assert!(readiness.ready);
+    assert_eq!(readiness.status, "degraded");
+    assert_eq!(
+        readiness.checks["held_removals"].status,
+        cowork_sync::status::Verdict::Degraded
+    );
 
     // An operator approves alice's pilot removal: applied at once, audited by name.
     let alice = list
