@@ -144,6 +144,10 @@ enum Command {
         /// Requests per minute before 429 (0 = no limit).
         #[arg(long, default_value_t = 100)]
         rpm: u32,
+        /// Org-owned plugins to add (comma-separated names); the Plugins API lists them
+        /// with their ids.
+        #[arg(long, value_delimiter = ',')]
+        plugins: Vec<String>,
     },
     /// The rule table.
     Rules {
@@ -182,6 +186,27 @@ enum Command {
     Explain {
         /// The user's id or userName.
         user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Removals the safety valve holds: id, target, age and reason.
+    Held {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Apply removals the safety valve holds (audited with your token's subject).
+    Approve {
+        /// Every removal held now.
+        #[arg(long)]
+        all: bool,
+        /// The ids to approve (`h_…`, from `cowork-sync held`).
+        ids: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -10,6 +10,8 @@ mod cli;
 mod cli_remote;
 mod cowork_client;
 mod idp_replay;
+mod offboarding;
+mod plugins_api;
 mod reconcile;
 mod scim_http;
 mod smoke;
