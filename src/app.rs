@@ -360,6 +360,41 @@ impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
         let runs = self.reconciler.runs(limit)?;
         serde_json::to_value(runs).map_err(|e| ApiError::Internal(format!("rendering runs: {e}")))
     }
+
+    fn held(&self) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let held = reconciler.held().await?;
+            let text = crate::reconcile::render_held(&held, reconciler.clock_now());
+            report_json(&serde_json::json!({ "held": held }), text)
+        })
+    }
+
+    fn approve(&self, ids: Option<Vec<String>>, actor: String) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let which = match ids {
+                Some(ids) => crate::reconcile::Approval::Ids(ids),
+                None => crate::reconcile::Approval::All,
+            };
+            let report = reconciler.approve(which, &actor).await?;
+            let text = crate::reconcile::render_approval(&report);
+            report_json(&report, text)
+        })
+    }
+
+    fn downstream_access(
+        &self,
+        scim_id: String,
+        wanted: crate::reconcile::access::Wanted,
+    ) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let access = reconciler.downstream_access(&scim_id, wanted).await?;
+            let text = crate::reconcile::access::render_downstream(&access);
+            report_json(&access, text)
+        })
+    }
 }
 
 /// The downstream the daemon writes to: the configured Admin API, or the bundled
@@ -493,7 +528,7 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C), then stops the server gracefully: no new
 /// connections, in-flight requests finish (up to the shutdown timeout).
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle, status: Arc<Status>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -517,6 +552,9 @@ async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+    // Readiness fails from here on, so a load balancer stops sending new requests
+    // while in-flight ones drain.
+    status.set_phase(crate::status::Phase::ShuttingDown);
     handle.stop(true).await;
 }
 
@@ -589,7 +627,8 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
         tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
     }
     let server = server.run();
-    tokio::spawn(stop_on_signal(server.handle()));
+    core.status.set_phase(crate::status::Phase::Serving);
+    tokio::spawn(stop_on_signal(server.handle(), core.status.clone()));
     server.await.context("running the HTTP server")?;
     tracing::info!(
         "shutting down: stopping workers, recording pending audit entries, flushing the database"
