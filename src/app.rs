@@ -110,7 +110,10 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens the sled database under the configured data directory.
-pub fn open_store(config: &Config, clock: &dyn crate::clock::Clock) -> anyhow::Result<Arc<SledStore>> {
+pub fn open_store(
+    config: &Config,
+    clock: &dyn crate::clock::Clock,
+) -> anyhow::Result<Arc<SledStore>> {
     private_dir(&config.storage.data_dir)?;
     let store = SledStore::open(
         &config.db_dir(),
@@ -613,16 +616,13 @@ mod tests {
         let store = MemoryStore::new();
         let clock = ManualClock::at_epoch_2026();
         // A version-1 database: a user link written before the reverse index existed.
-        let link = serde_json::json!({"scim_id": "u1", "email": "a@example.com", "user_id": "user_1"});
+        let link =
+            serde_json::json!({"scim_id": "u1", "email": "a@example.com", "user_id": "user_1"});
         transaction::<_, StoreError>(&store, |txn| {
             txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &1u64.to_be_bytes())
                 .map_err(TxFail::Store)?;
-            txn.insert(
-                Table::Downstream,
-                b"u\x00u1",
-                link.to_string().as_bytes(),
-            )
-            .map_err(TxFail::Store)?;
+            txn.insert(Table::Downstream, b"u\x00u1", link.to_string().as_bytes())
+                .map_err(TxFail::Store)?;
             crate::audit::append(
                 txn,
                 crate::audit::AuditDraft::new("test", "test", None),
