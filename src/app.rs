@@ -244,6 +244,7 @@ impl Core {
             status: self.status.clone(),
             public_url: config.server.public_url.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,

@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_reconcile;
 mod cli;
 mod cowork_client;
+mod hardening;
 mod idp_replay;
 mod reconcile;
 mod scim_http;
