@@ -37,7 +37,7 @@ use crate::store::sled_store::{SledOptions, SledStore};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
 
 /// The database schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 
 /// Validity of the tokens printed on first start.
@@ -57,7 +57,7 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
     }
     if found < SCHEMA_VERSION {
         // 0 → 1: an empty database, nothing to convert. 1 → 2: the reverse index of
-        // user links by downstream member. Each migration commits with the version it
+        // user links by downstream member. 2 → 3: see below. Each migration commits with the version it
         // reaches, in order; none runs twice.
         let links = if found >= 1 {
             crate::reconcile::ownership::store::missing_member_links(store)?
@@ -65,6 +65,10 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
             Vec::new()
         };
         let now = clock.now();
+        // 2 → 3: users' externalId index becomes a multi-index (chunked, resumable).
+        if found >= 1 {
+            crate::directory::migrate::external_id_multi_index(store, now)?;
+        }
         transaction::<_, StoreError>(store, |txn| {
             if !links.is_empty() {
                 crate::reconcile::ownership::store::index_member_links(txn, &links)?;
@@ -357,6 +361,41 @@ impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
         let runs = self.reconciler.runs(limit)?;
         serde_json::to_value(runs).map_err(|e| ApiError::Internal(format!("rendering runs: {e}")))
     }
+
+    fn held(&self) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let held = reconciler.held().await?;
+            let text = crate::reconcile::render_held(&held, reconciler.clock_now());
+            report_json(&serde_json::json!({ "held": held }), text)
+        })
+    }
+
+    fn approve(&self, ids: Option<Vec<String>>, actor: String) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let which = match ids {
+                Some(ids) => crate::reconcile::Approval::Ids(ids),
+                None => crate::reconcile::Approval::All,
+            };
+            let report = reconciler.approve(which, &actor).await?;
+            let text = crate::reconcile::render_approval(&report);
+            report_json(&report, text)
+        })
+    }
+
+    fn downstream_access(
+        &self,
+        scim_id: String,
+        wanted: crate::reconcile::access::Wanted,
+    ) -> OpFuture {
+        let reconciler = self.reconciler.clone();
+        Box::pin(async move {
+            let access = reconciler.downstream_access(&scim_id, wanted).await?;
+            let text = crate::reconcile::access::render_downstream(&access);
+            report_json(&access, text)
+        })
+    }
 }
 
 /// The downstream the daemon writes to: the configured Admin API, or the bundled
@@ -490,7 +529,7 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C), then stops the server gracefully: no new
 /// connections, in-flight requests finish (up to the shutdown timeout).
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle, status: Arc<Status>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -514,6 +553,9 @@ async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+    // Readiness fails from here on, so a load balancer stops sending new requests
+    // while in-flight ones drain.
+    status.set_phase(crate::status::Phase::ShuttingDown);
     handle.stop(true).await;
 }
 
@@ -586,7 +628,8 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
         tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
     }
     let server = server.run();
-    tokio::spawn(stop_on_signal(server.handle()));
+    core.status.set_phase(crate::status::Phase::Serving);
+    tokio::spawn(stop_on_signal(server.handle(), core.status.clone()));
     server.await.context("running the HTTP server")?;
     tracing::info!(
         "shutting down: stopping workers, recording pending audit entries, flushing the database"
@@ -640,6 +683,46 @@ mod tests {
         let entries = crate::audit::list(&store, None, 0, 10).unwrap();
         assert_eq!(entries.last().unwrap().action, "store.migrated");
         // Again: nothing to do.
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_a_multi_valued_external_id_index_once() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::at_epoch_2026();
+        // A version-2 database: externalId → id, the old unique form.
+        transaction::<_, StoreError>(&store, |txn| {
+            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &2u64.to_be_bytes())
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-1", b"u1")
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-2", b"u2")
+                .map_err(TxFail::Store)?;
+            crate::audit::append(
+                txn,
+                crate::audit::AuditDraft::new("test", "test", None),
+                clock.now(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        let entries =
+            crate::store::collect_prefix(&store, Table::UserExternalIdIdx, b"", 10).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                (b"ext-1\x00u1".to_vec(), Vec::new()),
+                (b"ext-2\x00u2".to_vec(), Vec::new())
+            ]
+        );
+        assert_eq!(
+            crate::directory::users_by_external_id(&store, "ext-2").unwrap(),
+            vec!["u2".to_string()]
+        );
+        let audited = crate::audit::list(&store, None, 0, 10).unwrap();
+        assert_eq!(audited.last().unwrap().action, "store.migrated");
         assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
         assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
     }

@@ -1,8 +1,16 @@
 //! The daemon's operational status: what `/readyz`, `/metrics` and
 //! `GET /admin/v1/status` report. Workers record outcomes here (reconcile runs,
 //! downstream calls, outbox drains); readers take a consistent snapshot.
+//!
+//! Readiness means one thing: SCIM writes can be accepted and stored. Only the
+//! store (written by a probe) and the daemon's phase (starting, serving, shutting
+//! down) can fail it. Everything downstream of a stored write (the outbox backlog,
+//! reconcile runs, the Cowork API, held removals) is reported as `degraded`: an
+//! ingress that stopped IdP traffic because Cowork is slow would turn a delay into
+//! provisioning errors at the IdP.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,8 +23,46 @@ use crate::metrics::Metrics;
 use crate::outbox;
 use crate::store::{Store, Table};
 
-/// Pending outbox entries beyond which the daemon reports itself not ready.
+/// Pending outbox entries beyond which the outbox is reported degraded.
 const OUTBOX_BACKLOG_LIMIT: u64 = 50_000;
+/// How long a store write probe's result is reused (probes hit the disk).
+const STORE_PROBE_TTL_MS: i64 = 5_000;
+/// The key the store write probe writes.
+const STORE_PROBE_KEY: &[u8] = b"readyz_probe";
+
+/// Where the daemon is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Opening the store and starting workers: not accepting writes yet.
+    Starting = 0,
+    /// Accepting SCIM writes.
+    Serving = 1,
+    /// Draining in-flight requests after a signal.
+    ShuttingDown = 2,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Phase::Serving,
+            2 => Phase::ShuttingDown,
+            _ => Phase::Starting,
+        }
+    }
+}
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing to report.
+    Ok,
+    /// Something needs an operator, but SCIM writes are accepted and stored.
+    Degraded,
+    /// SCIM writes cannot be accepted: readiness fails.
+    Fail,
+}
 
 /// The last outcome of the scheduled/on-demand reconcile.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,19 +106,89 @@ pub struct DownstreamStatus {
 /// One readiness check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// Whether it passes.
+    /// `ok`, `degraded` or `fail`.
+    pub status: Verdict,
+    /// Whether it is `ok`.
     pub ok: bool,
     /// What was found.
     pub detail: String,
 }
 
+impl Check {
+    fn new(status: Verdict, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            ok: status == Verdict::Ok,
+            detail: detail.into(),
+        }
+    }
+
+    /// `ok` when `healthy`, else `otherwise`.
+    fn when(healthy: bool, otherwise: Verdict, detail: impl Into<String>) -> Self {
+        Self::new(if healthy { Verdict::Ok } else { otherwise }, detail)
+    }
+}
+
 /// The `/readyz` body.
 #[derive(Debug, Clone, Serialize)]
 pub struct Readiness {
-    /// All checks pass.
+    /// SCIM writes can be accepted and stored (no check failed).
     pub ready: bool,
+    /// `ok`, `degraded` (ready, but a check needs an operator) or `unavailable`.
+    pub status: &'static str,
     /// Each check by name.
     pub checks: BTreeMap<String, Check>,
+}
+
+impl Readiness {
+    fn of(checks: BTreeMap<String, Check>) -> Self {
+        let worst = checks
+            .values()
+            .map(|c| c.status)
+            .fold(Verdict::Ok, |worst, v| match (worst, v) {
+                (Verdict::Fail, _) | (_, Verdict::Fail) => Verdict::Fail,
+                (Verdict::Degraded, _) | (_, Verdict::Degraded) => Verdict::Degraded,
+                _ => Verdict::Ok,
+            });
+        Self {
+            ready: worst != Verdict::Fail,
+            status: match worst {
+                Verdict::Ok => "ok",
+                Verdict::Degraded => "degraded",
+                Verdict::Fail => "unavailable",
+            },
+            checks,
+        }
+    }
+}
+
+/// Most users whose last downstream failure is remembered.
+const MAX_USER_FAILURES: usize = 10_000;
+
+/// The last downstream action that failed for a directory user (until one for them
+/// succeeds), for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserFailure {
+    /// Action kind (`add_member`, ...).
+    pub kind: String,
+    /// Its target (`group:<key>`, `user:<id>`).
+    pub target: String,
+    /// What went wrong (no personal data).
+    pub error: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// What the lifecycle records in the store hold now: rebuilt from the store on every
+/// read, so a restart loses none of it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LifecycleCounts {
+    /// Removals the safety valve holds.
+    pub held_removals: usize,
+    /// Deactivated or deleted users whose organization removal is pending.
+    pub offboarding: usize,
+    /// Emails several directory users map to (one of them is matched).
+    pub identity_collisions: usize,
 }
 
 /// Shared operational status.
@@ -84,6 +200,10 @@ pub struct Status {
     failure_threshold: u32,
     reconcile: Mutex<ReconcileStatus>,
     downstream: Mutex<DownstreamStatus>,
+    phase: AtomicU8,
+    user_failures: Mutex<BTreeMap<String, UserFailure>>,
+    /// The last store write probe: when (ms since the epoch) and what it found.
+    store_probe: Mutex<Option<(i64, Result<(), String>)>>,
 }
 
 impl Status {
@@ -103,7 +223,81 @@ impl Status {
             failure_threshold: failure_threshold.max(1),
             reconcile: Mutex::new(ReconcileStatus::default()),
             downstream: Mutex::new(DownstreamStatus::default()),
+            phase: AtomicU8::new(Phase::Starting as u8),
+            user_failures: Mutex::new(BTreeMap::new()),
+            store_probe: Mutex::new(None),
         }
+    }
+
+    /// Moves the daemon to `phase` (serving once listening, shutting down on a signal).
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// Where the daemon is in its life.
+    pub fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::SeqCst))
+    }
+
+    /// Records what a pass did per directory user: the failures it met, and the users
+    /// an applied action concerned (whose earlier failure is then forgotten).
+    pub fn user_outcomes(
+        &self,
+        failed: impl Iterator<Item = (String, UserFailure)>,
+        succeeded: &std::collections::BTreeSet<String>,
+    ) {
+        let mut map = self.user_failures.lock();
+        for scim in succeeded {
+            map.remove(scim);
+        }
+        for (scim, failure) in failed {
+            map.insert(scim, failure);
+        }
+        while map.len() > MAX_USER_FAILURES {
+            map.pop_first();
+        }
+    }
+
+    /// The last downstream failure for this directory user, if no action for them
+    /// has succeeded since.
+    pub fn user_failure(&self, scim_id: &str) -> Option<UserFailure> {
+        self.user_failures.lock().get(scim_id).cloned()
+    }
+
+    /// Held removals, pending offboardings and identity collisions, from the store.
+    pub fn lifecycle(&self) -> Result<LifecycleCounts, crate::store::StoreError> {
+        use crate::reconcile::ownership::store as records;
+        let store = self.store.as_ref();
+        let emails: std::collections::BTreeSet<String> = records::claims(store)?
+            .into_iter()
+            .map(|c| c.email)
+            .collect();
+        Ok(LifecycleCounts {
+            held_removals: records::held(store)?.len(),
+            offboarding: records::offboarding(store)?.len(),
+            identity_collisions: emails.len(),
+        })
+    }
+
+    /// Whether the store takes a write now: a durable write of a probe key, reused
+    /// for a few seconds so a probe every second costs one write in five.
+    fn store_writable(&self) -> Result<(), String> {
+        let now = self.clock.now().timestamp_millis();
+        let mut last = self.store_probe.lock();
+        if let Some((at, result)) = last.as_ref() {
+            if now.saturating_sub(*at) < STORE_PROBE_TTL_MS && now >= *at {
+                return result.clone();
+            }
+        }
+        let stamp = now.to_be_bytes();
+        let result =
+            crate::store::transaction::<_, crate::store::StoreError>(self.store.as_ref(), |txn| {
+                txn.insert(Table::Meta, STORE_PROBE_KEY, &stamp)
+                    .map_err(crate::store::TxFail::Store)
+            })
+            .map_err(|e| format!("the store refused a write: {e}"));
+        *last = Some((now, result.clone()));
+        result
     }
 
     /// The metrics registry.
@@ -176,40 +370,50 @@ impl Status {
         self.downstream.lock().clone()
     }
 
-    /// Runs every readiness check (blocking: reads the store).
+    /// Runs every readiness check (blocking: reads and probes the store).
     pub fn check(&self) -> Readiness {
         let mut checks = BTreeMap::new();
-        let store = match self.store.get(Table::Meta, b"schema_version") {
-            Ok(_) => Check {
-                ok: true,
-                detail: "readable".into(),
-            },
-            Err(e) => Check {
-                ok: false,
-                detail: format!("store error: {e}"),
-            },
-        };
-        checks.insert("store".into(), store);
-        let backlog = match outbox::backlog(self.store.as_ref()) {
-            Ok((n, oldest)) => Check {
-                ok: n < OUTBOX_BACKLOG_LIMIT,
-                detail: match oldest {
-                    Some(at) => format!("{n} pending, oldest queued at {at}"),
-                    None => "empty".into(),
+        let phase = self.phase();
+        checks.insert(
+            "phase".into(),
+            Check::when(
+                phase == Phase::Serving,
+                Verdict::Fail,
+                match phase {
+                    Phase::Serving => "accepting SCIM writes",
+                    Phase::Starting => "starting: not accepting SCIM writes yet",
+                    Phase::ShuttingDown => "shutting down: draining in-flight requests",
                 },
+            ),
+        );
+        checks.insert(
+            "store".into(),
+            match self.store_writable() {
+                Ok(()) => Check::new(Verdict::Ok, "writable"),
+                Err(e) => Check::new(Verdict::Fail, e),
             },
-            Err(e) => Check {
-                ok: false,
-                detail: format!("store error: {e}"),
+        );
+        checks.insert(
+            "outbox".into(),
+            match outbox::backlog(self.store.as_ref()) {
+                Ok((n, oldest)) => Check::when(
+                    n < OUTBOX_BACKLOG_LIMIT,
+                    Verdict::Degraded,
+                    match oldest {
+                        Some(at) => format!("{n} pending, oldest queued at {at}"),
+                        None => "empty".into(),
+                    },
+                ),
+                Err(e) => Check::new(Verdict::Degraded, format!("store error: {e}")),
             },
-        };
-        checks.insert("outbox".into(), backlog);
+        );
         let r = self.reconcile();
         checks.insert(
             "last_reconcile".into(),
-            Check {
-                ok: r.consecutive_failures < self.failure_threshold,
-                detail: match (&r.last_success_at, r.consecutive_failures) {
+            Check::when(
+                r.consecutive_failures < self.failure_threshold,
+                Verdict::Degraded,
+                match (&r.last_success_at, r.consecutive_failures) {
                     (_, n) if n > 0 => format!(
                         "{n} failed run(s) in a row (threshold {}); last error: {}",
                         self.failure_threshold,
@@ -218,24 +422,36 @@ impl Status {
                     (Some(at), _) => format!("last success at {at}"),
                     (None, _) => "no run yet".into(),
                 },
-            },
+            ),
         );
         let d = self.downstream();
         checks.insert(
             "downstream".into(),
-            Check {
-                ok: d.consecutive_failures < self.failure_threshold,
-                detail: match (&d.last_error, &d.last_ok_at) {
+            Check::when(
+                d.consecutive_failures < self.failure_threshold,
+                Verdict::Degraded,
+                match (&d.last_error, &d.last_ok_at) {
                     (Some(e), _) => format!("{} failure(s) in a row: {e}", d.consecutive_failures),
                     (None, Some(at)) => format!("last call succeeded at {at}"),
                     (None, None) => "no call yet".into(),
                 },
+            ),
+        );
+        checks.insert(
+            "held_removals".into(),
+            match self.lifecycle() {
+                Ok(c) if c.held_removals == 0 => Check::new(Verdict::Ok, "none"),
+                Ok(c) => Check::new(
+                    Verdict::Degraded,
+                    format!(
+                        "{} removal(s) held by the safety valve: review with `cowork-sync held`, apply with `cowork-sync approve`",
+                        c.held_removals
+                    ),
+                ),
+                Err(e) => Check::new(Verdict::Degraded, format!("store error: {e}")),
             },
         );
-        Readiness {
-            ready: checks.values().all(|c| c.ok),
-            checks,
-        }
+        Readiness::of(checks)
     }
 
     /// Updates the gauges that are read from state at scrape time.
@@ -274,6 +490,26 @@ impl Status {
                 "Bytes the database uses on disk.",
                 &[],
                 bytes as f64,
+            );
+        }
+        if let Ok(c) = self.lifecycle() {
+            self.metrics.set(
+                "cowork_sync_held_removals",
+                "Removals the safety valve holds until an operator approves them.",
+                &[],
+                c.held_removals as f64,
+            );
+            self.metrics.set(
+                "cowork_sync_offboarding_pending",
+                "Deactivated or deleted users whose organization removal is pending.",
+                &[],
+                c.offboarding as f64,
+            );
+            self.metrics.set(
+                "cowork_sync_identity_collisions",
+                "Emails several directory users map to downstream.",
+                &[],
+                c.identity_collisions as f64,
             );
         }
         let r = self.reconcile();

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{block_on, AdminClient, RequestBody};
-use super::{out, outln};
+use super::{errln, out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
 use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
@@ -157,6 +157,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             api_key_file,
             accept_invites,
             rpm,
+            plugins,
         } => {
             let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
                 Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
@@ -168,15 +169,16 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 api_key_file,
                 accept_invites,
                 rpm,
+                plugins,
                 ..crate::sim::SimOptions::default()
             };
             actix_web::rt::System::new()
                 .block_on(crate::sim::run(options))
-                .map_err(Failure::from)
+                .map_err(|e| Failure::from(anyhow::Error::from(e)))
         }
         Command::Rules { command } => rules(command),
         Command::Plan { json, remote } => remote_call(&remote, |c| async move {
-            let report = c.call(Method::GET, "/admin/v1/plan", None).await?;
+            let report = c.call_long(Method::GET, "/admin/v1/plan", None).await?;
             print_report(&report, json);
             Ok(())
         }),
@@ -186,13 +188,17 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             remote,
         } => remote_call(&remote, |c| async move {
             let path = format!("/admin/v1/reconcile?dry_run={dry_run}&force={force}");
-            eprintln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
+            errln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
             let report = c.reconcile(&path).await?;
             print_report(&report, false);
             match report.get("outcome").and_then(Value::as_str) {
                 Some("refused") => Err(Failure::failed(
                     "the plan was refused by the safety valve; review it with `cowork-sync plan` and rerun with --force if it is intended",
                 )),
+                Some("held") => {
+                    eprintln!("cowork-sync: everything else was applied; the safety valve holds some removals: review them with `cowork-sync held`, apply them with `cowork-sync approve`");
+                    Ok(())
+                }
                 Some("failed") => Err(Failure::failed("the reconcile run failed; see the errors above")),
                 _ => Ok(()),
             }
@@ -203,7 +209,67 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             print_report(&report, json);
             Ok(())
         }),
+        Command::Held { json, remote } => remote_call(&remote, |c| async move {
+            let report = c.call(Method::GET, "/admin/v1/held", None).await?;
+            print_report(&report, json);
+            Ok(())
+        }),
+        Command::Approve {
+            all,
+            ids,
+            json,
+            remote,
+        } => {
+            let body = match (all, ids.is_empty()) {
+                (true, true) => serde_json::json!({ "all": true }),
+                (false, false) => serde_json::json!({ "ids": ids }),
+                (true, false) => {
+                    return Err(Failure::invalid(
+                        "name held removals or pass --all, not both",
+                    ))
+                }
+                (false, true) => {
+                    return Err(Failure::invalid(
+                        "name the held removals to approve (ids from `cowork-sync held`), or pass --all",
+                    ))
+                }
+            };
+            remote_call(&remote, |c| async move {
+                let report = c
+                    .call(
+                        Method::POST,
+                        "/admin/v1/held/approve",
+                        Some(RequestBody::Json(body)),
+                    )
+                    .await?;
+                print_report(&report, json);
+                let unknown = report
+                    .get("unknown")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let failed = report.get("failed").and_then(Value::as_u64).unwrap_or(0);
+                if unknown > 0 {
+                    Err(Failure::invalid("some ids name no held removal"))
+                } else if failed > 0 {
+                    Err(Failure::failed("some approved removals failed; see above"))
+                } else {
+                    Ok(())
+                }
+            })
+        }
         Command::Audit { command } => audit(command),
+        Command::Status { json, remote } => remote_call(&remote, |c| async move {
+            let status = c.call(Method::GET, "/admin/v1/status", None).await?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
+            } else {
+                out!("{}", super::status::render(&status));
+            }
+            Ok(())
+        }),
     }
 }
 
@@ -247,7 +313,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             match crate::rules::load_rule_file(&text) {
                 Ok(table) => {
                     for w in table.warnings() {
-                        eprintln!("warning: {w}");
+                        errln!("warning: {w}");
                     }
                     outln!(
                         "{} is valid: {} rule(s), {} custom role(s), {} downstream group(s)",
@@ -285,7 +351,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                     .await?;
                 for w in answer["warnings"].as_array().into_iter().flatten() {
                     if let Some(m) = w.get("message").and_then(Value::as_str) {
-                        eprintln!("warning: {m}");
+                        errln!("warning: {m}");
                     }
                 }
                 let summary = answer["summary"].as_str().unwrap_or("");

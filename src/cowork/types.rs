@@ -573,9 +573,10 @@ pub struct InviteRequest {
 // Groups (E5–E10)
 // ---------------------------------------------------------------------------------
 
-/// An RBAC group.
+/// An RBAC group. On the wire the attached roles are `role_ids`, with the older
+/// `roles` beside them (same values); both are written, `role_ids` is read first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_group")]
+#[serde(from = "wire::Group", into = "wire::Group")]
 pub struct RbacGroup {
     /// `rbac_group_01...`.
     pub id: String,
@@ -640,9 +641,10 @@ pub struct GroupUpdate {
     pub description: Option<String>,
 }
 
-/// A member of a group.
+/// A member of a group. On the wire the group is `rbac_group_id`, with the
+/// deprecated `group_id` beside it; both are written, `rbac_group_id` is read first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_group_member")]
+#[serde(from = "wire::Member", into = "wire::Member")]
 pub struct RbacGroupMember {
     /// The group.
     pub group_id: String,
@@ -701,15 +703,19 @@ pub struct SetRoles {
 // Roles (E11–E12)
 // ---------------------------------------------------------------------------------
 
-/// A custom role. Anthropic documents `{id, name, created_at, updated_at}`; the
-/// typed definition fields are tier B and absent against the real API.
+/// A role. Anthropic documents `{id, display_name, name (deprecated), source,
+/// created_at, updated_at}`; both names are written, `display_name` is read first.
+/// Built-in roles appear in the list too (`source.type: "built_in"`): never ours.
+/// The typed definition fields are tier B and absent against the real API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_role")]
+#[serde(from = "wire::Role", into = "wire::Role")]
 pub struct RbacRole {
     /// `rbac_role_01...`.
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Built-in or custom; `None` from servers that predate the field (custom then).
+    pub source: Option<RoleSource>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -738,6 +744,11 @@ pub struct RbacRole {
 }
 
 impl RbacRole {
+    /// Whether the product made this role (never updated, deleted or adopted).
+    pub fn is_built_in(&self) -> bool {
+        matches!(&self.source, Some(RoleSource { kind }) if kind != "custom")
+    }
+
     /// The typed definition, if the server exposes it (tier B).
     pub fn spec(&self) -> Option<RoleSpec> {
         Some(RoleSpec {
@@ -1037,7 +1048,7 @@ pub struct SpendActor {
     pub deleted: bool,
 }
 
-/// Tier B (E14): filter of `GET /spend_limits`.
+/// Filter of `GET /spend_limits` (the beta spend-limit reads, or tier B E14).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpendLimitFilter {
     /// Only rows of this scope type (`user`, `rbac_group`, `seat_tier`, `organization`).
@@ -1156,6 +1167,197 @@ pub struct EffectiveSpend {
     pub source: SpendScope,
 }
 
+/// Where a role comes from: `{"type": "built_in" | "custom"}` (an open set: anything
+/// but `custom` is treated as built in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSource {
+    /// `built_in` or `custom`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl RoleSource {
+    /// `{"type": "built_in"}`.
+    pub fn built_in() -> Self {
+        Self {
+            kind: "built_in".into(),
+        }
+    }
+
+    /// `{"type": "custom"}`.
+    pub fn custom() -> Self {
+        Self {
+            kind: "custom".into(),
+        }
+    }
+}
+
+/// The wire shapes of objects whose fields were renamed: new and old names both
+/// written, the new one read first (reference §1.10).
+mod wire {
+    use super::*;
+
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(tag = "type", rename = "rbac_group")]
+    pub(super) struct Group {
+        id: String,
+        name: String,
+        source_type: SourceType,
+        #[serde(default)]
+        role_ids: Option<Vec<String>>,
+        #[serde(default)]
+        roles: Option<Vec<String>>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        managed_by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+    }
+
+    impl From<Group> for RbacGroup {
+        fn from(g: Group) -> Self {
+            Self {
+                id: g.id,
+                name: g.name,
+                source_type: g.source_type,
+                roles: g.role_ids.or(g.roles),
+                created_at: g.created_at,
+                updated_at: g.updated_at,
+                description: g.description,
+                external_id: g.external_id,
+                managed_by: g.managed_by,
+                version: g.version,
+            }
+        }
+    }
+
+    impl From<RbacGroup> for Group {
+        fn from(g: RbacGroup) -> Self {
+            Self {
+                id: g.id,
+                name: g.name,
+                source_type: g.source_type,
+                role_ids: g.roles.clone(),
+                roles: g.roles,
+                created_at: g.created_at,
+                updated_at: g.updated_at,
+                description: g.description,
+                external_id: g.external_id,
+                managed_by: g.managed_by,
+                version: g.version,
+            }
+        }
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(tag = "type", rename = "rbac_group_member")]
+    pub(super) struct Member {
+        #[serde(default)]
+        rbac_group_id: Option<String>,
+        #[serde(default)]
+        group_id: Option<String>,
+        user_id: String,
+        #[serde(default)]
+        email: String,
+        created_at: DateTime<Utc>,
+    }
+
+    impl From<Member> for RbacGroupMember {
+        fn from(m: Member) -> Self {
+            Self {
+                group_id: m.rbac_group_id.or(m.group_id).unwrap_or_default(),
+                user_id: m.user_id,
+                email: m.email,
+                created_at: m.created_at,
+            }
+        }
+    }
+
+    impl From<RbacGroupMember> for Member {
+        fn from(m: RbacGroupMember) -> Self {
+            Self {
+                rbac_group_id: Some(m.group_id.clone()),
+                group_id: Some(m.group_id),
+                user_id: m.user_id,
+                email: m.email,
+                created_at: m.created_at,
+            }
+        }
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(tag = "type", rename = "rbac_role")]
+    pub(super) struct Role {
+        id: String,
+        #[serde(default)]
+        display_name: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<RoleSource>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capabilities: Option<Capabilities>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connectors: Option<ConnectorPolicy>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin_permissions: Option<BTreeMap<String, AdminLevel>>,
+    }
+
+    impl From<Role> for RbacRole {
+        fn from(r: Role) -> Self {
+            Self {
+                id: r.id,
+                name: r.display_name.or(r.name).unwrap_or_default(),
+                source: r.source,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                description: r.description,
+                external_id: r.external_id,
+                version: r.version,
+                default_model: r.default_model,
+                capabilities: r.capabilities,
+                connectors: r.connectors,
+                admin_permissions: r.admin_permissions,
+            }
+        }
+    }
+
+    impl From<RbacRole> for Role {
+        fn from(r: RbacRole) -> Self {
+            Self {
+                id: r.id,
+                display_name: Some(r.name.clone()),
+                name: Some(r.name),
+                source: r.source,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                description: r.description,
+                external_id: r.external_id,
+                version: r.version,
+                default_model: r.default_model,
+                capabilities: r.capabilities,
+                connectors: r.connectors,
+                admin_permissions: r.admin_permissions,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1235,6 +1437,50 @@ mod tests {
         let scope: SpendScope =
             serde_json::from_value(json!({"type": "cost_center", "id": "c"})).unwrap();
         assert_eq!(scope, SpendScope::Unknown);
+    }
+
+    #[test]
+    fn renamed_fields_are_read_first_and_old_names_are_the_fallback() {
+        let t = "2026-01-01T00:00:00Z";
+        let g: RbacGroup = serde_json::from_value(json!({
+            "type": "rbac_group", "id": "rbac_group_01", "name": "G", "source_type": "direct",
+            "role_ids": ["rbac_role_02"], "roles": ["rbac_role_01"], "created_at": t, "updated_at": t
+        }))
+        .unwrap();
+        assert_eq!(g.roles, Some(vec!["rbac_role_02".to_owned()]));
+        let old: RbacGroup = serde_json::from_value(json!({
+            "type": "rbac_group", "id": "rbac_group_01", "name": "G", "source_type": "direct",
+            "roles": null, "created_at": t, "updated_at": t
+        }))
+        .unwrap();
+        assert_eq!(old.roles, None, "null stays unknown");
+        let wire = serde_json::to_value(&g).unwrap();
+        assert_eq!(wire["role_ids"], wire["roles"]);
+        let m: RbacGroupMember = serde_json::from_value(json!({
+            "type": "rbac_group_member", "group_id": "old", "user_id": "u", "created_at": t
+        }))
+        .unwrap();
+        assert_eq!(m.group_id, "old");
+        let m: RbacGroupMember = serde_json::from_value(json!({
+            "type": "rbac_group_member", "rbac_group_id": "new", "group_id": "old",
+            "user_id": "u", "created_at": t
+        }))
+        .unwrap();
+        assert_eq!(m.group_id, "new");
+        let r: RbacRole = serde_json::from_value(json!({
+            "type": "rbac_role", "id": "rbac_role_01", "display_name": "Owner", "name": "old",
+            "source": {"type": "built_in"}, "created_at": t, "updated_at": t
+        }))
+        .unwrap();
+        assert_eq!(r.name, "Owner");
+        assert!(r.is_built_in());
+        let legacy: RbacRole = serde_json::from_value(json!({
+            "type": "rbac_role", "id": "rbac_role_02", "name": "Pilot",
+            "created_at": t, "updated_at": t
+        }))
+        .unwrap();
+        assert_eq!(legacy.name, "Pilot");
+        assert!(!legacy.is_built_in(), "no source: custom");
     }
 
     #[test]

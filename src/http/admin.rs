@@ -34,6 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/plan", web::get().to(plan))
         .route("/reconcile", web::post().to(reconcile))
         .route("/status", web::get().to(status))
+        .route("/held", web::get().to(held))
+        .route("/held/approve", web::post().to(approve))
         .route(
             "/users/{id}/effective-access",
             web::get().to(effective_access),
@@ -200,14 +202,21 @@ async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let directory = state.directory.clone();
     let status = state.status.clone();
-    let (counts, backlog, rules_version, readiness) = blocking(move || -> Result<_, StoreError> {
-        let counts = directory.counts()?;
-        let backlog = outbox::backlog(directory.store().as_ref())?;
-        let rules_version = ruleset::current(directory.store().as_ref())?
-            .map(|v| ruleset::RuleVersionInfo::from(&v));
-        Ok((counts, backlog, rules_version, status.check()))
-    })
-    .await?;
+    let (counts, backlog, rules_version, readiness, lifecycle) =
+        blocking(move || -> Result<_, StoreError> {
+            let counts = directory.counts()?;
+            let backlog = outbox::backlog(directory.store().as_ref())?;
+            let rules_version = ruleset::current(directory.store().as_ref())?
+                .map(|v| ruleset::RuleVersionInfo::from(&v));
+            Ok((
+                counts,
+                backlog,
+                rules_version,
+                status.check(),
+                status.lifecycle()?,
+            ))
+        })
+        .await?;
     let runs = match &state.operations {
         Some(ops) => ops.runs(10)?,
         None => Value::Array(Vec::new()),
@@ -215,7 +224,11 @@ async fn status(
     Ok(json(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "ready": readiness.ready,
+        "readiness": readiness.status,
         "checks": readiness.checks,
+        "held_removals": lifecycle.held_removals,
+        "offboarding": lifecycle.offboarding,
+        "identity_collisions": lifecycle.identity_collisions,
         "directory": {"users": counts.0, "groups": counts.1, "memberships": counts.2},
         "outbox": {"pending": backlog.0, "oldest": backlog.1},
         "rules": rules_version,
@@ -223,6 +236,92 @@ async fn status(
         "downstream": state.status.downstream(),
         "recent_runs": runs,
     })))
+}
+
+/// `GET /held`: the removals the valve holds, each with the userName it concerns
+/// (looked up now: the records themselves keep ids only) and its age.
+async fn held(state: web::Data<AppState>, _caller: AdminCaller) -> Result<HttpResponse, ApiError> {
+    let ops = state.operations()?;
+    let mut body = ops.held().await?;
+    let directory = state.directory.clone();
+    let now = state.clock.now();
+    let body = blocking(move || -> Result<Value, ApiError> {
+        if let Some(items) = body.get_mut("held").and_then(Value::as_array_mut) {
+            for item in items {
+                let user_name = match item.get("scim_id").and_then(Value::as_str) {
+                    Some(id) => directory
+                        .record(ResourceKind::User, id)?
+                        .and_then(|r| r.doc.get("userName").cloned()),
+                    None => None,
+                };
+                let age = item
+                    .get("held_at")
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0));
+                if let Some(obj) = item.as_object_mut() {
+                    obj.insert("userName".into(), user_name.unwrap_or(Value::Null));
+                    obj.insert("age_secs".into(), age.map_or(Value::Null, Value::from));
+                }
+            }
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(json(&body))
+}
+
+/// The body of `POST /held/approve`: `{"ids": [...]}` or `{"all": true}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    #[serde(default)]
+    ids: Option<Vec<String>>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// Most ids one approval names.
+const MAX_APPROVE_IDS: usize = 10_000;
+
+async fn approve(
+    state: web::Data<AppState>,
+    caller: AdminCaller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, 1024 * 1024).await?;
+    let request: ApproveBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"ids\": [...]}} or {{\"all\": true}}: {e}"
+        ))
+    })?;
+    let ids = match (request.all, request.ids) {
+        (true, None) => None,
+        (false, Some(ids)) if !ids.is_empty() && ids.len() <= MAX_APPROVE_IDS => Some(ids),
+        (false, Some(ids)) if ids.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "ids is empty: name the held removals to approve, or send {\"all\": true}".into(),
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::BadRequest(format!(
+                "at most {MAX_APPROVE_IDS} ids per approval"
+            )))
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "send either ids or all, not both".into(),
+            ))
+        }
+        (false, None) => {
+            return Err(ApiError::BadRequest(
+                "expected {\"ids\": [...]} or {\"all\": true}".into(),
+            ))
+        }
+    };
+    let ops = state.operations()?;
+    let report = ops.approve(ids, caller.0.subject.clone()).await?;
+    Ok(json(&report))
 }
 
 /// `GET /users/{id}/effective-access`: `id` may also be a userName.
@@ -233,7 +332,7 @@ async fn effective_access(
 ) -> Result<HttpResponse, ApiError> {
     let wanted = req.match_info().get("id").unwrap_or_default().to_string();
     let directory = state.directory.clone();
-    let explanation = blocking(move || -> Result<Value, ApiError> {
+    let explanation = blocking(move || -> Result<_, ApiError> {
         let store = directory.store().clone();
         let id = match directory.record(ResourceKind::User, &wanted)? {
             Some(_) => wanted.clone(),
@@ -255,15 +354,36 @@ async fn effective_access(
         let explanation = rules::explain(&table, &snapshot, &id)
             .ok_or_else(|| ApiError::NotFound(format!("no user with id '{id}'")))?;
         let text = explanation.to_string();
+        let wanted = crate::reconcile::access::Wanted {
+            active: explanation.access.active,
+            governed: explanation.access.governed,
+            groups: explanation.access.groups.clone(),
+        };
         let mut body = serde_json::to_value(&explanation)
             .map_err(|e| ApiError::Internal(format!("rendering the explanation: {e}")))?;
         if let Some(obj) = body.as_object_mut() {
             obj.insert("text".into(), Value::String(text));
             obj.insert("rules_version".into(), Value::from(current.version));
         }
-        Ok(body)
+        Ok((id, wanted, body))
     })
     .await?;
+    let (id, wanted, mut explanation) = explanation;
+    // Beside what the rules want: what Cowork holds now, and why the two differ.
+    if let Some(ops) = &state.operations {
+        let mut downstream = ops.downstream_access(id, wanted).await?;
+        let extra = downstream
+            .as_object_mut()
+            .and_then(|o| o.remove("text"))
+            .and_then(|t| t.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if let Some(obj) = explanation.as_object_mut() {
+            if let Some(Value::String(text)) = obj.get_mut("text") {
+                text.push_str(&extra);
+            }
+            obj.insert("downstream".into(), downstream);
+        }
+    }
     Ok(json(&explanation))
 }
 

@@ -1,6 +1,7 @@
 //! Operator endpoints without authentication: `/healthz` (liveness, no
-//! dependencies), `/readyz` (200 or 503 with each check named), `/metrics`
-//! (Prometheus text).
+//! dependencies), `/readyz` (200 while SCIM writes can be accepted and stored, with
+//! `status: degraded` when something else needs an operator; 503 otherwise; each
+//! check named), `/metrics` (Prometheus text).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -25,7 +26,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(report) if report.ready => HttpResponse::Ok().json(report),
         Ok(report) => HttpResponse::ServiceUnavailable().json(report),
         Err(_) => HttpResponse::ServiceUnavailable()
-            .json(json!({"ready": false, "checks": {"store": {"ok": false, "detail": "probe cancelled"}}})),
+            .json(json!({"ready": false, "status": "unavailable", "checks": {"store": {"status": "fail", "ok": false, "detail": "probe cancelled"}}})),
     }
 }
 

@@ -37,6 +37,16 @@ pub trait Operations: Send + Sync + 'static {
     fn reconcile(&self, dry_run: bool, force: bool, actor: String) -> OpFuture;
     /// The most recent runs, newest first.
     fn runs(&self, limit: usize) -> Result<Value, error::ApiError>;
+    /// The removals the safety valve holds, oldest first (`{"held": [...]}`).
+    fn held(&self) -> OpFuture;
+    /// Approves held removals (`None`: all of them) as `actor` and applies them now.
+    fn approve(&self, ids: Option<Vec<String>>, actor: String) -> OpFuture;
+    /// What Cowork holds for a user beside what the rules want, and why they differ.
+    fn downstream_access(
+        &self,
+        scim_id: String,
+        wanted: crate::reconcile::access::Wanted,
+    ) -> OpFuture;
 }
 
 /// What handlers share.

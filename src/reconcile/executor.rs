@@ -79,6 +79,8 @@ pub struct Executed {
     pub removals: usize,
     /// Organization removals and withdrawn invites that count in the window.
     pub org_removals: usize,
+    /// Directory users an applied (or converged) action concerned.
+    pub done_users: std::collections::BTreeSet<String>,
 }
 
 struct Done {
@@ -243,12 +245,16 @@ impl<C: CoworkApi> Executor<'_, C> {
                         Outcome::AlreadyInState => out.already_in_state += 1,
                     }
                     *out.done_by_kind.entry(action.kind).or_insert(0) += 1;
+                    if let Some(scim) = action.scim_id() {
+                        out.done_users.insert(scim.to_string());
+                    }
                 }
                 Ok(Step::Skip(reason)) => {
                     out.skipped += 1;
                     out.errors.push(ActionError {
                         kind: action.kind,
                         target: action.target.clone(),
+                        scim_id: action.scim_id().map(str::to_string),
                         error: reason,
                         request_id: None,
                         transient: false,
@@ -267,6 +273,7 @@ impl<C: CoworkApi> Executor<'_, C> {
                     out.errors.push(ActionError {
                         kind: action.kind,
                         target: action.target.clone(),
+                        scim_id: action.scim_id().map(str::to_string),
                         error: e.to_string(),
                         request_id: e.request_id().map(str::to_string),
                         transient,

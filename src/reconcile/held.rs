@@ -153,3 +153,89 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         Ok(report)
     }
 }
+
+/// How long ago `then` was, as a person reads it (`3m`, `2h 5m`, `4d 1h`).
+pub fn age(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (now - then).num_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// The held removals as a table: id, target, age, what, why.
+pub fn render_held(held: &[HeldRemoval], now: chrono::DateTime<chrono::Utc>) -> String {
+    use std::fmt::Write as _;
+    if held.is_empty() {
+        return "No removals are held.\n".to_string();
+    }
+    let mut out = format!(
+        "{} removal(s) held by the safety valve (apply with `cowork-sync approve ID...` or `--all`):\n",
+        held.len()
+    );
+    for h in held {
+        let approved = match &h.approved_by {
+            Some(by) => format!("  [approved by {by}, applying]"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "\n{}  {}  held {}{approved}\n  {}\n  reason: {}",
+            h.id,
+            h.target,
+            age(h.held_at, now),
+            h.description,
+            h.reason
+        );
+    }
+    out
+}
+
+/// What an approval did, as a person reads it.
+pub fn render_approval(report: &ApproveReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if report.approved.is_empty() {
+        out.push_str("Nothing approved");
+        out.push_str(if report.unknown.is_empty() {
+            ": no removals are held.\n"
+        } else {
+            ".\n"
+        });
+    } else {
+        let _ = writeln!(
+            out,
+            "Approved {} held removal(s): {} applied, {} failed.",
+            report.approved.len(),
+            report.applied,
+            report.failed
+        );
+    }
+    if !report.unknown.is_empty() {
+        let _ = writeln!(
+            out,
+            "No held removal has the id(s): {} (see `cowork-sync held`).",
+            report.unknown.join(", ")
+        );
+    }
+    for e in &report.errors {
+        let _ = writeln!(
+            out,
+            "  failed: {} {}: {}",
+            e.kind.as_str(),
+            e.target,
+            e.error
+        );
+    }
+    if report.blocked {
+        out.push_str(
+            "The downstream was unavailable: the approval stands and the next pass applies it.\n",
+        );
+    }
+    if report.still_held > 0 {
+        let _ = writeln!(out, "{} removal(s) still held.", report.still_held);
+    }
+    out
+}

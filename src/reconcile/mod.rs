@@ -19,6 +19,7 @@
 //! `outbox`, `status`, `clock`; never on `http`, `cli` or `app`. Store and CPU-heavy
 //! work runs off the async threads (`spawn_blocking`).
 
+pub mod access;
 pub mod actual;
 pub mod error;
 pub mod executor;
@@ -44,7 +45,7 @@ use std::time::Instant;
 use serde_json::json;
 
 pub use error::ReconcileError;
-pub use held::{Approval, ApproveReport};
+pub use held::{render_approval, render_held, Approval, ApproveReport};
 pub use options::{ReconcileOptions, RunOptions};
 pub use outbox_worker::outbox_worker;
 pub use plan::{Action, ActionKind, Plan, PlanOptions, Scope};
@@ -114,7 +115,12 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         &self.client
     }
 
-    /// The options.
+    /// Now, by the reconciler's clock.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The options it runs with.
     pub fn options(&self) -> &ReconcileOptions {
         &self.options
     }

@@ -6,6 +6,11 @@
 //! no change waits for a timer. While entries remain it drains again at once; after
 //! a transient downstream failure it waits (1 s, doubling up to 5 min, reset by a
 //! success) before trying again, and a new wake-up does not cut that pause short.
+//!
+//! It also keeps the offboarding timer: while an organization removal waits for
+//! its grace (`lifecycle.remove_from_org_after`), the worker sleeps until the
+//! earliest one is due and applies the ones due then. One that stays due (its
+//! removal failed or is held) is retried at most once a minute.
 //! Imports only the reconciler and tokio.
 
 use std::sync::Arc;
@@ -18,6 +23,31 @@ use crate::cowork::CoworkApi;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often an organization removal that stays due is tried again.
+const OFFBOARD_RETRY: Duration = Duration::from_secs(60);
+
+/// How long until the offboarding timer should fire, if anything waits for it.
+async fn offboarding_wait<C: CoworkApi + 'static>(
+    reconciler: &Reconciler<C>,
+    last_attempt: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<Duration> {
+    let due = match reconciler.next_offboarding_due().await {
+        Ok(due) => due?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read pending organization removals");
+            return Some(OFFBOARD_RETRY);
+        }
+    };
+    let now = reconciler.clock_now();
+    let at = match last_attempt {
+        // Still due after an attempt: not before the retry interval.
+        Some(tried) if due <= tried => {
+            tried + chrono::Duration::from_std(OFFBOARD_RETRY).unwrap_or_default()
+        }
+        _ => due,
+    };
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
 
 /// Runs until `stop` turns `true` (or its sender is dropped).
 pub async fn outbox_worker<C: CoworkApi + 'static>(
@@ -26,9 +56,21 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff: Option<Duration> = None;
+    let mut offboard_tried: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut offboard_now = false;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if std::mem::take(&mut offboard_now) {
+            offboard_tried = Some(reconciler.clock_now());
+            match reconciler.offboard_due().await {
+                Ok(report) if report.blocked => tracing::warn!(
+                    "organization removals due: downstream unavailable; retrying later"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "organization removals due: the pass failed"),
+            }
         }
         let mut again = false;
         match reconciler.drain_outbox().await {
@@ -63,8 +105,12 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
                 }
             }
             None => {
+                let timer = offboarding_wait(&reconciler, offboard_tried).await;
                 tokio::select! {
                     _ = wake.notified() => {}
+                    _ = tokio::time::sleep(timer.unwrap_or(Duration::ZERO)), if timer.is_some() => {
+                        offboard_now = true;
+                    }
                     changed = stop.changed() => if changed.is_err() { break },
                 }
             }

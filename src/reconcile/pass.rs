@@ -448,6 +448,22 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             stop_on_transient: who.stop_on_transient,
         };
         let executed = executor.run(&plan.actions, &mut ledger).await?;
+        self.status.user_outcomes(
+            executed.errors.iter().filter_map(|e| {
+                e.scim_id.as_ref().map(|scim| {
+                    (
+                        scim.clone(),
+                        crate::status::UserFailure {
+                            kind: e.kind.as_str().to_string(),
+                            target: e.target.clone(),
+                            error: e.error.clone(),
+                            at: crate::audit::timestamp(self.clock.now()),
+                        },
+                    )
+                })
+            }),
+            &executed.done_users,
+        );
         if !who.forced {
             self.record_removals(&who, &executed, &mut ledger).await?;
         }

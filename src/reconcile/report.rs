@@ -192,6 +192,9 @@ pub struct ActionError {
     pub kind: ActionKind,
     /// Target.
     pub target: String,
+    /// The directory user it concerns, when it concerns one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<String>,
     /// What went wrong (no personal data).
     pub error: String,
     /// The server's request id, when there was an answer.

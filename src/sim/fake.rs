@@ -315,11 +315,8 @@ impl CoworkApi for SimApi {
     async fn list_spend_limits(&self, filter: &SpendLimitFilter) -> CoworkResult<Vec<SpendLimit>> {
         let binding = format!("/spend_limits?{filter:?}");
         self.all_by_cursor(&binding, |s, q| {
-            s.list_spend_limits(
-                q,
-                filter.scope_type.as_deref(),
-                filter.rbac_group_id.as_deref(),
-            )
+            let types: Vec<&str> = filter.scope_type.as_deref().into_iter().collect();
+            s.list_spend_limits(q, &types, filter.rbac_group_id.as_deref())
         })
     }
 

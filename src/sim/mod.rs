@@ -16,7 +16,24 @@
 //! tools each); plugins `finance-close` and `brand-kit` (org preference `available`).
 //! One member, `owner@example.com`, the primary owner; one SCIM group "All Employees
 //! (SCIM)"; two roles made "in the console" (no `external_id`): "Chat only" and "All
-//! GA features".
+//! GA features", and the built-in roles "Owner" and "User" (`source.type:
+//! "built_in"`, listed but never writable). `SimOptions::plugins` (`sim --plugins
+//! NAME,...`) adds org-owned plugins of those names, at start and on reset.
+//!
+//! # Today's Admin API (reference §1.10)
+//! - The beta Plugins API (`anthropic-beta: ce-plugins-2026-09-01`; 404 without it):
+//!   `GET /plugins`, `GET /plugins/{id}`, `GET|POST|DELETE
+//!   /plugins/{id}/installation_settings[/{organization|rbac_group_…}]`, `GET
+//!   /plugin_marketplaces`; `limit` at most 100; its own limits (300 reads and 60
+//!   writes a minute at the default `rpm`); a repeated DELETE is 404; a write that
+//!   overlaps another write to the same plugin answers 503 with `x-should-retry: true`.
+//!   Plugin settings and the tier-B plugin policies are one model.
+//! - Spend-limit reads of every scope: `GET /spend_limits` with `anthropic-beta:
+//!   spend-limit-reads-2026-09-26` and `scope_type[]`, rows grouped by scope (tier B
+//!   answers the same list without the header).
+//! - Renamed fields, both names sent: groups `role_ids` beside `roles`, members
+//!   `rbac_group_id` beside `group_id`, roles `display_name` beside `name`, plus
+//!   `source`.
 //!
 //! # Test hooks (not part of the Anthropic API; they need the API key too)
 //! - `GET /_sim/state`: everything (snapshot, metrics, faults) as JSON.
@@ -37,10 +54,20 @@
 //! `#[tokio::test]` (either flavour, paused time included). Call
 //! [`SimHandle::stop`] to shut it down and write the final snapshot.
 //!
+//! # One simulator per data directory
+//! With a data directory the simulator holds an exclusive lock on `cowork-sim.lock` in
+//! it until it has written its last snapshot; a second simulator on the same directory
+//! refuses to start ([`SimError::Locked`]) instead of overwriting the first one's state
+//! when it exits.
+//!
+//! Errors: [`ApiError`] is an answer in the Admin API's envelope; [`SimError`] is why
+//! the simulator could not start, persist or stop (both in `error`).
+//!
 //! Imports `crate::clock` and the wire types of `crate::cowork`; nothing imports it but
-//! `app`, `cli` and tests.
+//! `app`, `cli` and tests (`src/cowork` never imports `src/sim`).
 
 mod access;
+pub mod error;
 pub mod fake;
 pub mod faults;
 mod http;
@@ -56,17 +83,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
-use anyhow::Context as _;
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
+pub use error::{ApiError, SimError};
 pub use fake::SimApi;
 pub use faults::FaultConfig;
-pub use state::{ApiError, NewMember, NewSimGroup, SimState, Snapshot};
+pub use state::{NewMember, NewSimGroup, SimState, Snapshot};
 
 use crate::clock::{self, SharedClock};
 use faults::{Faults, Throttle};
-use persist::Persister;
+use persist::{DirLock, Persister};
 
 /// How to run the simulator.
 #[derive(Clone)]
@@ -82,6 +109,9 @@ pub struct SimOptions {
     pub api_key: Option<String>,
     /// Turn each invite into a member at once.
     pub accept_invites: bool,
+    /// Org-owned plugins to add (by name) if missing, at start and on reset
+    /// (`sim --plugins`); the Plugins API lists them with their ids.
+    pub plugins: Vec<String>,
     /// Requests a minute for the admin endpoints (default 100; 0 = no limit). The
     /// spend endpoints get 60 % of it and invite creation 12× it an hour, as
     /// documented (60/min and 1,200/h at 100).
@@ -112,6 +142,7 @@ impl Default for SimOptions {
             api_key_file: None,
             api_key: None,
             accept_invites: false,
+            plugins: Vec::new(),
             rpm: 100,
             spend_rpm: None,
             extended: true,
@@ -143,6 +174,7 @@ impl fmt::Debug for SimOptions {
             .field("api_key_file", &self.api_key_file)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("accept_invites", &self.accept_invites)
+            .field("plugins", &self.plugins)
             .field("rpm", &self.rpm)
             .field("spend_rpm", &self.spend_rpm)
             .field("extended", &self.extended)
@@ -245,6 +277,12 @@ pub struct Sim {
     fault_seed: u64,
     request_seq: AtomicU64,
     persister: Option<Arc<Persister>>,
+    plugins: Vec<String>,
+    /// Plugins with a write in progress (the Plugins API's 503 to concurrent writes).
+    plugin_writes: Mutex<std::collections::HashSet<String>>,
+    /// Held until [`SimHandle::stop`] has written the last snapshot (or the core is
+    /// dropped): one simulator per data directory.
+    dir_lock: Mutex<Option<DirLock>>,
 }
 
 impl fmt::Debug for Sim {
@@ -260,34 +298,37 @@ impl fmt::Debug for Sim {
 impl Sim {
     /// A simulator core from options (loads the snapshot when there is one; does not
     /// listen). Reads the key file.
-    pub fn new(options: &SimOptions) -> anyhow::Result<Self> {
+    pub fn new(options: &SimOptions) -> Result<Self, SimError> {
         let api_key = match (&options.api_key, &options.api_key_file) {
             (Some(k), _) => Some(k.trim().to_owned()),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the API key file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|source| SimError::KeyFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 Some(text.trim().to_owned())
             }
             (None, None) => None,
         };
         if api_key.as_deref() == Some("") {
-            anyhow::bail!("the simulator's API key is empty");
+            return Err(SimError::EmptyKey);
         }
         let now = options.clock.now();
-        let (state, persister) = match &options.data_dir {
+        let (state, persister, lock) = match &options.data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+                let lock = DirLock::acquire(dir)?;
                 let state = match persist::load(dir)? {
                     Some(snap) => SimState::from_snapshot(snap),
                     None => SimState::seeded(now),
                 };
                 let persister = Persister::new(dir.clone(), options.snapshot_interval);
                 persister.mark_dirty();
-                (state, Some(persister))
+                (state, Some(persister), Some(lock))
             }
-            None => (SimState::seeded(now), None),
+            None => (SimState::seeded(now), None, None),
         };
+        let mut state = state;
+        state.seed_plugins(&options.plugins);
         Ok(Self {
             state: Mutex::new(state),
             faults: Mutex::new(Faults::new(options.fault_seed)),
@@ -303,6 +344,9 @@ impl Sim {
             fault_seed: options.fault_seed,
             request_seq: AtomicU64::new(1),
             persister,
+            plugins: options.plugins.clone(),
+            plugin_writes: Mutex::new(std::collections::HashSet::new()),
+            dir_lock: Mutex::new(lock),
         })
     }
 
@@ -338,7 +382,9 @@ impl Sim {
 
     /// Back to the seed: model, stored answers, faults, limits and metrics.
     pub fn reset(&self) {
-        *self.state.lock() = SimState::seeded(self.clock.now());
+        let mut state = SimState::seeded(self.clock.now());
+        state.seed_plugins(&self.plugins);
+        *self.state.lock() = state;
         *self.faults.lock() = Faults::new(self.fault_seed);
         *self.throttle.lock() = Throttle::new(self.rpm, self.spend_rpm);
         self.metrics.reset();
@@ -352,9 +398,9 @@ impl Sim {
         }
     }
 
-    fn encode_snapshot(&self) -> anyhow::Result<Vec<u8>> {
+    fn encode_snapshot(&self) -> Result<Vec<u8>, SimError> {
         let snapshot = self.state.lock().snapshot();
-        serde_json::to_vec(&snapshot).context("encoding the simulator snapshot")
+        serde_json::to_vec(&snapshot).map_err(SimError::SnapshotEncode)
     }
 
     fn next_request_id(&self) -> String {
@@ -406,12 +452,12 @@ impl SimHandle {
     }
 
     /// Stops the server (in-flight requests finish) and writes the final snapshot.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> Result<(), SimError> {
         self.server.stop(true).await;
         if let Some(task) = self.task.take() {
             task.await
-                .context("simulator server task")?
-                .context("simulator server")?;
+                .map_err(|e| SimError::Server(e.to_string()))?
+                .map_err(|e| SimError::Server(e.to_string()))?;
         }
         if let Some(p) = &self.sim.persister {
             p.stop();
@@ -422,6 +468,9 @@ impl SimHandle {
             let sim = self.sim.clone();
             p.flush(move || sim.encode_snapshot()).await?;
         }
+        // The last write is done: another simulator may take the directory now, even
+        // while a worker thread still holds the core.
+        drop(self.sim.dir_lock.lock().take());
         Ok(())
     }
 }
@@ -439,12 +488,15 @@ impl Drop for SimHandle {
 }
 
 /// Starts the simulator on the current tokio runtime and returns once it listens.
-pub async fn start(options: SimOptions) -> anyhow::Result<SimHandle> {
+pub async fn start(options: SimOptions) -> Result<SimHandle, SimError> {
     let sim = Arc::new(Sim::new(&options)?);
-    let listener = TcpListener::bind(options.listen)
-        .with_context(|| format!("binding the simulator to {}", options.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    let bind = |source| SimError::Bind {
+        addr: options.listen,
+        source,
+    };
+    let listener = TcpListener::bind(options.listen).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
     let data = web::Data::from(sim.clone());
     let server = HttpServer::new(move || {
         App::new()
@@ -455,7 +507,8 @@ pub async fn start(options: SimOptions) -> anyhow::Result<SimHandle> {
     .workers(options.workers.max(1))
     .disable_signals()
     .shutdown_timeout(5)
-    .listen(listener)?
+    .listen(listener)
+    .map_err(bind)?
     .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
@@ -475,7 +528,7 @@ pub async fn start(options: SimOptions) -> anyhow::Result<SimHandle> {
 
 /// Runs the simulator until Ctrl-C or SIGTERM, then stops it cleanly
 /// (`cowork-sync sim`).
-pub async fn run(options: SimOptions) -> anyhow::Result<()> {
+pub async fn run(options: SimOptions) -> Result<(), SimError> {
     let handle = start(options).await?;
     tracing::info!(base_url = %handle.base_url(), "cowork simulator ready");
     wait_for_shutdown().await;

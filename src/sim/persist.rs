@@ -6,6 +6,10 @@
 //! most the last interval; the simulator is a test tool, and this keeps bulk loads of
 //! 100,000 members cheap. Stored idempotency answers are not persisted (the daemon is
 //! safe without them).
+//!
+//! One simulator at a time per data directory: [`DirLock`] holds an exclusive lock on
+//! `cowork-sim.lock` for the simulator's life, so a second one refuses to start instead
+//! of overwriting the first one's state on exit.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,24 +17,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::sync::Notify;
 
+use super::error::SimError;
 use super::state::Snapshot;
 
 /// The snapshot's file name inside the data directory.
 pub const SNAPSHOT_FILE: &str = "cowork-sim.json";
+/// The lock file's name inside the data directory.
+pub const LOCK_FILE: &str = "cowork-sim.lock";
+
+/// The exclusive lock on a data directory; released when dropped (or when the process
+/// ends, however it ends).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    /// Takes the lock of `dir` (created if missing), or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, SimError> {
+        use fs2::FileExt as _;
+        std::fs::create_dir_all(dir).map_err(|source| SimError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let lock = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| SimError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        match file.try_lock_exclusive() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(_) => Err(SimError::Locked {
+                path: dir.to_owned(),
+                lock,
+            }),
+        }
+    }
+}
 
 /// Reads the snapshot in `dir`, if there is one.
-pub fn load(dir: &Path) -> anyhow::Result<Option<Snapshot>> {
+pub fn load(dir: &Path) -> Result<Option<Snapshot>, SimError> {
     let path = dir.join(SNAPSHOT_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(source) => return Err(SimError::SnapshotRead { path, source }),
     };
     let snapshot = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a simulator snapshot", path.display()))?;
+        .map_err(|source| SimError::SnapshotFormat { path, source })?;
     Ok(Some(snapshot))
 }
 
@@ -88,8 +129,8 @@ impl Persister {
     /// Writes now if dirty. `encode` produces the snapshot bytes.
     pub async fn flush(
         &self,
-        encode: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<()> {
+        encode: impl FnOnce() -> Result<Vec<u8>, SimError>,
+    ) -> Result<(), SimError> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -103,17 +144,17 @@ impl Persister {
         let dir = self.dir.clone();
         let written = tokio::task::spawn_blocking(move || write_atomic(&dir, &bytes))
             .await
-            .context("snapshot writer stopped")?;
+            .map_err(|e| SimError::Server(format!("snapshot writer stopped: {e}")))?;
         if let Err(e) = written {
             self.dirty.store(true, Ordering::Release);
-            return Err(e).context("writing the simulator snapshot");
+            return Err(SimError::SnapshotWrite(e));
         }
         Ok(())
     }
 
     /// Runs until [`Persister::stop`]: waits for a change, lets the interval pass,
     /// writes.
-    pub async fn run(self: Arc<Self>, encode: impl Fn() -> anyhow::Result<Vec<u8>> + Send) {
+    pub async fn run(self: Arc<Self>, encode: impl Fn() -> Result<Vec<u8>, SimError> + Send) {
         loop {
             self.wake.notified().await;
             if self.stopping.load(Ordering::Acquire) {
@@ -149,5 +190,16 @@ mod tests {
         assert!(load(dir.path()).is_err(), "not a snapshot");
         let empty = tempfile::tempdir().unwrap();
         assert!(load(empty.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_second_lock_on_one_data_dir_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path()).unwrap();
+        let err = DirLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, SimError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("another simulator"));
+        drop(first);
+        DirLock::acquire(dir.path()).unwrap();
     }
 }

@@ -7,9 +7,12 @@
 mod admin_api;
 mod admin_reconcile;
 mod cli;
+mod cli_remote;
 mod cowork_client;
 mod hardening;
 mod idp_replay;
+mod offboarding;
+mod plugins_api;
 mod reconcile;
 mod scim_http;
 mod smoke;

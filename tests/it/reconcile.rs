@@ -87,6 +87,7 @@ fn env() -> Env {
         shared,
         3,
     ));
+    status.set_phase(cowork_sync::status::Phase::Serving);
     Env {
         store,
         directory,
@@ -604,7 +605,14 @@ async fn the_valve_holds_a_mass_removal_until_approved_or_forced_and_applies_the
     }
     let list = r.held().await.unwrap();
     assert_eq!(list.len(), 7);
-    assert!(f.env.status.check().ready);
+    // Ready (SCIM writes are stored), but degraded, naming the held removals.
+    let readiness = f.env.status.check();
+    assert!(readiness.ready);
+    assert_eq!(readiness.status, "degraded");
+    assert_eq!(
+        readiness.checks["held_removals"].status,
+        cowork_sync::status::Verdict::Degraded
+    );
 
     // An operator approves alice's pilot removal: applied at once, audited by name.
     let alice = list
@@ -1246,7 +1254,11 @@ async fn real_mode_reports_tier_b_differences_as_drift_and_writes_only_tier_a() 
         let created: Vec<&RbacGroup> = s.groups().iter().filter(|g| !g.is_scim()).collect();
         assert_eq!(created.len(), 2);
         assert!(created.iter().all(|g| g.external_id.is_none()));
-        assert_eq!(s.roles().len(), 2, "only the seeded console roles");
+        assert_eq!(
+            s.roles().iter().filter(|r| !r.is_built_in()).count(),
+            2,
+            "only the seeded console roles"
+        );
         assert!(s.spend_limits().is_empty());
     }
     // Keyed by the recorded id: the next run writes nothing and reports the same drift.

@@ -67,6 +67,7 @@ impl TestAppBuilder {
         let shared: SharedClock = clock.clone();
         let core = Core::new(&config, store, shared).unwrap();
         core.spawn_background();
+        core.status.set_phase(cowork_sync::status::Phase::Serving);
         let mut state = core.http_state(&config);
         let (reconciler, sim) = if self.sim {
             let d = downstream(&config).await.unwrap();

@@ -214,26 +214,40 @@ pub fn load_for(store: &dyn Store, users: &BTreeSet<String>) -> Result<Ownership
     let mut out = Ownership::default();
     load_groups_and_roles(store, &mut out)?;
     for scim_id in users {
-        if let Some(bytes) = store.get(Table::Downstream, &key(&[LINK, scim_id]))? {
-            let l: UserLink = from_bytes(&bytes, Table::Downstream)?;
-            out.links.insert(l.scim_id.clone(), l);
-        }
-        scan_into(store, &prefix(&[MEMBERSHIP, scim_id]), |m: Membership| {
-            out.memberships
-                .insert((m.scim_id.clone(), m.group_key.clone()), m);
-        })?;
-        if let Some(bytes) = store.get(Table::Downstream, &key(&[SPEND, scim_id]))? {
-            let s: OwnedSpend = from_bytes(&bytes, Table::Downstream)?;
-            out.spend.insert(s.scim_id.clone(), s);
-        }
-        if let Some(bytes) = store.get(Table::Downstream, &key(&[OFFBOARDING, scim_id]))? {
-            let o: Offboarding = from_bytes(&bytes, Table::Downstream)?;
-            out.offboarding.insert(o.scim_id.clone(), o);
-        }
+        load_user_into(store, scim_id, &mut out)?;
     }
     out.membership_count = count_memberships(store)?;
     out.member_count = count_keys(store, &prefix(&[MEMBER_LINK]))?;
     Ok(out)
+}
+
+/// Groups, roles, held removals, and one user's records (for `explain`): no counts.
+pub fn load_user(store: &dyn Store, scim_id: &str) -> Result<Ownership, StoreError> {
+    let mut out = Ownership::default();
+    load_groups_and_roles(store, &mut out)?;
+    load_user_into(store, scim_id, &mut out)?;
+    Ok(out)
+}
+
+/// One user's link, memberships, spend override and offboarding record.
+fn load_user_into(store: &dyn Store, scim_id: &str, out: &mut Ownership) -> Result<(), StoreError> {
+    if let Some(bytes) = store.get(Table::Downstream, &key(&[LINK, scim_id]))? {
+        let l: UserLink = from_bytes(&bytes, Table::Downstream)?;
+        out.links.insert(l.scim_id.clone(), l);
+    }
+    scan_into(store, &prefix(&[MEMBERSHIP, scim_id]), |m: Membership| {
+        out.memberships
+            .insert((m.scim_id.clone(), m.group_key.clone()), m);
+    })?;
+    if let Some(bytes) = store.get(Table::Downstream, &key(&[SPEND, scim_id]))? {
+        let s: OwnedSpend = from_bytes(&bytes, Table::Downstream)?;
+        out.spend.insert(s.scim_id.clone(), s);
+    }
+    if let Some(bytes) = store.get(Table::Downstream, &key(&[OFFBOARDING, scim_id]))? {
+        let o: Offboarding = from_bytes(&bytes, Table::Downstream)?;
+        out.offboarding.insert(o.scim_id.clone(), o);
+    }
+    Ok(())
 }
 
 /// The identity claims on these canonical emails (the event path's view).
@@ -242,6 +256,13 @@ pub fn claims_for(store: &dyn Store, emails: &BTreeSet<String>) -> Result<Vec<Cl
     for email in emails {
         scan_into(store, &prefix(&[CLAIM, email]), |c: Claim| out.push(c))?;
     }
+    Ok(out)
+}
+
+/// Every identity claim: the claimants of each email several users map to.
+pub fn claims(store: &dyn Store) -> Result<Vec<Claim>, StoreError> {
+    let mut out = Vec::new();
+    scan_into(store, &prefix(&[CLAIM]), |c: Claim| out.push(c))?;
     Ok(out)
 }
 
