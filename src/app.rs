@@ -37,7 +37,7 @@ use crate::store::sled_store::{SledOptions, SledStore};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
 
 /// The database schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 
 /// Validity of the tokens printed on first start.
@@ -57,7 +57,7 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
     }
     if found < SCHEMA_VERSION {
         // 0 → 1: an empty database, nothing to convert. 1 → 2: the reverse index of
-        // user links by downstream member. Each migration commits with the version it
+        // user links by downstream member. 2 → 3: see below. Each migration commits with the version it
         // reaches, in order; none runs twice.
         let links = if found >= 1 {
             crate::reconcile::ownership::store::missing_member_links(store)?
@@ -65,6 +65,10 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
             Vec::new()
         };
         let now = clock.now();
+        // 2 → 3: users' externalId index becomes a multi-index (chunked, resumable).
+        if found >= 1 {
+            crate::directory::migrate::external_id_multi_index(store, now)?;
+        }
         transaction::<_, StoreError>(store, |txn| {
             if !links.is_empty() {
                 crate::reconcile::ownership::store::index_member_links(txn, &links)?;
@@ -244,6 +248,7 @@ impl Core {
             status: self.status.clone(),
             public_url: config.server.public_url.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,
@@ -678,6 +683,46 @@ mod tests {
         let entries = crate::audit::list(&store, None, 0, 10).unwrap();
         assert_eq!(entries.last().unwrap().action, "store.migrated");
         // Again: nothing to do.
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_a_multi_valued_external_id_index_once() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::at_epoch_2026();
+        // A version-2 database: externalId → id, the old unique form.
+        transaction::<_, StoreError>(&store, |txn| {
+            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &2u64.to_be_bytes())
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-1", b"u1")
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-2", b"u2")
+                .map_err(TxFail::Store)?;
+            crate::audit::append(
+                txn,
+                crate::audit::AuditDraft::new("test", "test", None),
+                clock.now(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        let entries =
+            crate::store::collect_prefix(&store, Table::UserExternalIdIdx, b"", 10).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                (b"ext-1\x00u1".to_vec(), Vec::new()),
+                (b"ext-2\x00u2".to_vec(), Vec::new())
+            ]
+        );
+        assert_eq!(
+            crate::directory::users_by_external_id(&store, "ext-2").unwrap(),
+            vec!["u2".to_string()]
+        );
+        let audited = crate::audit::list(&store, None, 0, 10).unwrap();
+        assert_eq!(audited.last().unwrap().action, "store.migrated");
         assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
         assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
     }

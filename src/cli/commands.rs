@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{block_on, AdminClient, RequestBody};
-use super::{out, outln};
+use super::{errln, out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
 use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
@@ -178,7 +178,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Rules { command } => rules(command),
         Command::Plan { json, remote } => remote_call(&remote, |c| async move {
-            let report = c.call(Method::GET, "/admin/v1/plan", None).await?;
+            let report = c.call_long(Method::GET, "/admin/v1/plan", None).await?;
             print_report(&report, json);
             Ok(())
         }),
@@ -188,7 +188,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             remote,
         } => remote_call(&remote, |c| async move {
             let path = format!("/admin/v1/reconcile?dry_run={dry_run}&force={force}");
-            eprintln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
+            errln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
             let report = c.reconcile(&path).await?;
             print_report(&report, false);
             match report.get("outcome").and_then(Value::as_str) {
@@ -258,6 +258,18 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             })
         }
         Command::Audit { command } => audit(command),
+        Command::Status { json, remote } => remote_call(&remote, |c| async move {
+            let status = c.call(Method::GET, "/admin/v1/status", None).await?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
+            } else {
+                out!("{}", super::status::render(&status));
+            }
+            Ok(())
+        }),
     }
 }
 
@@ -301,7 +313,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             match crate::rules::load_rule_file(&text) {
                 Ok(table) => {
                     for w in table.warnings() {
-                        eprintln!("warning: {w}");
+                        errln!("warning: {w}");
                     }
                     outln!(
                         "{} is valid: {} rule(s), {} custom role(s), {} downstream group(s)",
@@ -339,7 +351,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                     .await?;
                 for w in answer["warnings"].as_array().into_iter().flatten() {
                     if let Some(m) = w.get("message").and_then(Value::as_str) {
-                        eprintln!("warning: {m}");
+                        errln!("warning: {m}");
                     }
                 }
                 let summary = answer["summary"].as_str().unwrap_or("");
