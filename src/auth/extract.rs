@@ -40,6 +40,10 @@ pub enum Rejection {
         /// Seconds until a request would be accepted.
         retry_after_secs: u64,
     },
+    /// More than one `Authorization` header: which one counts would be a guess
+    /// (RFC 6750 §3.1 `invalid_request`).
+    #[error("the request carries more than one Authorization header; send exactly one")]
+    DuplicateAuthorization,
     /// The server was wired without an auth context (a programming error).
     #[error("authentication is not configured")]
     Unconfigured,
@@ -63,6 +67,14 @@ fn gate(req: &HttpRequest, scope: Scope) -> Result<Principal, Rejection> {
     let ctx = req
         .app_data::<web::Data<AuthContext>>()
         .ok_or(Rejection::Unconfigured)?;
+    if req
+        .headers()
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Err(Rejection::DuplicateAuthorization);
+    }
     let outcome = bearer(req)
         .ok_or(AuthError::Missing)
         .and_then(|token| ctx.verifier.verify(token, ctx.clock.as_ref()))
