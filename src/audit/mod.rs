@@ -11,6 +11,7 @@
 //! Entries hold ids, operation names and attribute *names*, never attribute values,
 //! emails or tokens.
 
+pub mod checkpoint;
 pub mod recorder;
 
 use std::ops::ControlFlow;

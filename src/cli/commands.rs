@@ -48,11 +48,18 @@ fn init_logging(level: &str, format: LogFormat) {
 
 pub(super) fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            accept_rollback,
+        } => {
             let config = load_config(config.as_deref())?;
             init_logging(&config.log_level, config.log_format);
             actix_web::rt::System::new()
-                .block_on(crate::app::serve(config, clock::system()))
+                .block_on(crate::app::serve_with(
+                    config,
+                    clock::system(),
+                    crate::app::ServeOptions { accept_rollback },
+                ))
                 .map_err(Failure::from)
         }
         Command::Token {

@@ -121,6 +121,10 @@ enum Command {
         /// Configuration file (TOML); defaults apply without one.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Start even though the database's audit head is behind the checkpoint in the
+        /// data directory (a restored or damaged database); the acceptance is audited.
+        #[arg(long)]
+        accept_rollback: bool,
     },
     /// Bearer tokens.
     Token {
