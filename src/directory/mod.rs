@@ -556,6 +556,14 @@ impl Directory {
         verb: &str,
         compute: impl Fn(&Record, &str) -> Result<(Value, Vec<MemberOp>, BTreeSet<String>), ScimError>,
     ) -> Result<Written, DirectoryError> {
+        // Applying the request (a PATCH of thousands of operations, a PUT) happens
+        // before taking the writer lock, against the current record; under the lock
+        // it is reused when the record is still that version (the usual case).
+        let seen = self
+            .record(kind, id)?
+            .ok_or_else(|| Self::not_found(kind, id))?;
+        precondition.check(&seen)?;
+        let computed = compute(&seen, id)?;
         let written = {
             // Announced before queueing, so a flush waits for this commit too.
             let _intent = WriteIntent::new(self.store.as_ref());
@@ -564,8 +572,13 @@ impl Directory {
             let current = self
                 .record(kind, id)?
                 .ok_or_else(|| Self::not_found(kind, id))?;
-            precondition.check(&current)?;
-            let (doc, member_ops, mut changed_names) = compute(&current, id)?;
+            let (doc, member_ops, mut changed_names) = if current.version == seen.version {
+                computed
+            } else {
+                // A concurrent write changed it meanwhile: check and apply again.
+                precondition.check(&current)?;
+                compute(&current, id)?
+            };
             let doc = guard_tombstone(kind, &current.doc, doc, &mut changed_names);
             let doc_changed = doc != current.doc;
             let plan = self.plan_member_ops(kind, id, &member_ops)?;

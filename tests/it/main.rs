@@ -9,6 +9,7 @@ mod admin_reconcile;
 mod cli;
 mod cli_remote;
 mod cowork_client;
+mod doctor;
 mod hardening;
 mod idp_replay;
 mod offboarding;

@@ -184,6 +184,20 @@ async fn users_sharing_an_external_id_are_both_created_and_both_found() {
 }
 
 #[actix_web::test]
+async fn a_patch_of_more_operations_than_the_bound_is_400_too_many_and_changes_nothing() {
+    let app = TestApp::start().await;
+    let id = app.user("ops@example.com").await;
+    let op = json!({"op": "replace", "path": "displayName", "value": "Changed"});
+    let r = app
+        .patch(&format!("/Users/{id}"), json!(vec![op; 10_001]))
+        .await;
+    r.assert_scim_error(400, Some("tooMany"));
+    let r = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(r.header("etag"), Some("W/\"1\""));
+    assert!(r.body.get("displayName").is_none());
+}
+
+#[actix_web::test]
 async fn unknown_ids_are_404_and_deleted_resources_stay_gone() {
     let app = TestApp::start().await;
     let r = app.get("/Users/010101001010101011001010101011").await;
