@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod cowork;
 pub mod directory;
+pub mod doctor;
 pub mod http;
 pub mod metrics;
 pub mod outbox;

@@ -40,6 +40,10 @@ pub enum Rejection {
         /// Seconds until a request would be accepted.
         retry_after_secs: u64,
     },
+    /// More than one `Authorization` header: which one counts would be a guess
+    /// (RFC 6750 §3.1 `invalid_request`).
+    #[error("the request carries more than one Authorization header; send exactly one")]
+    DuplicateAuthorization,
     /// The server was wired without an auth context (a programming error).
     #[error("authentication is not configured")]
     Unconfigured,
@@ -60,6 +64,14 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn gate(req: &HttpRequest, scope: Scope) -> Result<Principal, Rejection> {
+    if req
+        .headers()
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Err(Rejection::DuplicateAuthorization);
+    }
     authorize(req, bearer(req), scope)
 }
 

@@ -48,11 +48,18 @@ fn init_logging(level: &str, format: LogFormat) {
 
 pub(super) fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            accept_rollback,
+        } => {
             let config = load_config(config.as_deref())?;
             init_logging(&config.log_level, config.log_format);
             actix_web::rt::System::new()
-                .block_on(crate::app::serve(config, clock::system()))
+                .block_on(crate::app::serve_with(
+                    config,
+                    clock::system(),
+                    crate::app::ServeOptions { accept_rollback },
+                ))
                 .map_err(Failure::from)
         }
         Command::Token {
@@ -84,6 +91,19 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::failed(e.to_string()))?;
             outln!("{token}");
             Ok(())
+        }
+        Command::Doctor { config } => {
+            let config = load_config(config.as_deref())?;
+            let now = clock::system().now();
+            let checks = super::client::block_on(crate::doctor::run(&config, now))?;
+            for c in &checks {
+                outln!("{}", c.render());
+            }
+            if crate::doctor::failed(&checks) {
+                Err(Failure::failed("doctor: at least one check failed"))
+            } else {
+                Ok(())
+            }
         }
         Command::CheckConfig { config } => {
             let config = load_config(config.as_deref())?;

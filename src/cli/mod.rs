@@ -121,6 +121,10 @@ enum Command {
         /// Configuration file (TOML); defaults apply without one.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Start even though the database's audit head is behind the checkpoint in the
+        /// data directory (a restored or damaged database); the acceptance is audited.
+        #[arg(long)]
+        accept_rollback: bool,
     },
     /// Bearer tokens.
     Token {
@@ -223,6 +227,13 @@ enum Command {
         /// The daemon's base URL (default: from the config's listen address).
         #[arg(long)]
         url: Option<String>,
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Online checks before going live (config, data dir, the downstream key and its
+    /// scopes, clock skew); exit 1 when one fails.
+    Doctor {
         /// Configuration file.
         #[arg(long)]
         config: Option<PathBuf>,

@@ -62,6 +62,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// How long a request may take to send its body (`server.body_timeout_secs`).
+    pub body_timeout: std::time::Duration,
     /// Wakes the outbox worker after a change.
     pub changes: Arc<tokio::sync::Notify>,
     /// The clock.
@@ -86,6 +88,17 @@ impl AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Query strings that do not fit a handler's parameters answer the JSON error body
+    // like every other error (actix would answer text/plain).
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the query string is not valid: {err}")).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the path is not valid: {err}")).into()
+    }))
+    .app_data(web::JsonConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the body is not valid JSON: {err}")).into()
+    }));
     cfg.configure(health::routes)
         .service(
             web::scope("/scim/v2")

@@ -10,6 +10,8 @@ mod cli;
 mod cli_remote;
 mod console;
 mod cowork_client;
+mod doctor;
+mod hardening;
 mod idp_replay;
 mod offboarding;
 mod plugins_api;
