@@ -92,6 +92,19 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             outln!("{token}");
             Ok(())
         }
+        Command::Doctor { config } => {
+            let config = load_config(config.as_deref())?;
+            let now = clock::system().now();
+            let checks = super::client::block_on(crate::doctor::run(&config, now))?;
+            for c in &checks {
+                outln!("{}", c.render());
+            }
+            if crate::doctor::failed(&checks) {
+                Err(Failure::failed("doctor: at least one check failed"))
+            } else {
+                Ok(())
+            }
+        }
         Command::CheckConfig { config } => {
             let config = load_config(config.as_deref())?;
             outln!(

@@ -231,6 +231,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Online checks before going live (config, data dir, the downstream key and its
+    /// scopes, clock skew); exit 1 when one fails.
+    Doctor {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration and exit.
     CheckConfig {
         /// Configuration file.

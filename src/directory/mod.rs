@@ -564,7 +564,10 @@ impl Directory {
     ) -> Result<Written, DirectoryError> {
         let request = patch::parse(&self.registry, kind, body)?;
         self.update(caller, kind, id, precondition, "patch", |record, id| {
-            let outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
+            let mut outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
+            if let Some(doc) = outcome.document.as_object_mut() {
+                resource::normalize_names(doc)?;
+            }
             Ok((outcome.document, outcome.member_ops, outcome.changed))
         })
     }

@@ -118,3 +118,52 @@ async fn a_stalled_body_is_answered_408_within_the_deadline_even_when_authentica
     // Nothing was written.
     assert_eq!(app.get("/Users").await.body["totalResults"], 0);
 }
+
+#[actix_web::test]
+async fn names_with_control_characters_are_refused_and_user_names_trimmed() {
+    let app = TestApp::start().await;
+    for bad in [
+        "nul\u{0}@example.com",
+        "esc\u{1b}@example.com",
+        "cr\r@example.com",
+        "lf\n@example.com",
+    ] {
+        let r = app.post("/Users", json!({"userName": bad})).await;
+        r.assert_scim_error(400, Some("invalidValue"));
+    }
+    let id = app.user("alice@example.com").await;
+    // Surrounding whitespace does not make a second user.
+    let r = app
+        .post("/Users", json!({"userName": " alice@example.com "}))
+        .await;
+    r.assert_scim_error(409, Some("uniqueness"));
+    let r = app
+        .post("/Users", json!({"userName": " bob@example.com "}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["userName"], "bob@example.com");
+    // PATCH is held to the same rules.
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "displayName", "value": "Alice\u{1b}[2J"}]),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "userName", "value": "  alice2@example.com  "}]),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    assert_eq!(
+        app.get(&format!("/Users/{id}")).await.body["userName"],
+        "alice2@example.com"
+    );
+    let r = app
+        .post("/Groups", json!({"displayName": "Ops\u{0}"}))
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(app.get("/Users").await.body["totalResults"], 2);
+}
