@@ -461,6 +461,8 @@ pub struct HttpParts {
     auth: web::Data<AuthContext>,
     metrics: web::Data<Arc<Metrics>>,
     prefix: web::Data<RequestIdPrefix>,
+    requests: web::Data<crate::http::reqlog::RequestLog>,
+    sessions: web::Data<crate::ui::Sessions>,
 }
 
 impl HttpParts {
@@ -472,6 +474,8 @@ impl HttpParts {
             auth: web::Data::new(auth),
             metrics: web::Data::new(metrics),
             prefix: web::Data::new(RequestIdPrefix(crate::auth::hex(&random))),
+            requests: web::Data::new(crate::http::reqlog::RequestLog::new()),
+            sessions: web::Data::new(crate::ui::Sessions::new()),
         }
     }
 
@@ -481,6 +485,8 @@ impl HttpParts {
             .app_data(self.auth.clone())
             .app_data(self.metrics.clone())
             .app_data(self.prefix.clone())
+            .app_data(self.requests.clone())
+            .app_data(self.sessions.clone())
             .configure(crate::http::routes);
     }
 }

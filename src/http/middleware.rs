@@ -1,6 +1,7 @@
 //! Cross-cutting request handling: a request id on every request (accepted from a
 //! sane `X-Request-Id` or generated) carried in the tracing span and echoed in the
-//! response, and per-route request counts and latency for `/metrics`.
+//! response, per-route request counts and latency for `/metrics`, and each SCIM
+//! request in the provisioning log ([`super::reqlog`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::refusal_log::Decision;
+use super::reqlog::{id_from_location, scim_target, Caller, LoggedRequest, RequestLog};
 use super::support::RequestId;
 use crate::metrics::Metrics;
 
@@ -67,6 +69,14 @@ pub async fn observe<B: MessageBody>(
     }
     let route = route_label(req.path());
     let method = req.method().to_string();
+    let logged = req
+        .app_data::<actix_web::web::Data<RequestLog>>()
+        .map(|l| l.clone().into_inner())
+        .zip(
+            req.app_data::<actix_web::web::Data<super::AppState>>()
+                .map(|s| s.clock.clone()),
+        )
+        .and_then(|l| scim_target(req.path()).map(|t| (l, t)));
     let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -99,6 +109,27 @@ pub async fn observe<B: MessageBody>(
         }
     } else {
         tracing::debug!(status, ms = elapsed * 1000.0, "request done");
+    }
+    if let (Some(((log, clock), (resource, id))), Ok(res)) = (logged, &result) {
+        let created = res
+            .headers()
+            .get(actix_web::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(id_from_location);
+        log.record(LoggedRequest {
+            at: clock.now(),
+            request_id: rid.clone(),
+            client: res
+                .request()
+                .extensions()
+                .get::<Caller>()
+                .map(|c| c.0.clone()),
+            method: method.clone(),
+            resource,
+            id: id.or(created),
+            status,
+            micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+        });
     }
     result.map(|mut res| {
         if let Ok(v) = HeaderValue::from_str(&rid) {

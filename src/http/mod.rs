@@ -1,5 +1,5 @@
 //! The HTTP surface (actix-web): SCIM under `/scim/v2`, health and metrics, and the
-//! operator API under `/admin/v1`. Handlers are thin: they parse, call the
+//! operator API under `/admin/v1`; the console under `/ui` lives in [`crate::ui`]. Handlers are thin: they parse, call the
 //! directory/rules/reconcile layers off the async threads, and render. Errors become
 //! responses in [`error`] only.
 
@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod middleware;
 pub mod refusal_log;
+pub mod reqlog;
 pub mod scim;
 pub mod support;
 
@@ -108,6 +109,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(scim::routes),
         )
         .service(web::scope("/admin/v1").configure(admin::routes))
+        .service(web::scope("/ui").configure(crate::ui::routes))
+        .route("/", web::get().to(crate::ui::to_console))
         .default_service(web::to(not_found));
 }
 

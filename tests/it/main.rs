@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_reconcile;
 mod cli;
 mod cli_remote;
+mod console;
 mod cowork_client;
 mod doctor;
 mod hardening;
