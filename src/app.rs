@@ -37,7 +37,7 @@ use crate::store::sled_store::{SledOptions, SledStore};
 use crate::store::{transaction, Store, StoreError, Table, TxFail};
 
 /// The database schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 
 /// Validity of the tokens printed on first start.
@@ -57,7 +57,7 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
     }
     if found < SCHEMA_VERSION {
         // 0 → 1: an empty database, nothing to convert. 1 → 2: the reverse index of
-        // user links by downstream member. Each migration commits with the version it
+        // user links by downstream member. 2 → 3: see below. Each migration commits with the version it
         // reaches, in order; none runs twice.
         let links = if found >= 1 {
             crate::reconcile::ownership::store::missing_member_links(store)?
@@ -65,6 +65,10 @@ pub fn migrate(store: &dyn Store, clock: &dyn crate::clock::Clock) -> Result<u64
             Vec::new()
         };
         let now = clock.now();
+        // 2 → 3: users' externalId index becomes a multi-index (chunked, resumable).
+        if found >= 1 {
+            crate::directory::migrate::external_id_multi_index(store, now)?;
+        }
         transaction::<_, StoreError>(store, |txn| {
             if !links.is_empty() {
                 crate::reconcile::ownership::store::index_member_links(txn, &links)?;
@@ -244,6 +248,7 @@ impl Core {
             status: self.status.clone(),
             public_url: config.server.public_url.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,
@@ -453,6 +458,8 @@ pub struct HttpParts {
     auth: web::Data<AuthContext>,
     metrics: web::Data<Arc<Metrics>>,
     prefix: web::Data<RequestIdPrefix>,
+    requests: web::Data<crate::http::reqlog::RequestLog>,
+    sessions: web::Data<crate::ui::Sessions>,
 }
 
 impl HttpParts {
@@ -464,6 +471,8 @@ impl HttpParts {
             auth: web::Data::new(auth),
             metrics: web::Data::new(metrics),
             prefix: web::Data::new(RequestIdPrefix(crate::auth::hex(&random))),
+            requests: web::Data::new(crate::http::reqlog::RequestLog::new()),
+            sessions: web::Data::new(crate::ui::Sessions::new()),
         }
     }
 
@@ -473,9 +482,65 @@ impl HttpParts {
             .app_data(self.auth.clone())
             .app_data(self.metrics.clone())
             .app_data(self.prefix.clone())
+            .app_data(self.requests.clone())
+            .app_data(self.sessions.clone())
             .configure(crate::http::routes);
     }
 }
+
+/// Options of `serve` beyond the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Start even though the store's audit head is behind the checkpoint in the data
+    /// directory (audited as `store.rollback_accepted`).
+    pub accept_rollback: bool,
+}
+
+/// Refuses to mint a new signing key over a data directory that already holds data:
+/// every token the IdPs hold would stop working without a word.
+fn refuse_missing_key(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    let key = &config.auth.signing_key_file;
+    if key.exists() {
+        return Ok(());
+    }
+    let has_data = crate::audit::checkpoint::store_head(store)?.is_some()
+        || crate::audit::checkpoint::path_in(&config.storage.data_dir).exists();
+    if has_data {
+        anyhow::bail!(
+            "the signing key {} is missing but the data directory {} holds a database: \
+             a new key would silently invalidate every token the IdPs and operators hold. \
+             Restore the key file from your backup (or point auth.signing_key_file at it); \
+             to replace it on purpose, create a new key yourself \
+             (`openssl rand -base64 32 > {}`, mode 0600), start, and mint new tokens",
+            key.display(),
+            config.storage.data_dir.display(),
+            key.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the audit head checkpoint when the head moved: flushes the store first,
+/// so the checkpoint never names an entry that is not on disk.
+fn checkpoint_head(
+    sled: &SledStore,
+    path: &Path,
+    last: &mut Option<crate::audit::ChainPoint>,
+) -> anyhow::Result<()> {
+    let head = crate::audit::checkpoint::store_head(sled)?;
+    if head.is_none() || head == *last {
+        return Ok(());
+    }
+    sled.flush()?;
+    if let Some(h) = &head {
+        crate::audit::checkpoint::write(path, h)?;
+    }
+    *last = head;
+    Ok(())
+}
+
+/// How often the audit head checkpoint follows the store.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads the signing key, creating it on first start, and prints one SCIM and one
 /// admin token when it was created.
@@ -523,42 +588,106 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C), then stops the server gracefully: no new
-/// connections, in-flight requests finish (up to the shutdown timeout).
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle, status: Arc<Status>) {
+/// connections, in-flight requests finish (up to the shutdown timeout). The handlers
+/// are installed when this is called, not when the future first runs, so a signal
+/// sent right after the "serving" line is never lost.
+fn stop_on_signal(
+    handle: actix_web::dev::ServerHandle,
+    status: Arc<Status>,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
-                    _ = int.recv() => tracing::info!("SIGINT: shutting down gracefully"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
+                        _ = int.recv() => tracing::info!("SIGINT: shutting down gracefully"),
+                    }
+                }
+                _ => {
+                    tracing::warn!("cannot listen for signals; stop with Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
                 }
             }
-            _ => {
-                tracing::warn!("cannot listen for signals; stop with Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-            }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        // Readiness fails from here on, so a load balancer stops sending new requests
+        // while in-flight ones drain.
+        status.set_phase(crate::status::Phase::ShuttingDown);
+        handle.stop(true).await;
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    // Readiness fails from here on, so a load balancer stops sending new requests
-    // while in-flight ones drain.
-    status.set_phase(crate::status::Phase::ShuttingDown);
-    handle.stop(true).await;
 }
 
 /// Runs the daemon until a shutdown signal.
 pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    serve_with(config, clock, ServeOptions::default()).await
+}
+
+/// Runs the daemon until a shutdown signal, with `options`.
+pub async fn serve_with(
+    config: Config,
+    clock: SharedClock,
+    options: ServeOptions,
+) -> anyhow::Result<()> {
     let sled = open_store(&config, clock.as_ref())?;
     let store: Arc<dyn Store> = sled.clone();
+    let checkpoint_path = crate::audit::checkpoint::path_in(&config.storage.data_dir);
+    if let crate::audit::checkpoint::StartCheck::RollbackAccepted {
+        checkpoint_seq,
+        store_seq,
+    } = crate::audit::checkpoint::check_at_start(
+        store.as_ref(),
+        &checkpoint_path,
+        options.accept_rollback,
+        clock.now(),
+    )? {
+        tracing::warn!(
+            checkpoint_seq,
+            store_seq,
+            "starting from an audit head behind the checkpoint (--accept-rollback); audited"
+        );
+    }
+    refuse_missing_key(&config, store.as_ref())?;
     let key = bootstrap_key(&config, &clock)?;
+    let mut last_checkpoint = None;
+    checkpoint_head(&sled, &checkpoint_path, &mut last_checkpoint)
+        .context("writing the audit head checkpoint")?;
+    let checkpointer = {
+        let sled = sled.clone();
+        let path = checkpoint_path.clone();
+        let mut last = last_checkpoint.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            loop {
+                every.tick().await;
+                let (sled2, path2) = (sled.clone(), path.clone());
+                let mut seen = last.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    checkpoint_head(&sled2, &path2, &mut seen).map(|()| seen)
+                })
+                .await;
+                match done {
+                    Ok(Ok(seen)) => last = seen,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "writing the audit head checkpoint failed")
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     let core = Core::new(&config, store, clock)?;
     core.spawn_background();
     let downstream = downstream(&config).await?;
@@ -618,13 +747,15 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    // The sockets are listening from here on; the black-box test waits for this line.
-    for addr in server.addrs() {
-        tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
-    }
+    let addrs = server.addrs();
     let server = server.run();
     core.status.set_phase(crate::status::Phase::Serving);
     tokio::spawn(stop_on_signal(server.handle(), core.status.clone()));
+    // The sockets are listening and signals handled from here on; the black-box test
+    // waits for this line.
+    for addr in addrs {
+        tracing::info!(listen = %addr, "cowork-sync serving SCIM at {scheme}://{addr}/scim/v2");
+    }
     server.await.context("running the HTTP server")?;
     tracing::info!(
         "shutting down: stopping workers, recording pending audit entries, flushing the database"
@@ -641,6 +772,10 @@ pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
         sim.stop().await.context("stopping the simulator")?;
     }
     sled.flush().context("flushing the database at shutdown")?;
+    checkpointer.abort();
+    let _ = checkpointer.await;
+    checkpoint_head(&sled, &checkpoint_path, &mut None)
+        .context("writing the audit head checkpoint at shutdown")?;
     Ok(())
 }
 
@@ -678,6 +813,46 @@ mod tests {
         let entries = crate::audit::list(&store, None, 0, 10).unwrap();
         assert_eq!(entries.last().unwrap().action, "store.migrated");
         // Again: nothing to do.
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_a_multi_valued_external_id_index_once() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::at_epoch_2026();
+        // A version-2 database: externalId → id, the old unique form.
+        transaction::<_, StoreError>(&store, |txn| {
+            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &2u64.to_be_bytes())
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-1", b"u1")
+                .map_err(TxFail::Store)?;
+            txn.insert(Table::UserExternalIdIdx, b"ext-2", b"u2")
+                .map_err(TxFail::Store)?;
+            crate::audit::append(
+                txn,
+                crate::audit::AuditDraft::new("test", "test", None),
+                clock.now(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
+        let entries =
+            crate::store::collect_prefix(&store, Table::UserExternalIdIdx, b"", 10).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                (b"ext-1\x00u1".to_vec(), Vec::new()),
+                (b"ext-2\x00u2".to_vec(), Vec::new())
+            ]
+        );
+        assert_eq!(
+            crate::directory::users_by_external_id(&store, "ext-2").unwrap(),
+            vec!["u2".to_string()]
+        );
+        let audited = crate::audit::list(&store, None, 0, 10).unwrap();
+        assert_eq!(audited.last().unwrap().action, "store.migrated");
         assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
         assert_eq!(crate::audit::list(&store, None, 0, 10).unwrap().len(), 2);
     }

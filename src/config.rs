@@ -110,6 +110,7 @@ struct ServerSection {
     tls_key_file: Option<PathBuf>,
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
+    body_timeout_secs: Option<u64>,
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<f64>,
     workers: Option<usize>,
@@ -225,6 +226,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// How long any request may take to send its body (408 beyond).
+    pub body_timeout: Duration,
     /// Sustained requests per second per bearer subject (0 = unlimited).
     pub rate_limit_per_second: f64,
     /// Burst size per bearer subject.
@@ -529,6 +532,13 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             message: "must be between 1 KiB and 64 MiB".into(),
         });
     }
+    let body_timeout_secs = s.body_timeout_secs.unwrap_or(10);
+    if !(1..=600).contains(&body_timeout_secs) {
+        return Err(ConfigError::Invalid {
+            field: "server.body_timeout_secs",
+            message: "must be between 1 and 600 seconds".into(),
+        });
+    }
     let rate = s.rate_limit_per_second.unwrap_or(2000.0);
     let burst = s.rate_limit_burst.unwrap_or(rate * 2.0);
     if rate < 0.0 || burst < 0.0 || !rate.is_finite() || !burst.is_finite() {
@@ -696,6 +706,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             tls,
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_string()),
             max_body_bytes,
+            body_timeout: Duration::from_secs(body_timeout_secs),
             rate_limit_per_second: rate,
             rate_limit_burst: burst.max(1.0),
             workers: s.workers.filter(|w| *w > 0),

@@ -4,7 +4,8 @@
 //! [`scim`]); the directory keeps them durably in sled ([`store`], [`directory`]); a
 //! rule table ([`rules`]) maps them onto Cowork groups, custom roles, spend limits and
 //! plugins; the planner and executor ([`reconcile`]) push the result to the Cowork
-//! admin API ([`cowork`]), or to the bundled simulator ([`sim`]); every change lands in a hash-chained audit trail ([`audit`]).
+//! admin API ([`cowork`]), or to the bundled simulator ([`sim`]); every change lands in a hash-chained audit trail ([`audit`]). Operators use the
+//! CLI ([`cli`]) and the console under `/ui/` ([`ui`]).
 
 pub mod app;
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod cowork;
 pub mod directory;
+pub mod doctor;
 pub mod http;
 pub mod metrics;
 pub mod outbox;
@@ -25,3 +27,4 @@ pub mod scim;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod ui;

@@ -11,6 +11,7 @@
 //! Entries hold ids, operation names and attribute *names*, never attribute values,
 //! emails or tokens.
 
+pub mod checkpoint;
 pub mod recorder;
 
 use std::ops::ControlFlow;
@@ -226,9 +227,9 @@ pub struct Verification {
     pub head: Option<ChainPoint>,
 }
 
-#[allow(clippy::explicit_counter_loop)] // the sequence check reads clearer with a counter
 /// Checks a sequence of entries, starting after `start` (the genesis or a
-/// checkpoint). `expected_head`, when known, catches a truncated tail.
+/// checkpoint). `expected_head`, when known, catches a truncated tail and entries
+/// appended past it.
 pub fn verify_chain<I>(
     entries: I,
     start: Option<&ChainPoint>,
@@ -237,6 +238,26 @@ pub fn verify_chain<I>(
 where
     I: IntoIterator<Item = Result<AuditEntry, String>>,
 {
+    verify_chain_between(entries, start, expected_head, expected_head)
+}
+
+#[allow(clippy::explicit_counter_loop)] // the sequence check reads clearer with a counter
+/// Checks entries read while writers may be appending: `covered` is the head read
+/// before the entries and `latest` the head read after them. The trail must reach
+/// `covered` and carry its hash there; entries past `covered` up to `latest` were
+/// appended meanwhile and are checked as far as they were read (never reported as
+/// broken for not being there yet); entries past `latest` are a break, because no
+/// commit put them there.
+pub fn verify_chain_between<I>(
+    entries: I,
+    start: Option<&ChainPoint>,
+    covered: Option<&ChainPoint>,
+    latest: Option<&ChainPoint>,
+) -> Verification
+where
+    I: IntoIterator<Item = Result<AuditEntry, String>>,
+{
+    let mut hash_at_covered: Option<String> = None;
     let mut expected_seq = start.map_or(1, |c| c.seq + 1);
     let mut prev_hash = start.map_or_else(|| GENESIS_HASH.to_string(), |c| c.hash.clone());
     let mut checked = 0u64;
@@ -281,6 +302,9 @@ where
             );
         }
         checked += 1;
+        if covered.is_some_and(|c| c.seq == entry.seq) {
+            hash_at_covered = Some(entry.hash.clone());
+        }
         prev_hash = entry.hash.clone();
         expected_seq += 1;
         last = Some(ChainPoint {
@@ -289,8 +313,8 @@ where
             at: Some(entry.at),
         });
     }
-    if let Some(head) = expected_head {
-        let last_seq = last.as_ref().map_or(0, |l| l.seq);
+    let last_seq = last.as_ref().map_or(0, |l| l.seq);
+    if let Some(head) = covered {
         if last_seq < head.seq {
             return fail(
                 last_seq + 1,
@@ -302,6 +326,20 @@ where
                 last,
             );
         }
+        // At the start point itself (everything before it pruned) the hash is the
+        // checkpoint's, checked by the first entry's link.
+        let at_head =
+            hash_at_covered.or_else(|| start.filter(|s| s.seq == head.seq).map(|s| s.hash.clone()));
+        if at_head.is_some_and(|h| h != head.hash) {
+            return fail(
+                head.seq,
+                "the last entry differs from the recorded head".into(),
+                checked,
+                last,
+            );
+        }
+    }
+    if let Some(head) = latest {
         if last_seq > head.seq {
             return fail(
                 head.seq + 1,
@@ -310,7 +348,7 @@ where
                 last,
             );
         }
-        if last.as_ref().is_some_and(|l| l.hash != head.hash) {
+        if last_seq == head.seq && last.as_ref().is_some_and(|l| l.hash != head.hash) {
             return fail(
                 head.seq,
                 "the last entry differs from the recorded head".into(),
@@ -341,17 +379,36 @@ pub fn chain_points(
     Ok((read(HEAD_KEY)?, read(CHECKPOINT_KEY)?))
 }
 
-/// Verifies the whole stored trail.
+/// Verifies the whole stored trail while writers may be appending to it.
+///
+/// The head is read before and after the entries: what was committed before the
+/// scan must all be there and end at that head; what was appended during the scan is
+/// checked as far as it was read. A prune running meanwhile moves the checkpoint;
+/// then the reading is repeated (a few times at most).
 pub fn verify_store(store: &dyn Store) -> Result<Verification, StoreError> {
-    let (head, checkpoint) = chain_points(store)?;
-    let mut entries = Vec::new();
-    store.scan(Table::Audit, b"", None, &mut |_, v| {
-        entries.push(
-            serde_json::from_slice::<AuditEntry>(v).map_err(|e| format!("undecodable entry: {e}")),
-        );
-        ControlFlow::Continue(())
-    })?;
-    Ok(verify_chain(entries, checkpoint.as_ref(), head.as_ref()))
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (covered, checkpoint) = chain_points(store)?;
+        let mut entries = Vec::new();
+        store.scan(Table::Audit, b"", None, &mut |_, v| {
+            entries.push(
+                serde_json::from_slice::<AuditEntry>(v)
+                    .map_err(|e| format!("undecodable entry: {e}")),
+            );
+            ControlFlow::Continue(())
+        })?;
+        let (latest, checkpoint_after) = chain_points(store)?;
+        if checkpoint_after != checkpoint && attempts < 4 {
+            continue;
+        }
+        return Ok(verify_chain_between(
+            entries,
+            checkpoint.as_ref(),
+            covered.as_ref(),
+            latest.as_ref(),
+        ));
+    }
 }
 
 /// Entries with `at >= since` (all when `None`), oldest first, at most `limit`,
@@ -605,6 +662,42 @@ mod tests {
         let remaining = entries(&store);
         assert_eq!(remaining.first().unwrap().seq, 4);
         assert_eq!(remaining.last().unwrap().action, "audit.prune");
+    }
+
+    #[test]
+    fn verification_while_entries_are_appended_never_reports_a_healthy_trail_broken() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let clock = ManualClock::at_epoch_2026();
+        write(store.as_ref(), &clock, 3);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let store = store.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let clock = ManualClock::at_epoch_2026();
+                write(store.as_ref(), &clock, 3000);
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+            })
+        };
+        let mut verified = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let v = verify_store(store.as_ref()).unwrap();
+            assert!(v.ok, "a healthy trail reported broken: {v:?}");
+            verified += 1;
+        }
+        writer.join().unwrap();
+        assert!(verified > 0);
+        assert!(verify_store(store.as_ref()).unwrap().ok);
+        // Entries past the head read after the scan are still a break.
+        let store = MemoryStore::new();
+        write(&store, &clock, 2);
+        let mut forged = entries(&store)[1].clone();
+        forged.seq = 3;
+        forged.prev_hash = forged.hash.clone();
+        forged.hash = entry_hash(&forged);
+        raw_put(&store, 3, &forged);
+        let v = verify_store(&store).unwrap();
+        assert_eq!(v.first_bad_seq, Some(3), "{v:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::{AuthError, Principal, Scope, Verifier};
 use crate::clock::SharedClock;
@@ -40,6 +40,10 @@ pub enum Rejection {
         /// Seconds until a request would be accepted.
         retry_after_secs: u64,
     },
+    /// More than one `Authorization` header: which one counts would be a guess
+    /// (RFC 6750 §3.1 `invalid_request`).
+    #[error("the request carries more than one Authorization header; send exactly one")]
+    DuplicateAuthorization,
     /// The server was wired without an auth context (a programming error).
     #[error("authentication is not configured")]
     Unconfigured,
@@ -60,10 +64,29 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn gate(req: &HttpRequest, scope: Scope) -> Result<Principal, Rejection> {
+    if req
+        .headers()
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Err(Rejection::DuplicateAuthorization);
+    }
+    authorize(req, bearer(req), scope)
+}
+
+/// Checks a token presented with `req` (a bearer header, or the console's sign-in
+/// form) for `scope`, with the same verification, budget and failure hook as every
+/// route.
+pub fn authorize(
+    req: &HttpRequest,
+    token: Option<&str>,
+    scope: Scope,
+) -> Result<Principal, Rejection> {
     let ctx = req
         .app_data::<web::Data<AuthContext>>()
         .ok_or(Rejection::Unconfigured)?;
-    let outcome = bearer(req)
+    let outcome = token
         .ok_or(AuthError::Missing)
         .and_then(|token| ctx.verifier.verify(token, ctx.clock.as_ref()))
         .and_then(|p| {
@@ -102,7 +125,13 @@ impl FromRequest for ScimCaller {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(gate(req, Scope::Scim).map(ScimCaller))
+        let caller = gate(req, Scope::Scim);
+        if let Ok(p) = &caller {
+            // The provisioning log names the IdP client of each request.
+            req.extensions_mut()
+                .insert(crate::http::reqlog::Caller(p.subject.clone()));
+        }
+        ready(caller.map(ScimCaller))
     }
 }
 

@@ -360,6 +360,11 @@ impl Verifier {
 
     fn verify_uncached(&self, token: &str, now: i64) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        // RFC 7515 §4.1.11: a recipient that does not understand every extension a
+        // `crit` header names must reject the token. We understand none.
+        if header_has_crit(token) {
+            return Err(AuthError::Invalid);
+        }
         // The algorithm is pinned per key: HS256 only with our own key, RS256/ES256
         // only with the JWKS key named by `kid` and of that key's type.
         let (alg, key) = match header.alg {
@@ -392,7 +397,13 @@ impl Verifier {
             .split_whitespace()
             .filter_map(Scope::parse)
             .collect();
-        if scopes.is_empty() || claims.sub.trim().is_empty() {
+        // `iat` and `jti` are required of every token (docs/operations.md): the jti is
+        // what `token list` shows and `token revoke` names.
+        if scopes.is_empty()
+            || claims.sub.trim().is_empty()
+            || claims.iat <= 0
+            || claims.jti.trim().is_empty()
+        {
             return Err(AuthError::Invalid);
         }
         Ok(Verified {
@@ -405,6 +416,19 @@ impl Verifier {
             nbf: claims.nbf,
         })
     }
+}
+
+/// Whether the JOSE header of `token` carries a `crit` member (jsonwebtoken's
+/// header type drops unknown members, so the segment is read here).
+fn header_has_crit(token: &str) -> bool {
+    let Some(segment) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+        .is_ok_and(|h| h.contains_key("crit"))
 }
 
 #[cfg(test)]
@@ -488,7 +512,8 @@ mod tests {
         let (_, verifier, clock) = setup();
         let claims = serde_json::json!({
             "iss": "cowork-sync", "aud": ["other", "cowork-sync"], "sub": "x",
-            "scope": "admin", "exp": clock.now().timestamp() + 60
+            "scope": "admin", "exp": clock.now().timestamp() + 60,
+            "iat": clock.now().timestamp(), "jti": "j1"
         });
         let t = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -497,6 +522,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!(verifier.verify(&t, &clock).unwrap().subject, "x");
+    }
+
+    fn hs256(claims: &serde_json::Value, header: &serde_json::Value) -> String {
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7u8; 32]),
+            input.as_bytes(),
+        );
+        format!(
+            "{input}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    #[test]
+    fn a_crit_header_naming_an_extension_is_rejected() {
+        let (_, verifier, clock) = setup();
+        let now = clock.now().timestamp();
+        let claims = serde_json::json!({
+            "iss": "cowork-sync", "aud": "cowork-sync", "sub": "x", "scope": "admin",
+            "exp": now + 60, "iat": now, "jti": "j1", "exp-ext": 1
+        });
+        let plain = hs256(&claims, &serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        assert!(verifier.verify(&plain, &clock).is_ok());
+        let crit = hs256(
+            &claims,
+            &serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp-ext"], "exp-ext": 1}),
+        );
+        assert_eq!(verifier.verify(&crit, &clock), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn tokens_without_iat_or_jti_are_refused() {
+        let (_, verifier, clock) = setup();
+        let now = clock.now().timestamp();
+        let header = serde_json::json!({"alg": "HS256"});
+        for claims in [
+            serde_json::json!({"iss": "cowork-sync", "aud": "cowork-sync", "sub": "x",
+                "scope": "admin", "exp": now + 60, "jti": "j1"}),
+            serde_json::json!({"iss": "cowork-sync", "aud": "cowork-sync", "sub": "x",
+                "scope": "admin", "exp": now + 60, "iat": now}),
+        ] {
+            assert_eq!(
+                verifier.verify(&hs256(&claims, &header), &clock),
+                Err(AuthError::Invalid),
+                "{claims}"
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::client::{block_on, AdminClient, RequestBody};
-use super::{out, outln};
+use super::{errln, out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
 use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
@@ -48,11 +48,18 @@ fn init_logging(level: &str, format: LogFormat) {
 
 pub(super) fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            accept_rollback,
+        } => {
             let config = load_config(config.as_deref())?;
             init_logging(&config.log_level, config.log_format);
             actix_web::rt::System::new()
-                .block_on(crate::app::serve(config, clock::system()))
+                .block_on(crate::app::serve_with(
+                    config,
+                    clock::system(),
+                    crate::app::ServeOptions { accept_rollback },
+                ))
                 .map_err(Failure::from)
         }
         Command::Token {
@@ -84,6 +91,19 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::failed(e.to_string()))?;
             outln!("{token}");
             Ok(())
+        }
+        Command::Doctor { config } => {
+            let config = load_config(config.as_deref())?;
+            let now = clock::system().now();
+            let checks = super::client::block_on(crate::doctor::run(&config, now))?;
+            for c in &checks {
+                outln!("{}", c.render());
+            }
+            if crate::doctor::failed(&checks) {
+                Err(Failure::failed("doctor: at least one check failed"))
+            } else {
+                Ok(())
+            }
         }
         Command::CheckConfig { config } => {
             let config = load_config(config.as_deref())?;
@@ -157,6 +177,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             api_key_file,
             accept_invites,
             rpm,
+            plugins,
         } => {
             let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
                 Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
@@ -168,6 +189,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 api_key_file,
                 accept_invites,
                 rpm,
+                plugins,
                 ..crate::sim::SimOptions::default()
             };
             actix_web::rt::System::new()
@@ -176,7 +198,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Rules { command } => rules(command),
         Command::Plan { json, remote } => remote_call(&remote, |c| async move {
-            let report = c.call(Method::GET, "/admin/v1/plan", None).await?;
+            let report = c.call_long(Method::GET, "/admin/v1/plan", None).await?;
             print_report(&report, json);
             Ok(())
         }),
@@ -186,7 +208,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             remote,
         } => remote_call(&remote, |c| async move {
             let path = format!("/admin/v1/reconcile?dry_run={dry_run}&force={force}");
-            eprintln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
+            errln!("cowork-sync: reconciling (this can take minutes at the Admin API's 100 requests a minute)...");
             let report = c.reconcile(&path).await?;
             print_report(&report, false);
             match report.get("outcome").and_then(Value::as_str) {
@@ -256,6 +278,18 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             })
         }
         Command::Audit { command } => audit(command),
+        Command::Status { json, remote } => remote_call(&remote, |c| async move {
+            let status = c.call(Method::GET, "/admin/v1/status", None).await?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
+            } else {
+                out!("{}", super::status::render(&status));
+            }
+            Ok(())
+        }),
     }
 }
 
@@ -299,7 +333,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             match crate::rules::load_rule_file(&text) {
                 Ok(table) => {
                     for w in table.warnings() {
-                        eprintln!("warning: {w}");
+                        errln!("warning: {w}");
                     }
                     outln!(
                         "{} is valid: {} rule(s), {} custom role(s), {} downstream group(s)",
@@ -337,7 +371,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                     .await?;
                 for w in answer["warnings"].as_array().into_iter().flatten() {
                     if let Some(m) = w.get("message").and_then(Value::as_str) {
-                        eprintln!("warning: {m}");
+                        errln!("warning: {m}");
                     }
                 }
                 let summary = answer["summary"].as_str().unwrap_or("");

@@ -8,6 +8,7 @@
 
 pub mod client;
 mod commands;
+pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,19 @@ pub fn say(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes to stderr, ignoring failure: a closed or full stderr must not turn an
+/// answer into a panic (exit 101).
+pub fn complain(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_fmt(args).and_then(|()| stderr.flush());
+}
+
+/// `eprintln!` through [`complain`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::complain(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 /// `println!` through [`say`].
 macro_rules! outln {
     () => { $crate::cli::say(format_args!("\n")) };
@@ -39,7 +53,7 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::cli::say(format_args!($($arg)*)) };
 }
 
-pub(crate) use {out, outln};
+pub(crate) use {errln, out, outln};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -107,6 +121,10 @@ enum Command {
         /// Configuration file (TOML); defaults apply without one.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Start even though the database's audit head is behind the checkpoint in the
+        /// data directory (a restored or damaged database); the acceptance is audited.
+        #[arg(long)]
+        accept_rollback: bool,
     },
     /// Bearer tokens.
     Token {
@@ -130,6 +148,10 @@ enum Command {
         /// Requests per minute before 429 (0 = no limit).
         #[arg(long, default_value_t = 100)]
         rpm: u32,
+        /// Org-owned plugins to add (comma-separated names); the Plugins API lists them
+        /// with their ids.
+        #[arg(long, value_delimiter = ',')]
+        plugins: Vec<String>,
     },
     /// The rule table.
     Rules {
@@ -152,6 +174,15 @@ enum Command {
         /// Apply even a plan the safety valve refuses.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The pipeline at a glance: directory, rules, outbox, runs, held removals,
+    /// drift, downstream and telemetry health.
+    Status {
+        /// Print the daemon's status object as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -196,6 +227,13 @@ enum Command {
         /// The daemon's base URL (default: from the config's listen address).
         #[arg(long)]
         url: Option<String>,
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Online checks before going live (config, data dir, the downstream key and its
+    /// scopes, clock skew); exit 1 when one fails.
+    Doctor {
         /// Configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -293,7 +331,7 @@ pub fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("cowork-sync: {}", f.message);
+            errln!("cowork-sync: {}", f.message);
             ExitCode::from(f.code)
         }
     }

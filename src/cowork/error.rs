@@ -94,6 +94,13 @@ pub enum CoworkError {
         /// The operation, e.g. `create_role`.
         operation: &'static str,
     },
+    /// A beta feature answered 404 with its `anthropic-beta` header: it is not
+    /// available to this organization. Reported once; the client stops calling it.
+    #[error("{feature} is not available to this organization")]
+    BetaUnavailable {
+        /// What operators call the feature, e.g. "the Plugins API".
+        feature: &'static str,
+    },
     /// The client could not be built (bad base URL, TLS setup).
     #[error("cowork client configuration: {0}")]
     Config(String),

@@ -14,11 +14,17 @@
 //! [`Mode::Real`] the client refuses tier-B writes with
 //! [`CoworkError::NotInRealApi`], so the planner reports those differences as drift.
 //!
+//! Since the first edition the real API grew (reference §1.10): the beta Plugins API
+//! (tier A: plugin installation settings per group and org-wide) and the beta
+//! spend-limit reads; [`beta`] names every beta header in one place.
+//!
 //! This module sits at the bottom of the dependency graph: it imports nothing of
 //! ours. The simulator (`crate::sim`) imports it, never the other way round.
 
+pub mod beta;
 pub mod client;
 pub mod error;
+pub mod plugins;
 pub mod ratelimit;
 pub mod types;
 
@@ -27,8 +33,10 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use beta::Beta;
 pub use client::{ClientConfig, HttpCoworkClient};
 pub use error::CoworkError;
+pub use plugins::*;
 pub use types::*;
 
 /// Which tier the client may write.
@@ -452,7 +460,8 @@ pub trait CoworkApi: Send + Sync {
     /// E13: every member's effective spend limit rows.
     fn list_effective_spend(&self) -> impl Future<Output = CoworkResult<Vec<SpendSummary>>> + Send;
 
-    /// E14 (tier B read): configured spend-limit rows.
+    /// Configured spend-limit rows of every scope: the beta spend-limit reads
+    /// (`anthropic-beta: spend-limit-reads-2026-09-26`), or tier B's E14.
     fn list_spend_limits(
         &self,
         filter: &SpendLimitFilter,
@@ -483,6 +492,62 @@ pub trait CoworkApi: Send + Sync {
         spend_limit_id: &str,
         key: &IdempotencyKey,
     ) -> impl Future<Output = CoworkResult<Outcome>> + Send;
+
+    /// Beta Plugins API: the organization's plugins with their ids (names map to ids
+    /// here). Fails with [`CoworkError::BetaUnavailable`] where the API is not offered.
+    fn list_plugins(&self) -> impl Future<Output = CoworkResult<Vec<Plugin>>> + Send {
+        async {
+            Err(CoworkError::BetaUnavailable {
+                feature: Beta::Plugins.label(),
+            })
+        }
+    }
+
+    /// Beta Plugins API: a plugin's installation settings, org-wide and per group.
+    fn list_plugin_settings(
+        &self,
+        plugin_id: &str,
+    ) -> impl Future<Output = CoworkResult<Vec<PluginSetting>>> + Send {
+        let _ = plugin_id;
+        async {
+            Err(CoworkError::BetaUnavailable {
+                feature: Beta::Plugins.label(),
+            })
+        }
+    }
+
+    /// Beta Plugins API (tier A): sets one installation setting (the same value again
+    /// is a no-op). Writes to one plugin go one at a time.
+    fn set_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        preference: InstallationPreference,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = CoworkResult<PluginSetting>> + Send {
+        let _ = (plugin_id, target, preference, key);
+        async {
+            Err(CoworkError::BetaUnavailable {
+                feature: Beta::Plugins.label(),
+            })
+        }
+    }
+
+    /// Beta Plugins API (tier A): deletes one installation setting; a setting that is
+    /// not there (404, a repeated delete) is already in state.
+    fn delete_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = CoworkResult<Outcome>> + Send {
+        let _ = (plugin_id, target, key);
+        async {
+            Err(CoworkError::BetaUnavailable {
+                feature: Beta::Plugins.label(),
+            })
+        }
+    }
 
     /// E16 (tier B read): every plugin policy.
     fn list_plugin_policies(&self) -> impl Future<Output = CoworkResult<Vec<PluginPolicy>>> + Send;

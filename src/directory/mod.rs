@@ -5,12 +5,16 @@
 //! entry, and returns only once the write is durable. Writers are serialized by one
 //! lock so that the reads a write depends on (uniqueness, current members) cannot go
 //! stale; the durable flush happens outside that lock so concurrent writers share it.
+//! Concurrent user creates are combined into one transaction and one flush
+//! ([`combine`]); PUT and PATCH compute their new document before taking the lock.
 //!
 //! Memberships are keys of their own (`Members`, `MemberOf`), so a PATCH that adds
 //! 100 members to a group of 100,000 costs 100 key writes. Every call here is
 //! blocking: HTTP handlers run it off the async threads.
 
+mod combine;
 mod ids;
+pub mod migrate;
 mod positions;
 pub mod query;
 pub mod records;
@@ -152,51 +156,103 @@ impl Precondition {
     }
 }
 
-/// A unique index over one attribute of one resource type.
-struct UniqueIndex {
+/// An index over one attribute of one resource type: unique (`value → id`), or, for a
+/// user's `externalId`, which RFC 7643 §3.1 does not make unique, a multi-index
+/// (`value 0x00 id → ""`) so a filter may find several.
+struct AttrIndex {
     table: Table,
     attr: &'static str,
     case_insensitive: bool,
+    unique: bool,
 }
 
-fn unique_indexes(kind: ResourceKind) -> [UniqueIndex; 2] {
+fn indexes(kind: ResourceKind) -> [AttrIndex; 2] {
     match kind {
         ResourceKind::User => [
-            UniqueIndex {
+            AttrIndex {
                 table: Table::UserNameIdx,
                 attr: "userName",
                 case_insensitive: true,
+                unique: true,
             },
-            UniqueIndex {
+            AttrIndex {
                 table: Table::UserExternalIdIdx,
                 attr: "externalId",
                 case_insensitive: false,
+                unique: false,
             },
         ],
         ResourceKind::Group => [
-            UniqueIndex {
+            AttrIndex {
                 table: Table::GroupNameIdx,
                 attr: "displayName",
                 case_insensitive: true,
+                unique: true,
             },
-            UniqueIndex {
+            AttrIndex {
                 table: Table::GroupExternalIdIdx,
                 attr: "externalId",
                 case_insensitive: false,
+                unique: true,
             },
         ],
     }
 }
 
-impl UniqueIndex {
-    fn key(&self, doc: &Value) -> Option<Vec<u8>> {
+impl AttrIndex {
+    /// The index key of resource `id` with document `doc`, if it has the attribute.
+    fn key(&self, doc: &Value, id: &str) -> Option<Vec<u8>> {
         let v = doc.get(self.attr)?.as_str()?;
-        Some(if self.case_insensitive {
+        let mut key = if self.case_insensitive {
             fold(v)
         } else {
             v.as_bytes().to_vec()
-        })
+        };
+        if !self.unique {
+            key.push(0);
+            key.extend_from_slice(id.as_bytes());
+        }
+        Some(key)
     }
+
+    /// The value stored under [`AttrIndex::key`].
+    fn value<'i>(&self, id: &'i str) -> &'i [u8] {
+        if self.unique {
+            id.as_bytes()
+        } else {
+            b""
+        }
+    }
+
+    /// Adds resource `id` to the index, refusing a unique value another resource holds.
+    fn insert(&self, txn: &mut dyn Txn, key: &[u8], id: &str) -> TxResult<()> {
+        if self.unique {
+            ensure_free(txn, self, key, id)?;
+        }
+        txn.insert(self.table, key, self.value(id))?;
+        Ok(())
+    }
+}
+
+/// The ids of the users whose `externalId` is exactly `value` (the multi-index).
+pub(crate) fn users_by_external_id(
+    store: &dyn Store,
+    value: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut prefix = value.as_bytes().to_vec();
+    prefix.push(0);
+    let mut ids = Vec::new();
+    store.scan(Table::UserExternalIdIdx, &prefix, None, &mut |k, _| {
+        // Ids never hold 0x00, so the id is what follows the last one; a longer
+        // externalId that merely starts with `value 0x00` has more before it.
+        if let Some(at) = k.iter().rposition(|b| *b == 0) {
+            if at == value.len() {
+                ids.push(String::from_utf8_lossy(&k[at + 1..]).into_owned());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(ids)
 }
 
 /// What a membership change did.
@@ -250,6 +306,8 @@ pub struct Directory {
     registry: Arc<SchemaRegistry>,
     clock: SharedClock,
     writer: Mutex<()>,
+    /// Combines concurrent user creates into one transaction (see [`combine`]).
+    combiner: combine::Combiner,
     ids: IdGen,
     unknown_members: UnknownMembers,
     /// Where recent list pages ended (see [`positions`]).
@@ -269,6 +327,7 @@ impl Directory {
             registry,
             clock,
             writer: Mutex::new(()),
+            combiner: combine::Combiner::default(),
             ids: IdGen::new(),
             unknown_members,
             positions: positions::Positions::default(),
@@ -368,6 +427,10 @@ impl Directory {
         body: Value,
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body)?;
+        if kind == ResourceKind::User {
+            // Users name no members: their creates are combined (see `combine`).
+            return self.create_combined(caller, input);
+        }
         let written = {
             // Announced before queueing, so a flush waits for this commit too.
             let _intent = WriteIntent::new(self.store.as_ref());
@@ -386,51 +449,7 @@ impl Directory {
                 .last(table(kind), b"")?
                 .is_some_and(|(last, _)| last.as_slice() > id.as_bytes());
             let created = transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
-                for index in unique_indexes(kind) {
-                    if let Some(key) = index.key(&record.doc) {
-                        ensure_free(txn, &index, &key, &id)?;
-                        txn.insert(index.table, &key, id.as_bytes())?;
-                    }
-                }
-                let mut record = record.clone();
-                let mut delta = MemberDelta {
-                    unknown: members.unknown.clone(),
-                    ..MemberDelta::default()
-                };
-                if kind == ResourceKind::Group {
-                    let display = record.display(kind);
-                    for (member, member_kind, member_display) in &members.known {
-                        add_member(
-                            txn,
-                            &id,
-                            display.as_deref(),
-                            member,
-                            *member_kind,
-                            member_display.clone(),
-                        )?;
-                        delta.added.push((member.clone(), *member_kind));
-                    }
-                    record.member_count = delta.added.len() as u64;
-                }
-                tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
-                tx_bump(txn, Table::Meta, count_key(kind), 1)?;
-                let action = format!("scim.{}.create", kind_word(kind));
-                let mut details = json!({ "attributes": input.attribute_names });
-                if kind == ResourceKind::Group {
-                    merge(&mut details, delta.audit_details());
-                }
-                self.audit(txn, caller, &action, &id, details)?;
-                let touched = match kind {
-                    ResourceKind::User => Touched::user(&id),
-                    ResourceKind::Group => delta.touched(),
-                };
-                outbox::append(txn, &action, touched, now)?;
-                Ok(Written {
-                    id: id.clone(),
-                    record,
-                    changed: true,
-                    unknown_members: delta.unknown.len(),
-                })
+                self.create_in(txn, caller, kind, &id, &record, &input, &members, now)
             })?;
             if shifts {
                 self.positions.forget(kind);
@@ -439,6 +458,66 @@ impl Directory {
         };
         self.store.sync()?;
         Ok(written)
+    }
+
+    /// The transaction body of a create: indexes (refusing taken unique values),
+    /// memberships, the record, the counter, the audit entry and the outbox entry.
+    #[allow(clippy::too_many_arguments)]
+    fn create_in(
+        &self,
+        txn: &mut dyn Txn,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        record: &Record,
+        input: &InputResource,
+        members: &ResolvedMembers,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> TxResult<Written> {
+        for index in indexes(kind) {
+            if let Some(key) = index.key(&record.doc, id) {
+                index.insert(txn, &key, id)?;
+            }
+        }
+        let mut record = record.clone();
+        let mut delta = MemberDelta {
+            unknown: members.unknown.clone(),
+            ..MemberDelta::default()
+        };
+        if kind == ResourceKind::Group {
+            let display = record.display(kind);
+            for (member, member_kind, member_display) in &members.known {
+                add_member(
+                    txn,
+                    id,
+                    display.as_deref(),
+                    member,
+                    *member_kind,
+                    member_display.clone(),
+                )?;
+                delta.added.push((member.clone(), *member_kind));
+            }
+            record.member_count = delta.added.len() as u64;
+        }
+        tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
+        tx_bump(txn, Table::Meta, count_key(kind), 1)?;
+        let action = format!("scim.{}.create", kind_word(kind));
+        let mut details = json!({ "attributes": input.attribute_names });
+        if kind == ResourceKind::Group {
+            merge(&mut details, delta.audit_details());
+        }
+        self.audit(txn, caller, &action, id, details)?;
+        let touched = match kind {
+            ResourceKind::User => Touched::user(id),
+            ResourceKind::Group => delta.touched(),
+        };
+        outbox::append(txn, &action, touched, now)?;
+        Ok(Written {
+            id: id.to_string(),
+            record,
+            changed: true,
+            unknown_members: delta.unknown.len(),
+        })
     }
 
     /// `PUT /Users/{id}` and `PUT /Groups/{id}`.
@@ -485,7 +564,10 @@ impl Directory {
     ) -> Result<Written, DirectoryError> {
         let request = patch::parse(&self.registry, kind, body)?;
         self.update(caller, kind, id, precondition, "patch", |record, id| {
-            let outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
+            let mut outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
+            if let Some(doc) = outcome.document.as_object_mut() {
+                resource::normalize_names(doc)?;
+            }
             Ok((outcome.document, outcome.member_ops, outcome.changed))
         })
     }
@@ -501,6 +583,14 @@ impl Directory {
         verb: &str,
         compute: impl Fn(&Record, &str) -> Result<(Value, Vec<MemberOp>, BTreeSet<String>), ScimError>,
     ) -> Result<Written, DirectoryError> {
+        // Applying the request (a PATCH of thousands of operations, a PUT) happens
+        // before taking the writer lock, against the current record; under the lock
+        // it is reused when the record is still that version (the usual case).
+        let seen = self
+            .record(kind, id)?
+            .ok_or_else(|| Self::not_found(kind, id))?;
+        precondition.check(&seen)?;
+        let computed = compute(&seen, id)?;
         let written = {
             // Announced before queueing, so a flush waits for this commit too.
             let _intent = WriteIntent::new(self.store.as_ref());
@@ -509,8 +599,13 @@ impl Directory {
             let current = self
                 .record(kind, id)?
                 .ok_or_else(|| Self::not_found(kind, id))?;
-            precondition.check(&current)?;
-            let (doc, member_ops, mut changed_names) = compute(&current, id)?;
+            let (doc, member_ops, mut changed_names) = if current.version == seen.version {
+                computed
+            } else {
+                // A concurrent write changed it meanwhile: check and apply again.
+                precondition.check(&current)?;
+                compute(&current, id)?
+            };
             let doc = guard_tombstone(kind, &current.doc, doc, &mut changed_names);
             let doc_changed = doc != current.doc;
             let plan = self.plan_member_ops(kind, id, &member_ops)?;
@@ -546,16 +641,15 @@ impl Directory {
                         });
                     }
                     if doc_changed {
-                        for index in unique_indexes(kind) {
-                            let old = index.key(&current.doc);
-                            let new = index.key(&next.doc);
+                        for index in indexes(kind) {
+                            let old = index.key(&current.doc, id);
+                            let new = index.key(&next.doc, id);
                             if old != new {
                                 if let Some(old) = &old {
                                     txn.remove(index.table, old)?;
                                 }
                                 if let Some(new) = &new {
-                                    ensure_free(txn, &index, new, id)?;
-                                    txn.insert(index.table, new, id.as_bytes())?;
+                                    index.insert(txn, new, id)?;
                                 }
                             }
                         }
@@ -648,8 +742,8 @@ impl Directory {
                 }
             };
             transaction(self.store.as_ref(), |txn| -> TxResult<()> {
-                for index in unique_indexes(kind) {
-                    if let Some(key) = index.key(&current.doc) {
+                for index in indexes(kind) {
+                    if let Some(key) = index.key(&current.doc, id) {
                         txn.remove(index.table, &key)?;
                     }
                 }
@@ -931,7 +1025,7 @@ fn merge(target: &mut Value, extra: Value) {
     }
 }
 
-fn ensure_free(txn: &mut dyn Txn, index: &UniqueIndex, key: &[u8], id: &str) -> TxResult<()> {
+fn ensure_free(txn: &mut dyn Txn, index: &AttrIndex, key: &[u8], id: &str) -> TxResult<()> {
     match txn.get(index.table, key)? {
         Some(owner) if owner != id.as_bytes() => scim_fail(ScimError::Uniqueness(format!(
             "{} is already in use by another resource",

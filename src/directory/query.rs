@@ -173,37 +173,40 @@ impl Directory {
         eval: &RenderOptions,
     ) -> Result<Vec<(String, Record)>, DirectoryError> {
         let store = self.store();
-        let id = match filter.index_hint() {
-            Some(IndexHint::Id(id)) => Some(id),
+        let ids: Vec<String> = match filter.index_hint() {
+            Some(IndexHint::Id(id)) => vec![id],
             Some(IndexHint::UserName(v)) if kind == ResourceKind::User => store
                 .get(Table::UserNameIdx, &fold(&v))?
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .into_iter()
+                .collect(),
             Some(IndexHint::DisplayName(v)) if kind == ResourceKind::Group => store
                 .get(Table::GroupNameIdx, &fold(&v))?
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
-            Some(IndexHint::ExternalId(v)) => {
-                let index = match kind {
-                    ResourceKind::User => Table::UserExternalIdIdx,
-                    ResourceKind::Group => Table::GroupExternalIdIdx,
-                };
-                store
-                    .get(index, v.as_bytes())?
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .into_iter()
+                .collect(),
+            // Users' externalId is not unique (RFC 7643 §3.1): several may match.
+            Some(IndexHint::ExternalId(v)) if kind == ResourceKind::User => {
+                super::users_by_external_id(store.as_ref(), &v)?
             }
-            _ => None,
+            Some(IndexHint::ExternalId(v)) => store
+                .get(Table::GroupExternalIdIdx, v.as_bytes())?
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
         };
-        let Some(id) = id else {
-            return Ok(Vec::new());
-        };
-        let Some(record) = self.record(kind, &id)? else {
-            return Ok(Vec::new());
-        };
-        let full = super::render::render(store.as_ref(), kind, &id, &record, eval)?;
-        Ok(if filter.matches(&full) {
-            vec![(id, record)]
-        } else {
-            Vec::new()
-        })
+        let mut hits = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(record) = self.record(kind, &id)? else {
+                continue;
+            };
+            let full = super::render::render(store.as_ref(), kind, &id, &record, eval)?;
+            if filter.matches(&full) {
+                hits.push((id, record));
+            }
+        }
+        Ok(hits)
     }
 
     /// No filter, no sort: the total is a counter and skipping costs key reads only.

@@ -935,3 +935,97 @@ fn the_default_projection_is_the_rendered_resource_itself() {
         }
     }
 }
+
+#[test]
+fn users_may_share_an_external_id_and_a_filter_finds_them_all() {
+    for f in fixtures() {
+        let mk = |name: &str, ext: &str| {
+            f.dir
+                .create(
+                    caller(),
+                    ResourceKind::User,
+                    json!({"userName": name, "externalId": ext}),
+                )
+                .unwrap()
+                .id
+        };
+        let a = mk("a@example.com", "shared");
+        let b = mk("b@example.com", "shared");
+        // A longer value that starts with the same bytes is not a match.
+        let c = mk("c@example.com", "shared\u{0}x");
+        let ids = |filter: &str| -> Vec<String> {
+            let page = list(&f.dir, ResourceKind::User, &[("filter", filter)]);
+            page["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            ids("externalId eq \"shared\""),
+            vec![a.clone(), b.clone()],
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            ids("externalId eq \"shared\" and userName eq \"b@example.com\""),
+            vec![b.clone()],
+            "{}",
+            f.name
+        );
+        // Moving one user's externalId moves only its entry.
+        patch(
+            &f.dir,
+            ResourceKind::User,
+            &a,
+            json!([{"op": "replace", "path": "externalId", "value": "other"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            ids("externalId eq \"shared\""),
+            vec![b.clone()],
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            ids("externalId eq \"other\""),
+            vec![a.clone()],
+            "{}",
+            f.name
+        );
+        for id in [&a, &b, &c] {
+            f.dir
+                .delete(caller(), ResourceKind::User, id, &Precondition::default())
+                .unwrap();
+        }
+        assert!(
+            crate::store::collect_prefix(f.dir.store().as_ref(), Table::UserExternalIdIdx, b"", 10)
+                .unwrap()
+                .is_empty(),
+            "{}",
+            f.name
+        );
+        // Groups keep a unique externalId.
+        f.dir
+            .create(
+                caller(),
+                ResourceKind::Group,
+                json!({"displayName": "G1", "externalId": "g"}),
+            )
+            .unwrap();
+        let err = f
+            .dir
+            .create(
+                caller(),
+                ResourceKind::Group,
+                json!({"displayName": "G2", "externalId": "g"}),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Scim(ScimError::Uniqueness(_))),
+            "{}",
+            f.name
+        );
+    }
+}

@@ -200,6 +200,12 @@ async fn status(
     state: web::Data<AppState>,
     _caller: AdminCaller,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(json(&status_report(&state).await?))
+}
+
+/// The `GET /status` object: what `cowork-sync status` and the console's overview
+/// show.
+pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
     let directory = state.directory.clone();
     let status = state.status.clone();
     let (counts, backlog, rules_version, readiness, lifecycle) =
@@ -221,7 +227,7 @@ async fn status(
         Some(ops) => ops.runs(10)?,
         None => Value::Array(Vec::new()),
     };
-    Ok(json(&json!({
+    Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "ready": readiness.ready,
         "readiness": readiness.status,
@@ -235,12 +241,17 @@ async fn status(
         "reconcile": state.status.reconcile(),
         "downstream": state.status.downstream(),
         "recent_runs": runs,
-    })))
+    }))
 }
 
 /// `GET /held`: the removals the valve holds, each with the userName it concerns
 /// (looked up now: the records themselves keep ids only) and its age.
 async fn held(state: web::Data<AppState>, _caller: AdminCaller) -> Result<HttpResponse, ApiError> {
+    Ok(json(&held_report(&state).await?))
+}
+
+/// The `GET /held` object (`{"held": [...]}`, each with `userName` and `age_secs`).
+pub async fn held_report(state: &AppState) -> Result<Value, ApiError> {
     let ops = state.operations()?;
     let mut body = ops.held().await?;
     let directory = state.directory.clone();
@@ -268,7 +279,7 @@ async fn held(state: web::Data<AppState>, _caller: AdminCaller) -> Result<HttpRe
         Ok(body)
     })
     .await?;
-    Ok(json(&body))
+    Ok(body)
 }
 
 /// The body of `POST /held/approve`: `{"ids": [...]}` or `{"all": true}`.
@@ -331,6 +342,12 @@ async fn effective_access(
     _caller: AdminCaller,
 ) -> Result<HttpResponse, ApiError> {
     let wanted = req.match_info().get("id").unwrap_or_default().to_string();
+    Ok(json(&user_report(&state, wanted).await?))
+}
+
+/// A user's effective access (by id or userName) with its reasons, and what Cowork
+/// holds now: the `GET /users/{id}/effective-access` object.
+pub async fn user_report(state: &AppState, wanted: String) -> Result<Value, ApiError> {
     let directory = state.directory.clone();
     let explanation = blocking(move || -> Result<_, ApiError> {
         let store = directory.store().clone();
@@ -384,7 +401,7 @@ async fn effective_access(
             obj.insert("downstream".into(), downstream);
         }
     }
-    Ok(json(&explanation))
+    Ok(explanation)
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,13 +15,17 @@ use crate::scim::list::list_response;
 /// Registers the discovery routes under the current scope (`/scim/v2`). They are
 /// read-only: any other method gets 405 with an `Allow` header.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read_only("/ServiceProviderConfig", service_provider_config));
+    // Each also answers with a trailing slash, as IdPs sometimes send it.
+    cfg.service(read_only(
+        ["/ServiceProviderConfig", "/ServiceProviderConfig/"],
+        service_provider_config,
+    ));
     for docs in [Docs::ResourceTypes, Docs::Schemas] {
         cfg.service(
             web::scope(docs.segment())
                 .app_data(docs)
-                .service(read_only("", list_docs))
-                .service(read_only("/{id}", one_doc)),
+                .service(read_only(["", "/"], list_docs))
+                .service(read_only(["/{id}", "/{id}/"], one_doc)),
         );
     }
 }
@@ -72,7 +76,7 @@ impl Docs {
     }
 }
 
-fn read_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+fn read_only<F, Args>(path: [&str; 2], handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args>,
     Args: actix_web::FromRequest + 'static,

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// A dependency is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The client did not send its body in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Anything else (500; the detail is logged, not returned).
     #[error("{0}")]
     Internal(String),
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Unavailable(_) => 503,
+            ApiError::RequestTimeout(_) => 408,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -148,6 +152,7 @@ impl ResponseError for Rejection {
             Rejection::Auth(AuthError::InsufficientScope(_)) => StatusCode::FORBIDDEN,
             Rejection::Auth(_) => StatusCode::UNAUTHORIZED,
             Rejection::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::DuplicateAuthorization => StatusCode::BAD_REQUEST,
             Rejection::Unconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -162,6 +167,9 @@ impl ResponseError for Rejection {
                 Some("Bearer realm=\"cowork-sync\", error=\"insufficient_scope\"")
             }
             Rejection::Auth(_) => Some("Bearer realm=\"cowork-sync\", error=\"invalid_token\""),
+            Rejection::DuplicateAuthorization => {
+                Some("Bearer realm=\"cowork-sync\", error=\"invalid_request\"")
+            }
             _ => None,
         };
         if let Some(value) = challenge {

@@ -1,17 +1,21 @@
 //! Cross-cutting request handling: a request id on every request (accepted from a
 //! sane `X-Request-Id` or generated) carried in the tracing span and echoed in the
-//! response, and per-route request counts and latency for `/metrics`.
+//! response, per-route request counts and latency for `/metrics`, and each SCIM
+//! request in the provisioning log ([`super::reqlog`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::HttpMessage;
+use futures_util::StreamExt;
 use tracing::Instrument;
 
+use super::reqlog::{id_from_location, scim_target, Caller, LoggedRequest, RequestLog};
 use super::support::RequestId;
 use crate::metrics::Metrics;
 
@@ -35,7 +39,7 @@ pub fn new_request_id(prefix: &str) -> String {
 
 /// Wraps one request: id, span, metrics, response header.
 pub async fn observe<B: MessageBody>(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: actix_web::middleware::Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let started = Instant::now();
@@ -54,8 +58,23 @@ pub async fn observe<B: MessageBody>(
         .map(str::to_string)
         .unwrap_or_else(|| new_request_id(&prefix));
     req.extensions_mut().insert(RequestId(rid.clone()));
+    let within = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .map(|state| state.body_timeout);
+    if let Some(within) = within.filter(|_| has_body(&req)) {
+        let payload = req.take_payload();
+        req.set_payload(body_deadline(payload, within));
+    }
     let route = route_label(req.path());
     let method = req.method().to_string();
+    let logged = req
+        .app_data::<actix_web::web::Data<RequestLog>>()
+        .map(|l| l.clone().into_inner())
+        .zip(
+            req.app_data::<actix_web::web::Data<super::AppState>>()
+                .map(|s| s.clock.clone()),
+        )
+        .and_then(|l| scim_target(req.path()).map(|t| (l, t)));
     let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -74,6 +93,27 @@ pub async fn observe<B: MessageBody>(
     } else {
         tracing::debug!(status, ms = elapsed * 1000.0, "request done");
     }
+    if let (Some(((log, clock), (resource, id))), Ok(res)) = (logged, &result) {
+        let created = res
+            .headers()
+            .get(actix_web::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(id_from_location);
+        log.record(LoggedRequest {
+            at: clock.now(),
+            request_id: rid.clone(),
+            client: res
+                .request()
+                .extensions()
+                .get::<Caller>()
+                .map(|c| c.0.clone()),
+            method: method.clone(),
+            resource,
+            id: id.or(created),
+            status,
+            micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+        });
+    }
     result.map(|mut res| {
         if let Ok(v) = HeaderValue::from_str(&rid) {
             res.headers_mut()
@@ -81,6 +121,40 @@ pub async fn observe<B: MessageBody>(
         }
         res
     })
+}
+
+/// Whether the request announces a body (a length above zero, or chunked).
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let length = headers
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .map(|v| v.to_str().map(str::trim).unwrap_or("?"));
+    chunked || length.is_some_and(|l| l != "0")
+}
+
+/// The body stream, ending in a `TimedOut` error once `within` has passed since the
+/// request head arrived: a client that stalls its body holds nothing for longer,
+/// whether or not it is authenticated. Handlers answer 408 (see `support::read_body`).
+fn body_deadline(payload: Payload, within: std::time::Duration) -> Payload {
+    let deadline = tokio::time::Instant::now() + within;
+    let stream = futures_util::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        match tokio::time::timeout_at(deadline, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request body did not arrive in time",
+                ))),
+                None,
+            )),
+        }
+    });
+    Payload::Stream {
+        payload: Box::pin(stream),
+    }
 }
 
 /// The metrics and log label of a path: the route pattern, worked out from the path

@@ -1,5 +1,5 @@
 //! The HTTP surface (actix-web): SCIM under `/scim/v2`, health and metrics, and the
-//! operator API under `/admin/v1`. Handlers are thin: they parse, call the
+//! operator API under `/admin/v1`; the console under `/ui` lives in [`crate::ui`]. Handlers are thin: they parse, call the
 //! directory/rules/reconcile layers off the async threads, and render. Errors become
 //! responses in [`error`] only.
 
@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod reqlog;
 pub mod scim;
 pub mod support;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// How long a request may take to send its body (`server.body_timeout_secs`).
+    pub body_timeout: std::time::Duration,
     /// Wakes the outbox worker after a change.
     pub changes: Arc<tokio::sync::Notify>,
     /// The clock.
@@ -85,6 +88,17 @@ impl AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Query strings that do not fit a handler's parameters answer the JSON error body
+    // like every other error (actix would answer text/plain).
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the query string is not valid: {err}")).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the path is not valid: {err}")).into()
+    }))
+    .app_data(web::JsonConfig::default().error_handler(|err, _req| {
+        error::ApiError::BadRequest(format!("the body is not valid JSON: {err}")).into()
+    }));
     cfg.configure(health::routes)
         .service(
             web::scope("/scim/v2")
@@ -92,6 +106,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(scim::routes),
         )
         .service(web::scope("/admin/v1").configure(admin::routes))
+        .service(web::scope("/ui").configure(crate::ui::routes))
+        .route("/", web::get().to(crate::ui::to_console))
         .default_service(web::to(not_found));
 }
 

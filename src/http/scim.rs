@@ -34,8 +34,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.service(
             web::scope(prefix)
                 .app_data(Kind(kind))
-                .route("", web::get().to(list))
-                .route("", web::post().to(create))
+                // A trailing slash (`/Users/?filter=...`) names the same collection.
+                .service(
+                    web::resource(["", "/"])
+                        .route(web::get().to(list))
+                        .route(web::post().to(create)),
+                )
                 .route("/.search", web::post().to(search))
                 // `/{id}` without a pattern match: the id is the rest of the path.
                 .default_service(web::to(by_id)),
@@ -63,6 +67,7 @@ fn kind_of(req: &HttpRequest) -> Result<ResourceKind, ApiError> {
 /// resource type.
 fn id_of(req: &HttpRequest) -> String {
     let path = req.path();
+    let path = path.strip_suffix('/').unwrap_or(path);
     path.rsplit_once('/')
         .map(|(_, id)| id.to_string())
         .unwrap_or_default()
@@ -84,6 +89,7 @@ async fn by_id(
         })
         .map(|(_, rest)| rest)
         .unwrap_or_default();
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() || rest.contains('/') {
         return Err(ApiError::NotFound("no such SCIM endpoint".into()));
     }

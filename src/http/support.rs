@@ -27,6 +27,11 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => too_large(limit),
+            actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::RequestTimeout(
+                    "the request body did not arrive in time; send it at once".into(),
+                )
+            }
             _ => ApiError::Scim(ScimError::InvalidSyntax(
                 "the request body could not be read".into(),
             )),

@@ -3,8 +3,10 @@
 //! A full read takes: the organization (`GET /me`, tolerated when absent), every
 //! member and invite (ID pagination), every group and role (cursor pagination), the
 //! members of the daemon's groups only (not of foreign groups: fewer calls), the
-//! spend-limit rows and plugin policies where the server offers them (tier-B reads;
-//! unknown otherwise, and the planner then skips those checks). Every list follows
+//! spend-limit rows (tier B, or the beta spend-limit reads) and plugin policies
+//! (tier B) or, in real mode, the installation settings of the plugins the rules
+//! name (the beta Plugins API); unknown where the server offers none of them, and
+//! the planner then skips those checks. Every list follows
 //! its pages to the end inside the client's rate budget.
 //!
 //! A failed read that a retry may fix (rate limit, unavailable) fails the read; an
@@ -15,10 +17,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::ReconcileError;
 use super::ownership::Ownership;
-use super::plan::{spend_limit_of, ActualInvite, ActualSpend, ActualState, ActualUser};
+use super::plan::{
+    spend_limit_of, ActualInvite, ActualPlugin, ActualSpend, ActualState, ActualUser,
+};
 use super::report::{Phase, Progress, ProgressFn};
 use crate::cowork::{
-    CoworkApi, CoworkError, Invite, InviteStatus, Mode, SpendLimitFilter, SpendScope, User,
+    CoworkApi, CoworkError, Invite, InviteStatus, Mode, PluginTarget, Preference, SpendLimitFilter,
+    SpendScope, User,
 };
 
 /// What to read beyond the always-read parts.
@@ -29,6 +34,9 @@ pub struct ReadPlan {
     pub desired_keys: BTreeSet<String>,
     /// Per-user spend overrides are needed (materializing, or owned overrides exist).
     pub user_spend: bool,
+    /// Plugin names the rules give group settings (their installation settings are
+    /// read through the beta Plugins API in real mode).
+    pub plugin_names: BTreeSet<String>,
 }
 
 fn optional<T>(result: Result<T, CoworkError>) -> Result<Option<T>, ReconcileError> {
@@ -151,7 +159,9 @@ pub async fn read_full<C: CoworkApi>(
         .and_then(|o| o.settings.as_ref())
         .is_none_or(|s| s.usage_credits_enabled);
     let tier_b_spend = caps.group_spend_limits_writable || caps.extended_api;
-    let group_spend = if tier_b_spend && credits {
+    // Group limits are readable everywhere now: tier B, or the beta spend-limit reads
+    // (unknown when that beta is not available to the org).
+    let group_spend = if credits {
         optional(
             client
                 .list_spend_limits(&SpendLimitFilter {
@@ -229,6 +239,11 @@ pub async fn read_full<C: CoworkApi>(
     } else {
         None
     };
+    let plugin_settings = if caps.plugin_policies || what.plugin_names.is_empty() {
+        None
+    } else {
+        read_plugin_settings(client, &what.plugin_names).await?
+    };
     report(progress, 4 + to_read.len(), "downstream state read");
     Ok(ActualState {
         complete: true,
@@ -241,7 +256,41 @@ pub async fn read_full<C: CoworkApi>(
         group_spend,
         user_spend,
         plugins,
+        plugin_settings,
     })
+}
+
+/// The beta Plugins API: the named plugins' ids and installation settings, one
+/// plugin at a time (its own 300/min read budget). `None` when the API is not
+/// available to the org: the planner then says so, once per run, and goes on.
+async fn read_plugin_settings<C: CoworkApi>(
+    client: &C,
+    names: &BTreeSet<String>,
+) -> Result<Option<BTreeMap<String, ActualPlugin>>, ReconcileError> {
+    let Some(plugins) = optional(client.list_plugins().await)? else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for p in plugins.into_iter().filter(|p| names.contains(&p.name)) {
+        let Some(settings) = optional(client.list_plugin_settings(&p.id).await)? else {
+            return Ok(None);
+        };
+        let mut plugin = ActualPlugin {
+            id: p.id.clone(),
+            ..ActualPlugin::default()
+        };
+        for s in settings {
+            let pref = Preference::from(s.installation_preference);
+            match s.target {
+                PluginTarget::Organization => plugin.org = Some(pref),
+                PluginTarget::RbacGroup { rbac_group_id } => {
+                    plugin.groups.insert(rbac_group_id, pref);
+                }
+            }
+        }
+        out.insert(p.name, plugin);
+    }
+    Ok(Some(out))
 }
 
 /// What the event path believes is downstream for the users it plans: their links,

@@ -541,6 +541,26 @@ impl<C: CoworkApi> Executor<'_, C> {
                 c.put_plugin_policy(plugin_id, &update, key).await?;
                 done(Outcome::Applied, Vec::new())
             }
+            Op::SetPluginSetting {
+                plugin_id,
+                group,
+                preference,
+                ..
+            } => {
+                let Some(id) = self.group_id(group, ownership) else {
+                    return Ok(missing(group));
+                };
+                let target = crate::cowork::PluginTarget::RbacGroup { rbac_group_id: id };
+                let outcome = match preference {
+                    Some(p) => {
+                        c.set_plugin_setting(plugin_id, &target, (*p).into(), key)
+                            .await?;
+                        Outcome::Applied
+                    }
+                    None => c.delete_plugin_setting(plugin_id, &target, key).await?,
+                };
+                done(outcome, Vec::new())
+            }
             Op::SetUserRole {
                 scim_id,
                 user_id,

@@ -49,6 +49,7 @@ pub fn mirror(desired: &DesiredState, mode: Mode, at: DateTime<Utc>) -> Mirror {
             RbacRole {
                 id: id.clone(),
                 name: spec.name.clone(),
+                source: Some(crate::cowork::RoleSource::custom()),
                 created_at: at,
                 updated_at: at,
                 description: spec.description.clone(),

@@ -224,6 +224,11 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             desired_keys: desired.groups.keys().cloned().collect(),
             user_spend: (self.mode() == Mode::Real && self.options.materialize_group_spend)
                 || !ownership.spend.is_empty(),
+            plugin_names: desired
+                .groups
+                .values()
+                .flat_map(|g| g.plugins.keys().cloned())
+                .collect(),
         };
         let actual = actual::read_full(&self.client, &ownership, &what, progress_fn).await?;
         Ok(Some(Prepared {

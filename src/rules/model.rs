@@ -131,7 +131,9 @@ pub enum PluginPreference {
     NotAvailable,
     /// In the marketplace; users install it themselves.
     Available,
-    /// Installed for users, who may remove it.
+    /// Installed for users, who may remove it. `auto_install` (the Plugins API's
+    /// wire name) is accepted as a synonym.
+    #[serde(alias = "auto_install")]
     InstalledByDefault,
     /// Installed and cannot be removed.
     Required,
@@ -648,6 +650,14 @@ plugins = { a = "required" }"#,
         )
         .unwrap();
         assert_eq!(org.plugins.0["a"], PluginPreference::Required);
+        let synonym: OrgSpec = toml::from_str(
+            r#"plan = "enterprise"
+billing_currency = "USD"
+plugins = { a = "auto_install", b = "installed_by_default" }"#,
+        )
+        .unwrap();
+        assert_eq!(synonym.plugins.0["a"], PluginPreference::InstalledByDefault);
+        assert_eq!(synonym.plugins.0["b"], PluginPreference::InstalledByDefault);
         assert!(org.usage_credits);
         assert!(!org.connector_tools_default_always_allow);
         assert_eq!(org.provisioning_mode, ProvisioningMode::Manual);

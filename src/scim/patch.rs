@@ -42,8 +42,13 @@ use super::schema::{
     AttrPath, AttributeDef, Container, Mutability, ResourceKind, SchemaRegistry, COMMON_SCHEMA,
     PATCH_OP_SCHEMA,
 };
-use super::value::{coerce, coerce_single, json_kind};
+use super::value::{check_value_count, coerce, coerce_single, json_kind};
 use super::ScimError;
+
+/// Most operations one PATCH request may carry (documented in docs/idp-setup.md);
+/// more is `400 tooMany`. With [`super::value::MAX_VALUES`] bounding each
+/// multi-valued attribute, every operation costs a bounded amount of work.
+pub const MAX_OPERATIONS: usize = 10_000;
 
 /// The three PATCH operations of RFC 7644 §3.5.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +171,12 @@ pub fn parse(
             ))
         }
     };
+    if operations.len() > MAX_OPERATIONS {
+        return Err(ScimError::TooMany(format!(
+            "a PATCH request may carry at most {MAX_OPERATIONS} operations, not {}",
+            operations.len()
+        )));
+    }
     let operations = operations
         .into_iter()
         .enumerate()
@@ -629,6 +640,20 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Takes an attribute's value out of the document (to change it in place and
+    /// write it back; on an error the whole engine is dropped, so nothing is lost).
+    fn take(&mut self, slot: Slot<'_>) -> Option<Value> {
+        match slot.container {
+            Container::Top => self.doc.remove(slot.name),
+            Container::Extension(urn) => self.doc.get_mut(urn)?.as_object_mut()?.remove(slot.name),
+        }
+    }
+
+    /// Writes back an array taken with [`Engine::take`] and left unchanged.
+    fn put_back(&mut self, slot: Slot<'_>, items: Vec<Value>) {
+        self.write(slot, (!items.is_empty()).then_some(Value::Array(items)));
+    }
+
     fn read(&self, slot: Slot<'_>) -> Option<&Value> {
         match slot.container {
             Container::Top => self.doc.get(slot.name),
@@ -748,8 +773,8 @@ impl<'a> Engine<'a> {
         attr: &AttributeDef,
         value: Option<Value>,
     ) -> Result<(), ScimError> {
-        let mut items = match self.read(slot) {
-            Some(Value::Array(items)) => items.clone(),
+        let mut items = match self.take(slot) {
+            Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
         let mut written = Vec::new();
@@ -758,6 +783,7 @@ impl<'a> Engine<'a> {
                 None | Some(Value::Null) => items.clear(),
                 Some(v) => {
                     let Some(Value::Array(remove)) = coerce(attr, v, &attr.name)? else {
+                        self.put_back(slot, items);
                         return Ok(());
                     };
                     items.retain(|item| !remove.iter().any(|r| contains(item, r)));
@@ -767,12 +793,22 @@ impl<'a> Engine<'a> {
                 let Some(Value::Array(new)) =
                     coerce(attr, value.unwrap_or(Value::Null), &attr.name)?
                 else {
+                    self.put_back(slot, items);
                     return Ok(());
                 };
+                // Values already present, by their serialization (objects keep sorted
+                // keys), so an add costs what it adds, not that times what is there.
+                let mut present: std::collections::HashMap<String, usize> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (v.to_string(), i))
+                    .collect();
                 for item in new {
-                    match items.iter().position(|existing| *existing == item) {
-                        Some(at) => written.push(at),
+                    let text = item.to_string();
+                    match present.get(&text) {
+                        Some(&at) => written.push(at),
                         None => {
+                            present.insert(text, items.len());
                             written.push(items.len());
                             items.push(item);
                         }
@@ -787,6 +823,7 @@ impl<'a> Engine<'a> {
                 written = (0..items.len()).collect();
             }
         }
+        check_value_count(items.len(), &attr.name)?;
         fix_primary(attr, &mut items, &written)?;
         self.write(slot, (!items.is_empty()).then_some(Value::Array(items)));
         Ok(())
@@ -805,8 +842,8 @@ impl<'a> Engine<'a> {
         create: Option<Vec<(String, Value)>>,
         value: Option<Value>,
     ) -> Result<(), ScimError> {
-        let mut items = match self.read(slot) {
-            Some(Value::Array(items)) => items.clone(),
+        let mut items = match self.take(slot) {
+            Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
         let matched: Vec<usize> = items
@@ -836,7 +873,10 @@ impl<'a> Engine<'a> {
                 let at = format!("{}.{}", attr.name, sub.name);
                 let new = coerce(sub, value.unwrap_or(Value::Null), &at)?;
                 if matched.is_empty() {
-                    let Some(new) = new else { return Ok(()) };
+                    let Some(new) = new else {
+                        self.put_back(slot, items);
+                        return Ok(());
+                    };
                     let Some(pairs) = create else {
                         return Err(ScimError::NoTarget(format!(
                             "no value of '{}' matches the path",
@@ -900,6 +940,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        check_value_count(items.len(), &attr.name)?;
         fix_primary(attr, &mut items, &written)?;
         let mut kept = Vec::with_capacity(items.len());
         for (item, gone) in items.into_iter().zip(drop) {
@@ -1243,6 +1284,67 @@ mod tests {
         };
         let request = parse(&r, kind, body)?;
         apply(&r, kind, id, doc, &request)
+    }
+
+    #[test]
+    fn more_operations_than_the_bound_are_too_many() {
+        let one = json!({"op": "replace", "path": "displayName", "value": "x"});
+        let at_bound: Vec<Value> = vec![one.clone(); MAX_OPERATIONS];
+        assert!(user_patch(&plain_user(), Value::Array(at_bound)).is_ok());
+        let over: Vec<Value> = vec![one; MAX_OPERATIONS + 1];
+        assert_eq!(
+            scim_type(user_patch(&plain_user(), Value::Array(over))),
+            "tooMany"
+        );
+    }
+
+    #[test]
+    fn a_multi_valued_attribute_may_not_grow_past_its_bound() {
+        use crate::scim::value::MAX_VALUES;
+        // Entra's work-email form, one new type per operation: refused past the bound.
+        let adds: Vec<Value> = (0..=MAX_VALUES)
+            .map(|i| {
+                json!({"op": "add", "path": format!("emails[type eq \"w{i}\"].value"),
+                       "value": format!("u{i}@example.com")})
+            })
+            .collect();
+        assert_eq!(
+            scim_type(user_patch(
+                &plain_user(),
+                Value::Array(adds[..MAX_VALUES + 1].to_vec())
+            )),
+            "invalidValue"
+        );
+        let out = user_patch(&plain_user(), Value::Array(adds[..MAX_VALUES].to_vec())).unwrap();
+        assert_eq!(out.document["emails"].as_array().unwrap().len(), MAX_VALUES);
+        // A whole-array add past the bound, too.
+        let many: Vec<Value> = (0..=MAX_VALUES)
+            .map(|i| json!({"value": format!("v{i}@example.com")}))
+            .collect();
+        assert_eq!(
+            scim_type(user_patch(
+                &plain_user(),
+                json!([{"op": "add", "path": "emails", "value": many}])
+            )),
+            "invalidValue"
+        );
+    }
+
+    #[test]
+    fn repeated_adds_of_present_values_keep_one_copy_and_the_rest_of_the_document() {
+        let out = user_patch(
+            &user(),
+            json!([
+                {"op": "add", "path": "emails", "value": [{"value": "babs@example.com", "type": "home"}]},
+                {"op": "add", "path": "emails", "value": [{"value": "new@example.com"}, {"value": "new@example.com"}]},
+                {"op": "remove", "path": "emails", "value": [{"value": "nobody@example.com"}]},
+                {"op": "add", "path": "phoneNumbers", "value": null}
+            ]),
+        )
+        .unwrap();
+        let emails = out.document["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 3, "{emails:?}");
+        assert_eq!(out.document["userName"], user()["userName"]);
     }
 
     fn ops(operations: Value) -> Value {

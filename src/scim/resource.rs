@@ -345,6 +345,7 @@ pub fn parse_input(
             doc.insert(ext.id.clone(), Value::Object(object));
         }
     }
+    normalize_names(&mut doc)?;
     check_required(&schemas, &doc)?;
     let schemas_value = schemas.schemas_value(&doc);
     doc.insert("schemas".into(), schemas_value);
@@ -491,6 +492,30 @@ fn gather_extension<'r>(
             continue;
         }
         gathered.add(Some(index), def, sub, v, &at)?;
+    }
+    Ok(())
+}
+
+/// The names IdPs and people match on: `userName` (users) and `displayName` (users
+/// and groups) must not carry control characters (NUL, ESC, CR, LF, ...), which no
+/// directory holds in a name and which break logs, CSV exports and terminals; and
+/// `userName` loses surrounding whitespace, so `" alice@example.com "` is the user
+/// `alice@example.com` (uniqueness is decided on the trimmed, case-folded name).
+pub fn normalize_names(doc: &mut Map<String, Value>) -> Result<(), ScimError> {
+    if let Some(Value::String(name)) = doc.get_mut("userName") {
+        let trimmed = name.trim();
+        if trimmed.len() != name.len() {
+            *name = trimmed.to_string();
+        }
+    }
+    for attr in ["userName", "displayName"] {
+        if let Some(Value::String(text)) = doc.get(attr) {
+            if text.chars().any(char::is_control) {
+                return Err(ScimError::InvalidValue(format!(
+                    "attribute '{attr}' must not contain control characters"
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -1528,6 +1553,27 @@ mod tests {
             input.document,
             json!({"schemas": [USER_SCHEMA], "userName": "a@example.com", "name": {"familyName": "User"}})
         );
+    }
+
+    #[test]
+    fn control_characters_in_names_are_refused_and_user_names_trimmed() {
+        for bad in [
+            "a\u{0}b@example.com",
+            "a\u{1b}[31m@example.com",
+            "a\rb",
+            "a\nb",
+        ] {
+            let err = user(json!({"userName": bad})).unwrap_err();
+            assert_eq!(err.scim_type(), Some("invalidValue"), "{bad:?}");
+            let err = user(json!({"userName": "ok@example.com", "displayName": bad})).unwrap_err();
+            assert_eq!(err.scim_type(), Some("invalidValue"), "{bad:?}");
+            assert!(group(json!({"displayName": bad})).is_err(), "{bad:?}");
+        }
+        let input = user(json!({"userName": "  alice@example.com \t"})).unwrap();
+        assert_eq!(input.document["userName"], "alice@example.com");
+        // Unicode letters and inner spaces are names like any other.
+        let input = user(json!({"userName": "zoë", "displayName": "Zoë de Vries"})).unwrap();
+        assert_eq!(input.document["displayName"], "Zoë de Vries");
     }
 
     #[test]

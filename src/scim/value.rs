@@ -14,6 +14,21 @@ use serde_json::{Map, Value};
 use super::schema::{AttrType, AttributeDef, Mutability};
 use super::ScimError;
 
+/// Most values one multi-valued attribute may hold (emails, roles, entitlements...).
+/// IdPs send a handful; the bound keeps every PATCH operation on such an attribute
+/// cheap, so a PATCH costs time linear in its operations.
+pub const MAX_VALUES: usize = 1000;
+
+/// `invalidValue` when a multi-valued attribute would hold more than [`MAX_VALUES`].
+pub fn check_value_count(count: usize, at: &str) -> Result<(), ScimError> {
+    if count > MAX_VALUES {
+        return Err(ScimError::InvalidValue(format!(
+            "attribute '{at}' may hold at most {MAX_VALUES} values, not {count}"
+        )));
+    }
+    Ok(())
+}
+
 /// Coerces `value` to `def`. `at` names the attribute in error messages. Returns
 /// `None` when the value means "unassigned".
 pub fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value>, ScimError> {
@@ -25,6 +40,7 @@ pub fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value
             Value::Array(items) => items,
             single => vec![single],
         };
+        check_value_count(items.len(), at)?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(v) = coerce_single(def, item, at)? {

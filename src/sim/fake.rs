@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::page::{CursorQuery, IdQuery};
 use super::state::{ApiError, SimState};
 use super::{Sim, SimOptions};
+use crate::cowork::plugins::*;
 use crate::cowork::types::*;
 use crate::cowork::{
     CallCounter, CallCounts, CoworkApi, CoworkError, CoworkResult, Created, IdempotencyKey, Mode,
@@ -315,11 +316,8 @@ impl CoworkApi for SimApi {
     async fn list_spend_limits(&self, filter: &SpendLimitFilter) -> CoworkResult<Vec<SpendLimit>> {
         let binding = format!("/spend_limits?{filter:?}");
         self.all_by_cursor(&binding, |s, q| {
-            s.list_spend_limits(
-                q,
-                filter.scope_type.as_deref(),
-                filter.rbac_group_id.as_deref(),
-            )
+            let types: Vec<&str> = filter.scope_type.as_deref().into_iter().collect();
+            s.list_spend_limits(q, &types, filter.rbac_group_id.as_deref())
         })
     }
 
@@ -374,6 +372,37 @@ impl CoworkApi for SimApi {
 
     async fn list_plugin_policies(&self) -> CoworkResult<Vec<PluginPolicy>> {
         self.all_by_cursor("/plugin_policies", |s, q| s.list_plugin_policies(q))
+    }
+
+    async fn list_plugins(&self) -> CoworkResult<Vec<Plugin>> {
+        self.all_by_cursor("/plugins", |s, q| s.list_plugins(q, None, None))
+    }
+
+    async fn list_plugin_settings(&self, plugin_id: &str) -> CoworkResult<Vec<PluginSetting>> {
+        let binding = format!("/plugins/{plugin_id}/installation_settings");
+        self.all_by_cursor(&binding, |s, q| s.list_plugin_settings(plugin_id, None, q))
+    }
+
+    async fn set_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        preference: InstallationPreference,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<PluginSetting> {
+        self.write(|s, now| s.set_plugin_setting(plugin_id, target, preference, now))
+    }
+
+    async fn delete_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        _key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
+        Outcome::from_result(
+            self.write(|s, now| s.delete_plugin_setting(plugin_id, target, now)),
+            CoworkError::is_not_found,
+        )
     }
 
     async fn put_plugin_policy(
@@ -451,5 +480,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, CoworkError::NotInRealApi { .. }));
+    }
+
+    #[tokio::test]
+    async fn the_fake_serves_the_plugins_api_like_the_simulator() {
+        let fake = SimApi::new(Mode::Real).unwrap();
+        let plugin = fake
+            .list_plugins()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == "finance-close")
+            .unwrap();
+        let k = IdempotencyKey::new("k");
+        fake.set_plugin_setting(
+            &plugin.id,
+            &PluginTarget::Organization,
+            InstallationPreference::Required,
+            &k,
+        )
+        .await
+        .unwrap();
+        let org = fake.list_plugin_settings(&plugin.id).await.unwrap();
+        assert_eq!(
+            org[0].installation_preference,
+            InstallationPreference::Required
+        );
+        let once = fake
+            .delete_plugin_setting(&plugin.id, &PluginTarget::Organization, &k)
+            .await
+            .unwrap();
+        let twice = fake
+            .delete_plugin_setting(&plugin.id, &PluginTarget::Organization, &k)
+            .await
+            .unwrap();
+        assert_eq!((once, twice), (Outcome::Applied, Outcome::AlreadyInState));
     }
 }

@@ -175,6 +175,10 @@ pub enum LimitClass {
     Spend,
     /// Invite creation: 1,200 an hour, and the admin limit.
     Invite,
+    /// Plugins API reads: 300 a minute by default (its own limit).
+    PluginRead,
+    /// Plugins API writes: 60 a minute by default (its own limit).
+    PluginWrite,
 }
 
 /// The simulator's buckets.
@@ -183,17 +187,22 @@ pub struct Throttle {
     admin: SimBucket,
     spend: SimBucket,
     invite: SimBucket,
+    plugin_read: SimBucket,
+    plugin_write: SimBucket,
 }
 
 impl Throttle {
-    /// `rpm` for the admin endpoints (0 = off); the spend and invite limits scale with
-    /// it (60 and 1,200/h at the documented 100).
+    /// `rpm` for the admin endpoints (0 = off); the spend, invite and Plugins API
+    /// limits scale with it (60, 1,200/h, 300 reads and 60 writes at the documented
+    /// 100).
     pub fn new(rpm: u32, spend_rpm: Option<u32>) -> Self {
         let spend = spend_rpm.unwrap_or(rpm.saturating_mul(60) / 100);
         Self {
             admin: SimBucket::new(rpm, 60_000),
             spend: SimBucket::new(if rpm == 0 { 0 } else { spend }, 60_000),
             invite: SimBucket::new(rpm.saturating_mul(12), 3_600_000),
+            plugin_read: SimBucket::new(rpm.saturating_mul(3), 60_000),
+            plugin_write: SimBucket::new(rpm.saturating_mul(60) / 100, 60_000),
         }
     }
 
@@ -206,6 +215,8 @@ impl Throttle {
                 self.invite.try_take(now_ms)?;
                 self.admin.try_take(now_ms)
             }
+            LimitClass::PluginRead => self.plugin_read.try_take(now_ms),
+            LimitClass::PluginWrite => self.plugin_write.try_take(now_ms),
         }
     }
 }

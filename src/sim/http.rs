@@ -18,6 +18,8 @@ use super::faults::{FaultConfig, LimitClass};
 use super::page::{CursorQuery, IdQuery};
 use super::state::{ApiError, ApiResult, IdemRecord, NewMember, NewSimGroup, SimState};
 use super::{Sim, SimMetrics};
+use crate::cowork::beta::{self, Beta};
+use crate::cowork::plugins::*;
 use crate::cowork::types::*;
 
 /// Largest accepted request body (bulk `POST /_sim/users`).
@@ -78,6 +80,10 @@ struct Cx<'a> {
     path: &'a str,
     query: Vec<(String, String)>,
     if_match: Option<u64>,
+    /// The beta features the request opted into (`anthropic-beta`).
+    betas: Vec<Beta>,
+    /// The largest `limit` (100 on the Plugins API, 1000 elsewhere).
+    max_limit: usize,
 }
 
 impl Cx<'_> {
@@ -100,10 +106,17 @@ impl Cx<'_> {
         match self.one("limit") {
             None => Ok(20),
             Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=1000).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid(None, "limit must be between 1 and 1000")),
+                Ok(n) if (1..=self.max_limit).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(
+                    None,
+                    &format!("limit must be between 1 and {}", self.max_limit),
+                )),
             },
         }
+    }
+
+    fn has_beta(&self, b: Beta) -> bool {
+        self.betas.contains(&b)
     }
 
     fn id_query(&self) -> ApiResult<IdQuery> {
@@ -253,10 +266,13 @@ fn route(
             reply(&state.list_effective_spend(&cx.cursor()?, &periods, &users)?)
         }
         ("GET", ["spend_limits"]) => {
-            cx.require_extended()?;
+            // The beta spend-limit reads; tier B offers the same list without it.
+            if !cx.has_beta(Beta::SpendLimitReads) {
+                cx.require_extended()?;
+            }
             reply(&state.list_spend_limits(
                 &cx.cursor()?,
-                cx.one("scope_type"),
+                &cx.all("scope_type"),
                 cx.one("rbac_group_id"),
             )?)
         }
@@ -280,12 +296,48 @@ fn route(
             reply(&state.put_plugin_policy(id, &update, now)?)
         }
 
+        // The beta Plugins API (the dispatcher checked its header).
+        ("GET", ["plugins"]) => reply(&state.list_plugins(
+            &cx.cursor()?,
+            cx.one("owner_type"),
+            cx.one("marketplace_id"),
+        )?),
+        ("GET", ["plugins", id]) => reply(&state.get_plugin(id)?),
+        ("GET", ["plugins", id, "installation_settings"]) => {
+            reply(&state.list_plugin_settings(id, cx.one("target_type"), &cx.cursor()?)?)
+        }
+        ("POST", ["plugins", id, "installation_settings", target]) => {
+            let update: PluginSettingUpdate = parse(body)?;
+            let target = PluginTarget::from_segment(target);
+            reply(&state.set_plugin_setting(id, &target, update.installation_preference, now)?)
+        }
+        ("DELETE", ["plugins", id, "installation_settings", target]) => {
+            let target = PluginTarget::from_segment(target);
+            reply(&state.delete_plugin_setting(id, &target, now)?)
+        }
+        ("GET", ["plugin_marketplaces"]) => reply(&state.list_marketplaces()?),
+
         _ => Err(ApiError::not_found("no such endpoint")),
     }
 }
 
+/// Whether a path below `/v1/organizations` belongs to the beta Plugins API.
+fn is_plugins_api(segs: &[String]) -> bool {
+    matches!(
+        segs.first().map(String::as_str),
+        Some("plugins") | Some("plugin_marketplaces")
+    )
+}
+
 /// The rate-limit class of a request below `/v1/organizations`.
 fn limit_class(method: &Method, segs: &[String]) -> LimitClass {
+    if is_plugins_api(segs) {
+        return if method == Method::GET {
+            LimitClass::PluginRead
+        } else {
+            LimitClass::PluginWrite
+        };
+    }
     match segs.first().map(String::as_str) {
         Some("spend_limits") | Some("spend_limit_increase_requests") => LimitClass::Spend,
         Some("invites") if method == Method::POST => LimitClass::Invite,
@@ -388,6 +440,30 @@ fn fingerprint(method: &Method, path: &str, query: &str, body: &[u8]) -> String 
     crate::cowork::hash_hex(&parts, 32)
 }
 
+/// A write in progress on one plugin; released when dropped.
+struct PluginSlot<'a> {
+    sim: &'a Sim,
+    plugin: String,
+}
+
+impl<'a> PluginSlot<'a> {
+    fn take(sim: &'a Sim, plugin: &str) -> Option<Self> {
+        sim.plugin_writes
+            .lock()
+            .insert(plugin.to_owned())
+            .then(|| Self {
+                sim,
+                plugin: plugin.to_owned(),
+            })
+    }
+}
+
+impl Drop for PluginSlot<'_> {
+    fn drop(&mut self) {
+        self.sim.plugin_writes.lock().remove(&self.plugin);
+    }
+}
+
 /// The one entry point: every request of the simulator lands here.
 pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> HttpResponse {
     let request_id = sim.next_request_id();
@@ -427,6 +503,39 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
         let e = ApiError::invalid(None, "anthropic-version header is required");
         return error_response(&e, &request_id);
     }
+
+    let betas = header(&req, beta::HEADER)
+        .map(Beta::from_header_value)
+        .unwrap_or_default();
+    // Without its beta header the Plugins API does not exist.
+    let plugins_api = is_plugins_api(&segs);
+    if plugins_api && !betas.contains(&Beta::Plugins) {
+        return error_response(&ApiError::not_found("no such endpoint"), &request_id);
+    }
+    // Writes to one plugin are not serialized by the real API: a concurrent one may
+    // answer 503 with `x-should-retry: true`. The slot is taken before any latency,
+    // so overlapping requests collide as they would there.
+    let _plugin_slot = match (plugins_api && is_write, segs.get(1)) {
+        (true, Some(plugin)) => match PluginSlot::take(&sim, plugin) {
+            Some(slot) => Some(slot),
+            None => {
+                let e = ApiError {
+                    status: 503,
+                    kind: "api_error",
+                    message: "another write to this plugin is in progress; retry".into(),
+                    code: None,
+                    details: None,
+                };
+                let mut resp = error_response(&e, &request_id);
+                resp.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("x-should-retry"),
+                    actix_web::http::header::HeaderValue::from_static("true"),
+                );
+                return resp;
+            }
+        },
+        _ => None,
+    };
 
     let decision = sim.faults.lock().decide();
     if decision.latency_ms > 0 {
@@ -473,6 +582,8 @@ pub async fn dispatch(req: HttpRequest, body: Bytes, sim: web::Data<Sim>) -> Htt
             .map(|q| q.into_inner())
             .unwrap_or_default(),
         if_match: header(&req, "if-match").and_then(|v| v.trim_matches('"').parse().ok()),
+        betas,
+        max_limit: if plugins_api { 100 } else { 1000 },
     };
     // Idempotency keys are an extension: the real API documents none, so in real mode
     // a repeated request is applied again, as it would be there.
@@ -637,6 +748,20 @@ mod tests {
         assert_eq!(
             limit_class(&Method::GET, &segs(&["rbac_groups"])),
             LimitClass::Admin
+        );
+        assert_eq!(
+            limit_class(
+                &Method::GET,
+                &segs(&["plugins", "p", "installation_settings"])
+            ),
+            LimitClass::PluginRead
+        );
+        assert_eq!(
+            limit_class(
+                &Method::DELETE,
+                &segs(&["plugins", "p", "installation_settings", "organization"])
+            ),
+            LimitClass::PluginWrite
         );
     }
 }

@@ -16,7 +16,24 @@
 //! tools each); plugins `finance-close` and `brand-kit` (org preference `available`).
 //! One member, `owner@example.com`, the primary owner; one SCIM group "All Employees
 //! (SCIM)"; two roles made "in the console" (no `external_id`): "Chat only" and "All
-//! GA features".
+//! GA features", and the built-in roles "Owner" and "User" (`source.type:
+//! "built_in"`, listed but never writable). `SimOptions::plugins` (`sim --plugins
+//! NAME,...`) adds org-owned plugins of those names, at start and on reset.
+//!
+//! # Today's Admin API (reference §1.10)
+//! - The beta Plugins API (`anthropic-beta: ce-plugins-2026-09-01`; 404 without it):
+//!   `GET /plugins`, `GET /plugins/{id}`, `GET|POST|DELETE
+//!   /plugins/{id}/installation_settings[/{organization|rbac_group_…}]`, `GET
+//!   /plugin_marketplaces`; `limit` at most 100; its own limits (300 reads and 60
+//!   writes a minute at the default `rpm`); a repeated DELETE is 404; a write that
+//!   overlaps another write to the same plugin answers 503 with `x-should-retry: true`.
+//!   Plugin settings and the tier-B plugin policies are one model.
+//! - Spend-limit reads of every scope: `GET /spend_limits` with `anthropic-beta:
+//!   spend-limit-reads-2026-09-26` and `scope_type[]`, rows grouped by scope (tier B
+//!   answers the same list without the header).
+//! - Renamed fields, both names sent: groups `role_ids` beside `roles`, members
+//!   `rbac_group_id` beside `group_id`, roles `display_name` beside `name`, plus
+//!   `source`.
 //!
 //! # Test hooks (not part of the Anthropic API; they need the API key too)
 //! - `GET /_sim/state`: everything (snapshot, metrics, faults) as JSON.
@@ -92,6 +109,9 @@ pub struct SimOptions {
     pub api_key: Option<String>,
     /// Turn each invite into a member at once.
     pub accept_invites: bool,
+    /// Org-owned plugins to add (by name) if missing, at start and on reset
+    /// (`sim --plugins`); the Plugins API lists them with their ids.
+    pub plugins: Vec<String>,
     /// Requests a minute for the admin endpoints (default 100; 0 = no limit). The
     /// spend endpoints get 60 % of it and invite creation 12× it an hour, as
     /// documented (60/min and 1,200/h at 100).
@@ -122,6 +142,7 @@ impl Default for SimOptions {
             api_key_file: None,
             api_key: None,
             accept_invites: false,
+            plugins: Vec::new(),
             rpm: 100,
             spend_rpm: None,
             extended: true,
@@ -153,6 +174,7 @@ impl fmt::Debug for SimOptions {
             .field("api_key_file", &self.api_key_file)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("accept_invites", &self.accept_invites)
+            .field("plugins", &self.plugins)
             .field("rpm", &self.rpm)
             .field("spend_rpm", &self.spend_rpm)
             .field("extended", &self.extended)
@@ -255,6 +277,9 @@ pub struct Sim {
     fault_seed: u64,
     request_seq: AtomicU64,
     persister: Option<Arc<Persister>>,
+    plugins: Vec<String>,
+    /// Plugins with a write in progress (the Plugins API's 503 to concurrent writes).
+    plugin_writes: Mutex<std::collections::HashSet<String>>,
     /// Held until [`SimHandle::stop`] has written the last snapshot (or the core is
     /// dropped): one simulator per data directory.
     dir_lock: Mutex<Option<DirLock>>,
@@ -302,6 +327,8 @@ impl Sim {
             }
             None => (SimState::seeded(now), None, None),
         };
+        let mut state = state;
+        state.seed_plugins(&options.plugins);
         Ok(Self {
             state: Mutex::new(state),
             faults: Mutex::new(Faults::new(options.fault_seed)),
@@ -317,6 +344,8 @@ impl Sim {
             fault_seed: options.fault_seed,
             request_seq: AtomicU64::new(1),
             persister,
+            plugins: options.plugins.clone(),
+            plugin_writes: Mutex::new(std::collections::HashSet::new()),
             dir_lock: Mutex::new(lock),
         })
     }
@@ -353,7 +382,9 @@ impl Sim {
 
     /// Back to the seed: model, stored answers, faults, limits and metrics.
     pub fn reset(&self) {
-        *self.state.lock() = SimState::seeded(self.clock.now());
+        let mut state = SimState::seeded(self.clock.now());
+        state.seed_plugins(&self.plugins);
+        *self.state.lock() = state;
         *self.faults.lock() = Faults::new(self.fault_seed);
         *self.throttle.lock() = Throttle::new(self.rpm, self.spend_rpm);
         self.metrics.reset();

@@ -20,7 +20,7 @@ use cowork_sync::sim::{self, FaultConfig, NewMember, SimHandle, SimOptions};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-const KEY: &str = "sk-ant-api01-test-key";
+pub(crate) const KEY: &str = "sk-ant-api01-test-key";
 
 fn member(email: &str) -> NewMember {
     NewMember {
@@ -31,7 +31,7 @@ fn member(email: &str) -> NewMember {
     }
 }
 
-async fn start_sim(options: SimOptions) -> SimHandle {
+pub(crate) async fn start_sim(options: SimOptions) -> SimHandle {
     sim::start(SimOptions {
         api_key: Some(KEY.into()),
         ..options
@@ -40,7 +40,7 @@ async fn start_sim(options: SimOptions) -> SimHandle {
     .unwrap()
 }
 
-fn client_for(url: &str, mode: Mode) -> HttpCoworkClient {
+pub(crate) fn client_for(url: &str, mode: Mode) -> HttpCoworkClient {
     HttpCoworkClient::new(ClientConfig::new(url, KEY).with_mode(mode).without_limits()).unwrap()
 }
 
@@ -228,7 +228,11 @@ async fn groups_members_and_roles_round_trip_through_the_client() {
         .unwrap();
     assert_eq!(attached.roles, Some(vec![role.id.clone()]));
     let roles = c.list_roles().await.unwrap();
-    assert_eq!(roles.len(), 3, "two seeded roles and ours");
+    assert_eq!(
+        roles.len(),
+        5,
+        "two seeded custom roles, two built-in roles and ours"
+    );
 
     assert_eq!(
         c.delete_role(&role.id, &key(&["del-role", &role.id]))
@@ -1015,30 +1019,30 @@ async fn writes_converge_without_duplicates_under_thirty_percent_failures() {
 // ----------------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    headers: HashMap<String, String>,
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) headers: HashMap<String, String>,
 }
 
-enum Reply {
+pub(crate) enum Reply {
     Json(u16, Value, Vec<(&'static str, &'static str)>),
     Hang,
 }
 
-struct Mock {
-    url: String,
+pub(crate) struct Mock {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     server: actix_web::dev::ServerHandle,
 }
 
 impl Mock {
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().clone()
     }
 
-    fn client(&self) -> HttpCoworkClient {
+    pub(crate) fn client(&self) -> HttpCoworkClient {
         HttpCoworkClient::new(ClientConfig::new(&self.url, KEY).without_limits()).unwrap()
     }
 }
@@ -1054,7 +1058,7 @@ type Script = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
 
 /// A server that records each request and answers with `script(request, n)` where
 /// `n` counts requests from 1.
-async fn mock(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
+pub(crate) async fn mock(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let script: Script = Arc::new(script);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1128,7 +1132,7 @@ fn user_json(id: &str) -> Value {
     })
 }
 
-fn error_json(kind: &str, message: &str) -> Value {
+pub(crate) fn error_json(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_body"})
 }
 

@@ -7,9 +7,14 @@
 mod admin_api;
 mod admin_reconcile;
 mod cli;
+mod cli_remote;
+mod console;
 mod cowork_client;
+mod doctor;
+mod hardening;
 mod idp_replay;
 mod offboarding;
+mod plugins_api;
 mod reconcile;
 mod scim_http;
 mod smoke;

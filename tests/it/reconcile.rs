@@ -23,7 +23,8 @@ use cowork_sync::metrics::Metrics;
 use cowork_sync::outbox;
 use cowork_sync::reconcile::{
     outbox_worker, ownership, render_plan, render_run, start_scheduler, ActionKind, Approval,
-    Phase, Progress, ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome, Trigger,
+    Phase, Progress, ReconcileError, ReconcileOptions, Reconciler, RunOptions, RunOutcome,
+    RunReport, Trigger,
 };
 use cowork_sync::rules::load_rule_file;
 use cowork_sync::ruleset;
@@ -1254,7 +1255,11 @@ async fn real_mode_reports_tier_b_differences_as_drift_and_writes_only_tier_a() 
         let created: Vec<&RbacGroup> = s.groups().iter().filter(|g| !g.is_scim()).collect();
         assert_eq!(created.len(), 2);
         assert!(created.iter().all(|g| g.external_id.is_none()));
-        assert_eq!(s.roles().len(), 2, "only the seeded console roles");
+        assert_eq!(
+            s.roles().iter().filter(|r| !r.is_built_in()).count(),
+            2,
+            "only the seeded console roles"
+        );
         assert!(s.spend_limits().is_empty());
     }
     // Keyed by the recorded id: the next run writes nothing and reports the same drift.
@@ -1262,6 +1267,98 @@ async fn real_mode_reports_tier_b_differences_as_drift_and_writes_only_tier_a() 
     assert!(again.plan.actions.is_empty(), "{}", render_run(&again));
     assert_eq!(again.calls.writes, 0);
     assert_eq!(again.plan.drift, report.plan.drift);
+    f.h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn real_mode_writes_plugin_settings_and_reports_group_spend_drift() {
+    // The simulator as Anthropic's Admin API: the beta Plugins API writes plugin
+    // settings per group (tier A); group spend limits are readable, not writable.
+    let f = fixture(false).await;
+    let r = f.env.reconciler(client(&f.h, Mode::Real), 1.0);
+    let report = r.run(full()).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Ok, "{}", render_run(&report));
+    assert_eq!(
+        report.plan.counts[&ActionKind::SetPluginSetting],
+        1,
+        "{}",
+        render_run(&report)
+    );
+    let pilot_id = || {
+        f.h.state()
+            .groups()
+            .iter()
+            .find(|g| g.name == "Cowork pilot")
+            .unwrap()
+            .id
+            .clone()
+    };
+    let gid = pilot_id();
+    assert_eq!(
+        f.h.state().plugin_overrides("finance-close"),
+        &[GroupOverride {
+            rbac_group_id: gid.clone(),
+            preference: Preference::InstalledByDefault
+        }]
+    );
+    let spend_drift = |report: &RunReport| {
+        report
+            .plan
+            .drift
+            .iter()
+            .filter(|d| d.target == "group:cowork-pilot" && d.detail.contains("spend limit"))
+            .filter_map(|d| d.console_step.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        spend_drift(&report),
+        ["claude.ai › Organization settings › Groups › Cowork pilot: set the monthly spend limit to 50000 (minor units of USD)"],
+        "{}",
+        render_run(&report)
+    );
+    assert!(!report
+        .plan
+        .drift
+        .iter()
+        .any(|d| d.target.starts_with("plugin:")));
+
+    // Someone sets the group limit in claude.ai: the drift is gone.
+    let set_limit = |amount: &str| {
+        let now = f.h.sim().clock().now();
+        let req = SpendLimitRequest {
+            scope: SpendScope::RbacGroup {
+                rbac_group_id: gid.clone(),
+            },
+            period: Some(Period::Monthly),
+            amount: Some(amount.into()),
+            currency: None,
+        };
+        f.h.state().upsert_spend_limit(&req, true, now).unwrap();
+    };
+    set_limit("50000");
+    let again = r.run(full()).await.unwrap();
+    assert!(again.plan.actions.is_empty(), "{}", render_run(&again));
+    assert!(spend_drift(&again).is_empty(), "{}", render_run(&again));
+    // A different limit is drift again; a setting changed by hand is repaired.
+    set_limit("100");
+    {
+        let now = f.h.sim().clock().now();
+        let plugin = sim::state::plugin_api_id("finance-close");
+        let target = PluginTarget::RbacGroup {
+            rbac_group_id: gid.clone(),
+        };
+        f.h.state()
+            .set_plugin_setting(&plugin, &target, InstallationPreference::Required, now)
+            .unwrap();
+    }
+    let third = r.run(full()).await.unwrap();
+    assert_eq!(spend_drift(&third).len(), 1, "{}", render_run(&third));
+    assert_eq!(third.plan.actions.len(), 1, "{}", render_run(&third));
+    assert_eq!(third.calls.writes, 1);
+    assert_eq!(
+        f.h.state().plugin_overrides("finance-close")[0].preference,
+        Preference::InstalledByDefault
+    );
     f.h.stop().await.unwrap();
 }
 

@@ -161,6 +161,43 @@ async fn duplicate_user_names_are_409_uniqueness() {
 }
 
 #[actix_web::test]
+async fn users_sharing_an_external_id_are_both_created_and_both_found() {
+    let app = TestApp::start().await;
+    // RFC 7643 §3.1 gives externalId no uniqueness; Microsoft's collection sends
+    // duplicates on purpose and Entra maps it from attributes that are not unique.
+    for name in ["a@example.com", "b@example.com"] {
+        let r = app
+            .post("/Users", json!({"userName": name, "externalId": "dup-1"}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app.get("/Users?filter=externalId%20eq%20%22dup-1%22").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["totalResults"], 2);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["a@example.com", "b@example.com"]);
+}
+
+#[actix_web::test]
+async fn a_patch_of_more_operations_than_the_bound_is_400_too_many_and_changes_nothing() {
+    let app = TestApp::start().await;
+    let id = app.user("ops@example.com").await;
+    let op = json!({"op": "replace", "path": "displayName", "value": "Changed"});
+    let r = app
+        .patch(&format!("/Users/{id}"), json!(vec![op; 10_001]))
+        .await;
+    r.assert_scim_error(400, Some("tooMany"));
+    let r = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(r.header("etag"), Some("W/\"1\""));
+    assert!(r.body.get("displayName").is_none());
+}
+
+#[actix_web::test]
 async fn unknown_ids_are_404_and_deleted_resources_stay_gone() {
     let app = TestApp::start().await;
     let r = app.get("/Users/010101001010101011001010101011").await;

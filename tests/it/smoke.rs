@@ -337,3 +337,116 @@ fn every_acknowledged_write_survives_a_sigkill() {
     assert_eq!(code, 0, "{text}");
     stop(daemon);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn serve_once(data: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("serve")
+        .args(extra)
+        .env("COWORK_SYNC__SERVER__LISTEN", "127.0.0.1:0")
+        .env("COWORK_SYNC__STORAGE__DATA_DIR", data)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn create_user(base: &str, token: &str, name: &str) {
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/scim/v2/Users"),
+        token,
+        Some(json!({"userName": name})),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn a_database_rolled_back_behind_its_checkpoint_is_refused_unless_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let (daemon, _) = start(data.path());
+    let token = mint(data.path(), "scim");
+    create_user(&daemon.base, &token, "one@example.com");
+    stop(daemon);
+    // A backup of the database with one user.
+    let old = tempfile::tempdir().unwrap();
+    copy_dir(&data.path().join("db"), old.path());
+    let (daemon, _) = start(data.path());
+    create_user(&daemon.base, &token, "two@example.com");
+    create_user(&daemon.base, &token, "three@example.com");
+    stop(daemon);
+    // Roll the database back behind the daemon's back.
+    std::fs::remove_dir_all(data.path().join("db")).unwrap();
+    copy_dir(old.path(), &data.path().join("db"));
+
+    let out = serve_once(data.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sequence 1") && stderr.contains("sequence 3"),
+        "names both sequence numbers: {stderr}"
+    );
+    assert!(stderr.contains("--accept-rollback"), "{stderr}");
+    assert!(stderr.contains("backup"), "{stderr}");
+
+    // Accepted: it starts, serves the old state, and the audit trail says so.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--accept-rollback"])
+        .env("COWORK_SYNC__SERVER__LISTEN", "127.0.0.1:0")
+        .env("COWORK_SYNC__STORAGE__DATA_DIR", data.path())
+        .env("COWORK_SYNC__LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (base, sim, rest) = wait_for_listen(child.stderr.take().unwrap());
+    std::thread::spawn(move || for _ in rest.lines() {});
+    let daemon = Daemon { child, base, sim };
+    let (_, list) = call(
+        "GET",
+        &format!("{}/scim/v2/Users?count=1", daemon.base),
+        &token,
+        None,
+    );
+    assert_eq!(list["totalResults"], 1);
+    let admin = mint(data.path(), "admin");
+    let (code, text) = cli(&["audit", "export"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("store.rollback_accepted"), "{text}");
+    stop(daemon);
+    // The checkpoint followed the accepted head: a plain start works again.
+    let (daemon, _) = start(data.path());
+    stop(daemon);
+}
+
+#[test]
+fn a_populated_data_dir_without_its_signing_key_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let (daemon, _) = start(data.path());
+    let token = mint(data.path(), "scim");
+    create_user(&daemon.base, &token, "one@example.com");
+    stop(daemon);
+    std::fs::remove_file(data.path().join("signing.key")).unwrap();
+    let out = serve_once(data.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("signing key"), "{stderr}");
+    assert!(stderr.contains("Restore the key file"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "no new tokens printed"
+    );
+    assert!(!data.path().join("signing.key").exists(), "no key minted");
+}

@@ -28,6 +28,9 @@ pub enum ActionKind {
     ClearGroupSpend,
     /// Tier B: set a plugin's group overrides.
     SetPluginPolicy,
+    /// Set or delete one group's installation setting of a plugin (the beta Plugins
+    /// API: tier A).
+    SetPluginSetting,
     /// Set a member's org role to `managed`.
     SetUserRole,
     /// Invite someone missing downstream, with their groups.
@@ -51,7 +54,7 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind, in plan order.
-    pub const ALL: [ActionKind; 17] = [
+    pub const ALL: [ActionKind; 18] = [
         ActionKind::CreateRole,
         ActionKind::UpdateRole,
         ActionKind::CreateGroup,
@@ -60,6 +63,7 @@ impl ActionKind {
         ActionKind::SetGroupSpend,
         ActionKind::ClearGroupSpend,
         ActionKind::SetPluginPolicy,
+        ActionKind::SetPluginSetting,
         ActionKind::SetUserRole,
         ActionKind::InviteUser,
         ActionKind::AddMember,
@@ -82,6 +86,7 @@ impl ActionKind {
             ActionKind::SetGroupSpend => "set_group_spend",
             ActionKind::ClearGroupSpend => "clear_group_spend",
             ActionKind::SetPluginPolicy => "set_plugin_policy",
+            ActionKind::SetPluginSetting => "set_plugin_setting",
             ActionKind::SetUserRole => "set_user_role",
             ActionKind::InviteUser => "invite_user",
             ActionKind::AddMember => "add_member",
@@ -258,6 +263,17 @@ pub enum Op {
         overrides: Vec<PluginOverride>,
         /// Overrides of other groups, kept as they are.
         keep: Vec<GroupOverride>,
+    },
+    /// [`ActionKind::SetPluginSetting`].
+    SetPluginSetting {
+        /// The plugin's name, as the rules write it.
+        plugin: String,
+        /// `plugin_01...`.
+        plugin_id: String,
+        /// The group.
+        group: GroupRef,
+        /// The preference to set; `None` deletes the group's setting.
+        preference: Option<Preference>,
     },
     /// [`ActionKind::SetUserRole`].
     SetUserRole {
@@ -442,6 +458,12 @@ impl Action {
                     .collect();
                 write!(f, "|{plugin_id}|{}|{}", mine.join(","), theirs.join(","))
             }
+            Op::SetPluginSetting {
+                plugin_id,
+                group,
+                preference,
+                ..
+            } => write!(f, "|{plugin_id}|{}|{preference:?}", group.key),
             Op::SetUserRole { user_id, to, .. } => write!(f, "|{user_id}|{to}"),
             Op::InviteUser {
                 email,

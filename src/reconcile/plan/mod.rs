@@ -66,9 +66,9 @@ pub use action::{Action, ActionKind, Because, GroupRef, Op, PluginOverride, Role
 pub use convert::{preference, role_spec, spend_limit_of};
 pub use identity::canonical_email;
 pub use model::{
-    ActualInvite, ActualSpend, ActualState, ActualUser, Collision, DirectoryUser, DirectoryView,
-    Drift, DriftKind, Foreign, ForeignKind, Held, Offboard, OffboardState, OnDeactivate, Pending,
-    PendingReason, Plan, PlanInput, PlanOptions, Scope, Valve,
+    ActualInvite, ActualPlugin, ActualSpend, ActualState, ActualUser, Collision, DirectoryUser,
+    DirectoryView, Drift, DriftKind, Foreign, ForeignKind, Held, Offboard, OffboardState,
+    OnDeactivate, Pending, PendingReason, Plan, PlanInput, PlanOptions, Scope, Valve,
 };
 
 use findings::Findings;

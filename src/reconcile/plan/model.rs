@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::action::{Action, ActionKind};
-use crate::cowork::{Mode, OrgRole, Organization, PluginPolicy, RbacGroup, RbacRole};
+use crate::cowork::{Mode, OrgRole, Organization, PluginPolicy, Preference, RbacGroup, RbacRole};
 use crate::reconcile::ownership::{Change, OffboardReason, Ownership};
 use crate::rules::{DesiredState, SpendLimit};
 
@@ -41,6 +41,17 @@ pub struct ActualSpend {
     pub limit: SpendLimit,
 }
 
+/// A plugin as the beta Plugins API shows it: its id and its installation settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActualPlugin {
+    /// `plugin_01...`.
+    pub id: String,
+    /// The org-wide setting, when there is one.
+    pub org: Option<Preference>,
+    /// Group settings by group id.
+    pub groups: BTreeMap<String, Preference>,
+}
+
 /// What is downstream: read in full (a full reconcile) or believed from the
 /// ownership records (the event path). `None` means unknown: the planner skips what
 /// it cannot compare instead of guessing.
@@ -66,6 +77,9 @@ pub struct ActualState {
     pub user_spend: Option<BTreeMap<String, ActualSpend>>,
     /// Plugin policies by plugin id (tier-B read).
     pub plugins: Option<BTreeMap<String, PluginPolicy>>,
+    /// Plugins by name with their installation settings (the beta Plugins API, tier
+    /// A), for the plugins the rules name; `None` when not read or not available.
+    pub plugin_settings: Option<BTreeMap<String, ActualPlugin>>,
 }
 
 /// Which targets a plan covers.

@@ -1,7 +1,10 @@
-//! Phase: plugin policies. For each plugin the rules mention, the overrides of the
-//! daemon's groups are set as a whole (extended mode), keeping other groups'
-//! overrides verbatim; real mode reports each difference with its console step.
-//! Full plans only.
+//! Phase: plugin settings per group. Extended mode: for each plugin the rules
+//! mention, the overrides of the daemon's groups are set as a whole (tier B
+//! `plugin_policies`), keeping other groups' overrides verbatim. Real mode: the beta
+//! Plugins API makes them tier A, so each bound group's installation setting is set
+//! or deleted on its own (names mapped to plugin ids through `GET /plugins`), one
+//! action per plugin and group, applied one at a time; where that API is not
+//! available, each difference is reported with its console step. Full plans only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +13,7 @@ use super::convert::{pref_name, preference, CONSOLE};
 use super::findings::Findings;
 use super::groups::BoundGroups;
 use super::index::Ctx;
-use super::model::DriftKind;
+use super::model::{ActualPlugin, DriftKind};
 use crate::cowork::{GroupOverride, Preference};
 
 /// Plugin overrides of the bound groups.
@@ -37,6 +40,18 @@ pub(super) fn plan(ctx: &Ctx<'_>, bound: &BoundGroups<'_>) -> Findings {
                     group: b.gref.clone(),
                     preference: preference(*pref),
                 });
+        }
+    }
+    if !ctx.extended() {
+        if let Some(settings) = &ctx.input.actual.plugin_settings {
+            out.extend(settings_api(bound, &wanted, settings));
+            return out;
+        }
+        if !wanted.is_empty() {
+            out.notes.push(
+                "the Plugins API is not available to this organization (or not reachable): group plugin settings are reported, not written"
+                    .into(),
+            );
         }
     }
     let Some(policies) = &ctx.input.actual.plugins else {
@@ -147,6 +162,81 @@ pub(super) fn plan(ctx: &Ctx<'_>, bound: &BoundGroups<'_>) -> Findings {
                         );
                 }
             }
+        }
+    }
+    out
+}
+
+/// Real mode with the Plugins API: one tier-A action per (plugin, bound group) whose
+/// setting differs: set what the rules want, delete what they no longer want. Other
+/// groups' settings and the org-wide setting are never touched.
+fn settings_api(
+    bound: &BoundGroups<'_>,
+    wanted: &BTreeMap<&str, Vec<PluginOverride>>,
+    settings: &BTreeMap<String, ActualPlugin>,
+) -> Findings {
+    let mut out = Findings::default();
+    for (plugin, mine) in wanted {
+        let Some(actual) = settings.get(*plugin) else {
+            out.drift(
+                DriftKind::OrgSetting,
+                format!("plugin:{plugin}"),
+                format!("plugin {plugin} is not among the organization's plugins"),
+                Some(format!(
+                    "{CONSOLE} › Plugins: add {plugin} to the marketplace"
+                )),
+            );
+            continue;
+        };
+        for o in mine {
+            let have = o.group.id.as_ref().and_then(|id| actual.groups.get(id));
+            if have == Some(&o.preference) {
+                continue;
+            }
+            out.push(
+                ActionKind::SetPluginSetting,
+                format!("plugin:{plugin}"),
+                format!(
+                    "set plugin {plugin} to {} for group {:?} (key {})",
+                    pref_name(o.preference),
+                    o.group.name,
+                    o.group.key
+                ),
+                Op::SetPluginSetting {
+                    plugin: (*plugin).to_owned(),
+                    plugin_id: actual.id.clone(),
+                    group: o.group.clone(),
+                    preference: Some(o.preference),
+                },
+            );
+        }
+    }
+    // Settings of the bound groups for plugins the rules no longer give them.
+    for (name, actual) in settings {
+        let mine = wanted.get(name.as_str());
+        for b in bound.values() {
+            let Some(gid) = &b.gref.id else { continue };
+            if !actual.groups.contains_key(gid) {
+                continue;
+            }
+            let still = mine.is_some_and(|m| m.iter().any(|o| o.group.key == b.gref.key));
+            if still {
+                continue;
+            }
+            out.push(
+                ActionKind::SetPluginSetting,
+                format!("plugin:{name}"),
+                format!(
+                    "delete the setting of plugin {name} for group {:?} (key {}): the rules no longer set it",
+                    b.gref.name, b.gref.key
+                ),
+                Op::SetPluginSetting {
+                    plugin: name.clone(),
+                    plugin_id: actual.id.clone(),
+                    group: b.gref.clone(),
+                    preference: None,
+                },
+            );
         }
     }
     out

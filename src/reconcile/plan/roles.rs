@@ -2,6 +2,8 @@
 //! role that carries its key (extended mode) or its recorded id, and create or
 //! update it (extended) or report the difference (real mode: roles are console
 //! only). The event path reads no roles: it knows their ids from the records.
+//! Built-in roles (`source.type: "built_in"`, listed beside custom roles) are never
+//! ours: never matched to a rule-file role, so never updated, attached or deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -37,6 +39,7 @@ pub(super) fn known(ctx: &Ctx<'_>) -> Roles {
                     .actual
                     .roles
                     .values()
+                    .filter(|r| !r.is_built_in())
                     .find(|r| r.external_id.as_deref() == Some(key))
                     .map(|r| r.id.clone())
             });
@@ -55,10 +58,17 @@ pub(super) fn known(ctx: &Ctx<'_>) -> Roles {
 pub(super) fn plan(ctx: &Ctx<'_>) -> (Roles, Findings) {
     let mut refs = Roles::default();
     let mut out = Findings::default();
-    let actual = &ctx.input.actual.roles;
+    // Built-in roles are the product's: never matched, so never written.
+    let actual: BTreeMap<&String, &RbacRole> = ctx
+        .input
+        .actual
+        .roles
+        .iter()
+        .filter(|(_, r)| !r.is_built_in())
+        .collect();
     let by_ext: HashMap<&str, &RbacRole> = actual
         .values()
-        .filter_map(|r| Some((r.external_id.as_deref()?, r)))
+        .filter_map(|r| Some((r.external_id.as_deref()?, *r)))
         .collect();
     for (key, role) in &ctx.input.desired.roles {
         let want = role_spec(key, role);
@@ -67,12 +77,12 @@ pub(super) fn plan(ctx: &Ctx<'_>) -> (Roles, Findings) {
                 .ownership
                 .roles
                 .get(key)
-                .and_then(|o| actual.get(&o.id))
+                .and_then(|o| actual.get(&o.id).copied())
         });
         // Real mode has no external_id: a console-made role is recognised by its
         // name, for reporting only (nothing is written to roles in real mode).
         let found = match (found, ctx.extended()) {
-            (None, false) => actual.values().find(|r| r.name == role.name),
+            (None, false) => actual.values().copied().find(|r| r.name == role.name),
             (f, _) => f,
         };
         let target = format!("role:{key}");

@@ -5,12 +5,13 @@
 //!
 //! This file holds the organization, the collections and the snapshot; each resource's
 //! operations live in their own file (`members`, `invites`, `groups`, `roles`,
-//! `spend`, `plugins`), all as methods of [`SimState`].
+//! `spend`, `plugins` for tier-B policies, `plugins_api` for the beta Plugins API), all as methods of [`SimState`].
 
 mod groups;
 mod invites;
 mod members;
 mod plugins;
+mod plugins_api;
 mod roles;
 mod spend;
 #[cfg(test)]
@@ -23,11 +24,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::page::{make_id, seq_of_id, splitmix64, CursorQuery, IdQuery};
+use crate::cowork::plugins::*;
 use crate::cowork::types::*;
 
 pub use super::error::{ApiError, ApiResult};
 pub use groups::NewSimGroup;
 pub use members::NewMember;
+pub use plugins_api::plugin_api_id;
 
 /// The most groups an organization may have (R6).
 pub const MAX_GROUPS: usize = 100;
@@ -170,6 +173,9 @@ pub struct Snapshot {
     pub spend_limits: Vec<SpendLimit>,
     /// Plugin id → group overrides.
     pub plugin_overrides: BTreeMap<String, Vec<GroupOverride>>,
+    /// Plugins whose org-wide setting was deleted (the marketplace default applies).
+    #[serde(default)]
+    pub plugin_org_unset: BTreeSet<String>,
     /// Next creation sequence.
     pub next_seq: u64,
     /// Last change that affects members' effective access.
@@ -206,6 +212,7 @@ pub struct SimState {
     spend: Coll<SpendLimit>,
     spend_key: HashMap<(SpendScope, String), String>,
     plugin_overrides: BTreeMap<String, Vec<GroupOverride>>,
+    plugin_org_unset: BTreeSet<String>,
     idempotency: HashMap<String, IdemRecord>,
     next_seq: u64,
     access_changed_at: Option<DateTime<Utc>>,
@@ -355,6 +362,9 @@ impl SimState {
             };
             let _ = state.create_role(&spec, now);
         }
+        for name in ["Owner", "User"] {
+            state.add_built_in_role(name, now);
+        }
         state.access_changed_at = None;
         state
     }
@@ -374,6 +384,7 @@ impl SimState {
             spend: Coll::default(),
             spend_key: HashMap::new(),
             plugin_overrides: BTreeMap::new(),
+            plugin_org_unset: BTreeSet::new(),
             idempotency: HashMap::new(),
             next_seq: 1,
             access_changed_at: None,
@@ -431,6 +442,7 @@ impl SimState {
             s.spend.insert(l.id.clone(), seq, l);
         }
         s.plugin_overrides = snap.plugin_overrides;
+        s.plugin_org_unset = snap.plugin_org_unset;
         s.access_changed_at = snap.access_changed_at;
         s
     }
@@ -468,6 +480,7 @@ impl SimState {
             roles: self.roles.iter().cloned().collect(),
             spend_limits: self.spend.iter().cloned().collect(),
             plugin_overrides: self.plugin_overrides.clone(),
+            plugin_org_unset: self.plugin_org_unset.clone(),
             next_seq: self.next_seq,
             access_changed_at: self.access_changed_at,
         }

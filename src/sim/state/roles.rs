@@ -202,6 +202,38 @@ impl SimState {
         Ok(())
     }
 
+    /// A role the product makes (`source.type: "built_in"`, seed only): listed beside
+    /// the custom roles, never writable.
+    pub(super) fn add_built_in_role(&mut self, name: &str, now: DateTime<Utc>) {
+        let (id, seq) = self.new_id("rbac_role");
+        let role = RbacRole {
+            id: id.clone(),
+            name: name.to_owned(),
+            source: Some(RoleSource::built_in()),
+            created_at: now,
+            updated_at: now,
+            description: None,
+            external_id: None,
+            version: None,
+            default_model: None,
+            capabilities: None,
+            connectors: None,
+            admin_permissions: None,
+        };
+        self.roles.insert(id, seq, role);
+    }
+
+    fn writable_role(&self, id: &str) -> ApiResult<RbacRole> {
+        let role = self.get_role(id)?;
+        if role.is_built_in() {
+            return Err(ApiError::invalid(
+                Some("built_in_role"),
+                "built-in roles cannot be changed or deleted",
+            ));
+        }
+        Ok(role)
+    }
+
     /// Tier B `POST /rbac_roles`.
     pub fn create_role(&mut self, spec: &RoleSpec, now: DateTime<Utc>) -> ApiResult<RbacRole> {
         self.require_enterprise()?;
@@ -211,6 +243,7 @@ impl SimState {
         let role = RbacRole {
             id: id.clone(),
             name: spec.name.clone(),
+            source: Some(RoleSource::custom()),
             created_at: now,
             updated_at: now,
             description: spec.description.clone(),
@@ -236,7 +269,7 @@ impl SimState {
         if_match: Option<u64>,
         now: DateTime<Utc>,
     ) -> ApiResult<RbacRole> {
-        let current = self.get_role(id)?;
+        let current = self.writable_role(id)?;
         check_version(current.version, if_match)?;
         self.role_external_conflict(spec, Some(id))?;
         self.check_role(spec)?;
@@ -267,7 +300,7 @@ impl SimState {
 
     /// Tier B `DELETE /rbac_roles/{id}`: detaches it from every group.
     pub fn delete_role(&mut self, id: &str, now: DateTime<Utc>) -> ApiResult<Deleted> {
-        let role = self.get_role(id)?;
+        let role = self.writable_role(id)?;
         self.roles.remove(id);
         if let Some(ext) = &role.external_id {
             self.role_ext.remove(ext);

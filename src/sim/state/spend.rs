@@ -35,26 +35,55 @@ impl SimState {
             .ok_or_else(|| ApiError::not_found("no spend limit with this id"))
     }
 
-    /// Tier B `GET /spend_limits?scope_type=&rbac_group_id=` (cursor pagination).
+    /// `GET /spend_limits` (cursor pagination): configured rows of every scope, with
+    /// the `scope_type[]` filter (any of them) and tier B's `rbac_group_id`. Rows come
+    /// grouped by scope: organization, organization_service, rbac_group, seat_tier,
+    /// user (the beta spend-limit reads; tier B offers the same list).
     pub fn list_spend_limits(
         &self,
         q: &CursorQuery,
-        scope_type: Option<&str>,
+        scope_types: &[&str],
         rbac_group_id: Option<&str>,
     ) -> ApiResult<CursorPage<SpendLimit>> {
         self.require_spend_api()?;
+        const ORDER: [&str; 5] = [
+            "organization",
+            "organization_service",
+            "rbac_group",
+            "seat_tier",
+            "user",
+        ];
+        for t in scope_types {
+            if !ORDER.contains(t) {
+                return Err(ApiError::invalid(
+                    None,
+                    "scope_type must be organization, organization_service, rbac_group, seat_tier or user",
+                ));
+            }
+        }
         let start = q.start()?;
-        let items = self
+        let rank = |l: &SpendLimit| {
+            ORDER
+                .iter()
+                .position(|t| *t == l.scope.type_name())
+                .unwrap_or(ORDER.len()) as u64
+        };
+        // A position that keeps the scope grouping and, within it, creation order.
+        let mut rows: Vec<(u64, SpendLimit)> = self
             .spend
             .by_seq()
-            .range(start.range())
-            .filter(|(_, l)| scope_type.is_none_or(|t| l.scope.type_name() == t))
+            .iter()
+            .filter(|(_, l)| scope_types.is_empty() || scope_types.contains(&l.scope.type_name()))
             .filter(|(_, l)| {
                 rbac_group_id.is_none_or(|g| {
                     matches!(&l.scope, SpendScope::RbacGroup { rbac_group_id } if rbac_group_id == g)
                 })
             })
-            .map(|(k, l)| (*k, l.clone()));
+            .map(|(k, l)| ((rank(l) << 48) | k, l.clone()))
+            .collect();
+        rows.sort_by_key(|(k, _)| *k);
+        let from = start.after.map_or(0, |a| a.saturating_add(1));
+        let items = rows.into_iter().skip_while(|(k, _)| *k < from);
         Ok(q.finish(start, items))
     }
 

@@ -39,14 +39,15 @@ fn scim_group(state: &SimState) -> String {
 }
 
 #[test]
-fn seed_has_an_enterprise_org_an_owner_a_scim_group_and_two_roles() {
+fn seed_has_an_enterprise_org_an_owner_a_scim_group_two_custom_and_two_built_in_roles() {
     let s = SimState::seeded(t0());
     assert_eq!(s.org().plan, Plan::Enterprise);
     assert_eq!(s.org().settings.billing_currency, "USD");
     assert_eq!(s.users().len(), 1);
     assert_eq!(s.users().iter().next().unwrap().role, OrgRole::PrimaryOwner);
     assert_eq!(s.groups().len(), 1);
-    assert_eq!(s.roles().len(), 2);
+    assert_eq!(s.roles().len(), 4);
+    assert_eq!(s.roles().iter().filter(|r| r.is_built_in()).count(), 2);
     assert!(s.users().iter().next().unwrap().id.starts_with("user_01"));
 }
 
@@ -415,4 +416,80 @@ fn snapshots_round_trip_with_their_indexes() {
     );
     let next = group(&mut restored, "new", None).unwrap();
     assert!(next.id > g, "ids keep increasing after a restart");
+}
+
+#[test]
+fn built_in_roles_are_listed_but_never_written() {
+    let mut s = SimState::seeded(t0());
+    let built_in = s
+        .roles()
+        .iter()
+        .find(|r| r.is_built_in())
+        .unwrap()
+        .id
+        .clone();
+    let spec = RoleSpec {
+        name: "Mine now".into(),
+        ..RoleSpec::default()
+    };
+    let err = s.update_role(&built_in, &spec, None, t0()).unwrap_err();
+    assert_eq!(err.code, Some("built_in_role"));
+    let err = s.delete_role(&built_in, t0()).unwrap_err();
+    assert_eq!(err.code, Some("built_in_role"));
+    assert!(s.roles().contains(&built_in));
+}
+
+#[test]
+fn plugin_settings_set_replace_and_delete_once() {
+    let mut s = SimState::seeded(t0());
+    s.seed_plugins(&["sales-kit".to_owned()]);
+    let page = s
+        .list_plugins(
+            &CursorQuery {
+                limit: 100,
+                page: None,
+                binding: "p".into(),
+                short_pages: false,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    let plugin = page.data.iter().find(|p| p.name == "sales-kit").unwrap();
+    assert!(plugin.id.starts_with("plugin_01"));
+    let gid = group(&mut s, "Sales", None).unwrap().id;
+    let target = PluginTarget::RbacGroup {
+        rbac_group_id: gid.clone(),
+    };
+    s.set_plugin_setting(
+        &plugin.id,
+        &target,
+        InstallationPreference::AutoInstall,
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.plugin_overrides("sales-kit"),
+        &[GroupOverride {
+            rbac_group_id: gid.clone(),
+            preference: Preference::InstalledByDefault
+        }]
+    );
+    s.delete_plugin_setting(&plugin.id, &target, t0()).unwrap();
+    let again = s
+        .delete_plugin_setting(&plugin.id, &target, t0())
+        .unwrap_err();
+    assert_eq!(again.status, 404, "a repeated DELETE is 404");
+    let unknown_group = PluginTarget::RbacGroup {
+        rbac_group_id: "rbac_group_01nope".into(),
+    };
+    let err = s
+        .set_plugin_setting(
+            &plugin.id,
+            &unknown_group,
+            InstallationPreference::Required,
+            t0(),
+        )
+        .unwrap_err();
+    assert_eq!(err.status, 404);
 }

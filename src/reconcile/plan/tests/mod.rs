@@ -5,6 +5,7 @@
 
 mod identity;
 mod lifecycle;
+mod realapi;
 mod valve;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -573,9 +573,10 @@ pub struct InviteRequest {
 // Groups (E5–E10)
 // ---------------------------------------------------------------------------------
 
-/// An RBAC group.
+/// An RBAC group. On the wire the attached roles are `role_ids`, with the older
+/// `roles` beside them (same values); both are written, `role_ids` is read first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_group")]
+#[serde(from = "wire::Group", into = "wire::Group")]
 pub struct RbacGroup {
     /// `rbac_group_01...`.
     pub id: String,
@@ -640,9 +641,10 @@ pub struct GroupUpdate {
     pub description: Option<String>,
 }
 
-/// A member of a group.
+/// A member of a group. On the wire the group is `rbac_group_id`, with the
+/// deprecated `group_id` beside it; both are written, `rbac_group_id` is read first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_group_member")]
+#[serde(from = "wire::Member", into = "wire::Member")]
 pub struct RbacGroupMember {
     /// The group.
     pub group_id: String,
@@ -701,15 +703,19 @@ pub struct SetRoles {
 // Roles (E11–E12)
 // ---------------------------------------------------------------------------------
 
-/// A custom role. Anthropic documents `{id, name, created_at, updated_at}`; the
-/// typed definition fields are tier B and absent against the real API.
+/// A role. Anthropic documents `{id, display_name, name (deprecated), source,
+/// created_at, updated_at}`; both names are written, `display_name` is read first.
+/// Built-in roles appear in the list too (`source.type: "built_in"`): never ours.
+/// The typed definition fields are tier B and absent against the real API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "rbac_role")]
+#[serde(from = "wire::Role", into = "wire::Role")]
 pub struct RbacRole {
     /// `rbac_role_01...`.
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Built-in or custom; `None` from servers that predate the field (custom then).
+    pub source: Option<RoleSource>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -738,6 +744,11 @@ pub struct RbacRole {
 }
 
 impl RbacRole {
+    /// Whether the product made this role (never updated, deleted or adopted).
+    pub fn is_built_in(&self) -> bool {
+        matches!(&self.source, Some(RoleSource { kind }) if kind != "custom")
+    }
+
     /// The typed definition, if the server exposes it (tier B).
     pub fn spec(&self) -> Option<RoleSpec> {
         Some(RoleSpec {
@@ -1037,7 +1048,7 @@ pub struct SpendActor {
     pub deleted: bool,
 }
 
-/// Tier B (E14): filter of `GET /spend_limits`.
+/// Filter of `GET /spend_limits` (the beta spend-limit reads, or tier B E14).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpendLimitFilter {
     /// Only rows of this scope type (`user`, `rbac_group`, `seat_tier`, `organization`).
@@ -1156,103 +1167,32 @@ pub struct EffectiveSpend {
     pub source: SpendScope,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+/// Where a role comes from: `{"type": "built_in" | "custom"}` (an open set: anything
+/// but `custom` is treated as built in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSource {
+    /// `built_in` or `custom`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
 
-    #[test]
-    fn unknown_enum_values_are_kept_verbatim() {
-        let role: OrgRole = serde_json::from_value(json!("auditor")).unwrap();
-        assert_eq!(role, OrgRole::Other("auditor".into()));
-        assert_eq!(serde_json::to_value(&role).unwrap(), json!("auditor"));
-        let known: OrgRole = serde_json::from_value(json!("primary_owner")).unwrap();
-        assert!(known.is_admin());
-        assert!(!known.is_assignable());
-    }
-
-    #[test]
-    fn tagged_structs_write_and_check_their_type() {
-        let user = User {
-            id: "user_01abc".into(),
-            email: "a@example.com".into(),
-            name: "A".into(),
-            role: OrgRole::Managed,
-            added_at: DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap(),
-            seat_tier: None,
-        };
-        let v = serde_json::to_value(&user).unwrap();
-        assert_eq!(v["type"], "user");
-        assert_eq!(v["added_at"], "2026-01-01T00:00:00Z");
-        assert!(v.get("seat_tier").is_none());
-        let back: User = serde_json::from_value(v).unwrap();
-        assert_eq!(back, user);
-    }
-
-    #[test]
-    fn capabilities_carry_a_blanket_grant_and_an_open_feature_map() {
-        let caps: Capabilities =
-            serde_json::from_value(json!({"all": "all_ga", "cowork": true, "fast_mode": false}))
-                .unwrap();
-        assert_eq!(caps.all, Blanket::AllGa);
-        assert_eq!(caps.features.get("cowork"), Some(&true));
-        assert_eq!(caps.granted().collect::<Vec<_>>(), vec!["cowork"]);
-        let none: Capabilities = serde_json::from_value(json!({"all": false})).unwrap();
-        assert_eq!(none.all, Blanket::None);
-        assert_eq!(serde_json::to_value(&none).unwrap(), json!({}));
-    }
-
-    #[test]
-    fn connector_policy_reads_a_list_or_all_connectors() {
-        let list: ConnectorPolicy = serde_json::from_value(json!([
-            {"connector_id": "mcpsrv_github", "tools": [{"tool_name": "create_issue", "mode": "always_allow"}]}
-        ]))
-        .unwrap();
-        match list {
-            ConnectorPolicy::List(grants) => {
-                assert_eq!(grants[0].access, ConnectorAccess::Allow);
-                assert_eq!(grants[0].default_tool_mode, ToolMode::NeedsApproval);
-            }
-            ConnectorPolicy::All { .. } => panic!("expected a list"),
+impl RoleSource {
+    /// `{"type": "built_in"}`.
+    pub fn built_in() -> Self {
+        Self {
+            kind: "built_in".into(),
         }
-        let all: ConnectorPolicy =
-            serde_json::from_value(json!({"all_connectors": {"default_tool_mode": "deny"}}))
-                .unwrap();
-        assert!(matches!(all, ConnectorPolicy::All { .. }));
     }
 
-    #[test]
-    fn unknown_scope_and_resource_types_do_not_fail_a_page() {
-        let page: CursorPage<RolePermission> = serde_json::from_value(json!({
-            "data": [
-                {"type": "rbac_role_permission", "action": "x", "resource": {"type": "workspace", "id": "w"}},
-                {"type": "rbac_role_permission", "action": "chat", "resource": {"type": "organization", "organization_id": "o"}}
-            ],
-            "has_more": false, "next_page": null
-        }))
-        .unwrap();
-        assert_eq!(page.data[0].resource, PermissionResource::Unknown);
-        let scope: SpendScope =
-            serde_json::from_value(json!({"type": "cost_center", "id": "c"})).unwrap();
-        assert_eq!(scope, SpendScope::Unknown);
-    }
-
-    #[test]
-    fn preferences_order_from_hidden_to_required() {
-        assert!(Preference::Required > Preference::InstalledByDefault);
-        assert!(Preference::InstalledByDefault > Preference::Available);
-        assert!(Preference::Available > Preference::NotAvailable);
-        assert!(ToolMode::AlwaysAllow > ToolMode::NeedsApproval);
-    }
-
-    #[test]
-    fn error_envelope_tolerates_unknown_types_and_missing_fields() {
-        let env: ErrorEnvelope = serde_json::from_value(json!({
-            "type": "error", "error": {"type": "brand_new_error"}
-        }))
-        .unwrap();
-        assert_eq!(env.error.kind, "brand_new_error");
-        assert_eq!(env.error.message, "");
-        assert!(env.request_id.is_none());
+    /// `{"type": "custom"}`.
+    pub fn custom() -> Self {
+        Self {
+            kind: "custom".into(),
+        }
     }
 }
+
+mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,10 @@
 //! backoff and jitter, a bounded number of times. The `request-id` of each answer is
 //! logged at debug; the key never is.
 //!
+//! Beta endpoints (the Plugins API, spend-limit reads) live in `beta_calls`: their
+//! `anthropic-beta` headers come from [`super::beta`], the one place that names them,
+//! and a 404 with the header marks the feature unavailable to the organization, once.
+//!
 //! Time: waits use `tokio::time`. Tests that pause tokio time should also turn the
 //! reqwest timeouts off (`connect_timeout`/`request_timeout = None`): with paused time
 //! the runtime jumps to the next timer while it waits for the network, and a request
@@ -18,10 +22,16 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::json;
 
+mod beta_calls;
+mod wire;
+
+use wire::{decode, encode, parse_retry_after, seg, transport_error};
+
+use super::beta::{self, Beta, BetaFeatures};
 use super::error::CoworkError;
+use super::plugins::*;
 use super::ratelimit::{Backoff, Jitter, TokenBucket};
 use super::types::*;
 use super::{
@@ -52,6 +62,10 @@ pub struct ClientConfig {
     pub spend_requests_per_minute: u32,
     /// Client-side limit for invite creation (default 1,080 = 90 % of 1,200 an hour).
     pub invites_per_hour: u32,
+    /// Client-side limit for Plugins API reads (default 270 = 90 % of 300).
+    pub plugin_reads_per_minute: u32,
+    /// Client-side limit for Plugins API writes (default 54 = 90 % of 60).
+    pub plugin_writes_per_minute: u32,
     /// Attempts per call, the first included (default 6).
     pub max_attempts: u32,
     /// Backoff between attempts when the server gives no `retry-after`.
@@ -72,6 +86,8 @@ impl ClientConfig {
             requests_per_minute: 90,
             spend_requests_per_minute: 54,
             invites_per_hour: 1080,
+            plugin_reads_per_minute: 270,
+            plugin_writes_per_minute: 54,
             max_attempts: 6,
             backoff: Backoff::default(),
             page_size: 1000,
@@ -90,6 +106,8 @@ impl ClientConfig {
         self.requests_per_minute = 0;
         self.spend_requests_per_minute = 0;
         self.invites_per_hour = 0;
+        self.plugin_reads_per_minute = 0;
+        self.plugin_writes_per_minute = 0;
         self.connect_timeout = None;
         self.request_timeout = None;
         self
@@ -107,6 +125,8 @@ impl fmt::Debug for ClientConfig {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("spend_requests_per_minute", &self.spend_requests_per_minute)
             .field("invites_per_hour", &self.invites_per_hour)
+            .field("plugin_reads_per_minute", &self.plugin_reads_per_minute)
+            .field("plugin_writes_per_minute", &self.plugin_writes_per_minute)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
             .field("page_size", &self.page_size)
@@ -123,6 +143,10 @@ enum Limit {
     Spend,
     /// Invite creation: its own hourly limit and the admin limit.
     Invite,
+    /// Plugins API reads: their own 300/min limit.
+    PluginRead,
+    /// Plugins API writes: their own 60/min limit.
+    PluginWrite,
 }
 
 /// One logical request.
@@ -137,6 +161,8 @@ struct Call<'a> {
     /// The server may apply the request twice if it is sent twice (no idempotency key
     /// is honoured): retry only failures that certainly changed nothing.
     not_idempotent: bool,
+    /// The beta feature the request opts into (`anthropic-beta`).
+    beta: Option<Beta>,
 }
 
 impl<'a> Call<'a> {
@@ -150,6 +176,7 @@ impl<'a> Call<'a> {
             key: None,
             limit,
             not_idempotent: false,
+            beta: None,
         }
     }
 
@@ -170,7 +197,14 @@ impl<'a> Call<'a> {
             key: Some(key),
             limit,
             not_idempotent: false,
+            beta: None,
         }
+    }
+
+    /// Opts the request into a beta feature.
+    fn with_beta(mut self, beta: Beta) -> Self {
+        self.beta = Some(beta);
+        self
     }
 
     /// Marks a write the server may apply twice if it is sent twice.
@@ -207,6 +241,14 @@ pub struct HttpCoworkClient {
     admin: TokenBucket,
     spend: TokenBucket,
     invites: TokenBucket,
+    plugin_reads: TokenBucket,
+    plugin_writes: TokenBucket,
+    /// Beta features found unavailable to the organization.
+    betas: BetaFeatures,
+    /// One write at a time per plugin (the Plugins API answers 503 otherwise).
+    plugin_locks: parking_lot::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
     max_attempts: u32,
     backoff: Backoff,
     jitter: Jitter,
@@ -256,6 +298,10 @@ impl HttpCoworkClient {
             admin: TokenBucket::per_minute(config.requests_per_minute),
             spend: TokenBucket::per_minute(config.spend_requests_per_minute),
             invites: TokenBucket::new(config.invites_per_hour, Duration::from_secs(3600)),
+            plugin_reads: TokenBucket::per_minute(config.plugin_reads_per_minute),
+            plugin_writes: TokenBucket::per_minute(config.plugin_writes_per_minute),
+            betas: BetaFeatures::default(),
+            plugin_locks: parking_lot::Mutex::new(std::collections::HashMap::new()),
             max_attempts: config.max_attempts.max(1),
             backoff: config.backoff,
             jitter: Jitter::from_entropy(),
@@ -273,6 +319,8 @@ impl HttpCoworkClient {
                 self.invites.acquire().await;
                 self.admin.acquire().await;
             }
+            Limit::PluginRead => self.plugin_reads.acquire().await,
+            Limit::PluginWrite => self.plugin_writes.acquire().await,
         }
     }
 
@@ -339,6 +387,9 @@ impl HttpCoworkClient {
         if let Some(key) = call.key {
             req = req.header("Idempotency-Key", key.as_str());
         }
+        if let Some(b) = call.beta {
+            req = req.header(beta::HEADER, b.header_value());
+        }
         let resp = req.send().await.map_err(transport_error)?;
         let status = resp.status().as_u16();
         let request_id = resp
@@ -351,6 +402,12 @@ impl HttpCoworkClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        // The Plugins API says whether a 5xx is worth retrying; `false` means no.
+        let no_retry = resp
+            .headers()
+            .get("x-should-retry")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
         let body = resp.bytes().await.map_err(transport_error)?;
         tracing::debug!(
             op = call.op,
@@ -364,12 +421,18 @@ impl HttpCoworkClient {
             }
             Ok(body.to_vec())
         } else {
-            Err(CoworkError::from_response(
-                status,
-                &body,
-                retry_after,
-                request_id,
-            ))
+            let err = CoworkError::from_response(status, &body, retry_after, request_id);
+            match err {
+                CoworkError::Transient {
+                    reason, request_id, ..
+                } if no_retry => Err(CoworkError::Other {
+                    status,
+                    error_type: "api_error".into(),
+                    message: format!("{reason} (x-should-retry: false)"),
+                    request_id,
+                }),
+                e => Err(e),
+            }
         }
     }
 
@@ -416,12 +479,30 @@ impl HttpCoworkClient {
         limit: Limit,
         filters: &[(&'static str, String)],
     ) -> CoworkResult<Vec<T>> {
+        self.list_pages(op, path, limit, filters, None).await
+    }
+
+    /// Follows cursor pagination, optionally opted into a beta feature (the Plugins
+    /// API pages at most 100).
+    async fn list_pages<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        limit: Limit,
+        filters: &[(&'static str, String)],
+        beta: Option<Beta>,
+    ) -> CoworkResult<Vec<T>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        let page_size = match beta {
+            Some(Beta::Plugins) => self.page_size.min(100),
+            _ => self.page_size,
+        };
         loop {
             let mut call = Call::get(op, path.to_owned(), limit);
+            call.beta = beta;
             call.query.extend(filters.iter().cloned());
-            call.query.push(("limit", self.page_size.to_string()));
+            call.query.push(("limit", page_size.to_string()));
             if let Some(c) = &cursor {
                 call.query.push(("page", c.clone()));
             }
@@ -465,68 +546,6 @@ impl HttpCoworkClient {
         };
         encode(&request)
     }
-}
-
-fn transport_error(e: reqwest::Error) -> CoworkError {
-    let reason = if e.is_timeout() {
-        "timeout".to_owned()
-    } else if e.is_connect() {
-        CONNECT_FAILED.to_owned()
-    } else if e.is_body() || e.is_decode() {
-        "connection closed while reading the answer".to_owned()
-    } else {
-        format!("transport: {}", e.without_url())
-    };
-    CoworkError::Transient {
-        reason,
-        status: None,
-        request_id: None,
-    }
-}
-
-/// `retry-after` as delay-seconds (integer or decimal). HTTP dates are not used by
-/// the admin API and are ignored (the client then backs off on its own).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
-}
-
-fn decode<T: DeserializeOwned>(body: &[u8]) -> CoworkResult<T> {
-    serde_json::from_slice(body).map_err(|e| CoworkError::Decode {
-        // Position and category only: serde's message can quote values.
-        reason: format!(
-            "{}: {:?} error at line {} column {}",
-            short_type_name::<T>(),
-            e.classify(),
-            e.line(),
-            e.column()
-        ),
-    })
-}
-
-fn short_type_name<T>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let end = full.find('<').unwrap_or(full.len());
-    full[..end].rsplit("::").next().unwrap_or(full)
-}
-
-fn encode<T: Serialize>(value: &T) -> CoworkResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| CoworkError::Decode {
-        reason: format!("request body: {:?}", e.classify()),
-    })
-}
-
-/// Percent-encodes one path segment (ids are `[A-Za-z0-9_-]`, but never trust that).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl CoworkApi for HttpCoworkClient {
@@ -856,15 +875,35 @@ impl CoworkApi for HttpCoworkClient {
     }
 
     async fn list_spend_limits(&self, filter: &SpendLimitFilter) -> CoworkResult<Vec<SpendLimit>> {
-        let mut filters = Vec::new();
-        if let Some(t) = &filter.scope_type {
-            filters.push(("scope_type", t.clone()));
-        }
-        if let Some(g) = &filter.rbac_group_id {
-            filters.push(("rbac_group_id", g.clone()));
-        }
-        self.list_by_cursor("list_spend_limits", "/spend_limits", Limit::Spend, &filters)
+        self.read_spend_limits(filter).await
+    }
+
+    async fn list_plugins(&self) -> CoworkResult<Vec<Plugin>> {
+        self.read_plugins().await
+    }
+
+    async fn list_plugin_settings(&self, plugin_id: &str) -> CoworkResult<Vec<PluginSetting>> {
+        self.read_plugin_settings(plugin_id).await
+    }
+
+    async fn set_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        preference: InstallationPreference,
+        key: &IdempotencyKey,
+    ) -> CoworkResult<PluginSetting> {
+        self.write_plugin_setting(plugin_id, target, preference, key)
             .await
+    }
+
+    async fn delete_plugin_setting(
+        &self,
+        plugin_id: &str,
+        target: &PluginTarget,
+        key: &IdempotencyKey,
+    ) -> CoworkResult<Outcome> {
+        self.remove_plugin_setting(plugin_id, target, key).await
     }
 
     async fn upsert_user_spend_limit(
@@ -967,39 +1006,4 @@ impl CoworkApi for HttpCoworkClient {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_ignores_dates() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
-    }
-
-    #[test]
-    fn path_segments_are_escaped() {
-        assert_eq!(seg("user_01AbC-9"), "user_01AbC-9");
-        assert_eq!(seg("a/b?c"), "a%2Fb%3Fc");
-    }
-
-    #[test]
-    fn config_debug_hides_the_key() {
-        let c = ClientConfig::new("http://127.0.0.1:1", "sk-ant-api01-secret");
-        assert!(!format!("{c:?}").contains("secret"));
-        let client = HttpCoworkClient::new(c).unwrap();
-        assert!(!format!("{client:?}").contains("secret"));
-        assert!(HttpCoworkClient::new(ClientConfig::new("ftp://x", "k")).is_err());
-        assert!(HttpCoworkClient::new(ClientConfig::new("http://x", " ")).is_err());
-    }
-
-    #[test]
-    fn decode_errors_name_the_type_not_the_values() {
-        let err = decode::<User>(br#"{"type":"user","id":"user_01","email":"secret@example.com"}"#)
-            .unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("User"), "{text}");
-        assert!(!text.contains("secret"), "{text}");
-    }
-}
+mod tests;
