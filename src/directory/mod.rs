@@ -5,11 +5,14 @@
 //! entry, and returns only once the write is durable. Writers are serialized by one
 //! lock so that the reads a write depends on (uniqueness, current members) cannot go
 //! stale; the durable flush happens outside that lock so concurrent writers share it.
+//! Concurrent user creates are combined into one transaction and one flush
+//! ([`combine`]); PUT and PATCH compute their new document before taking the lock.
 //!
 //! Memberships are keys of their own (`Members`, `MemberOf`), so a PATCH that adds
 //! 100 members to a group of 100,000 costs 100 key writes. Every call here is
 //! blocking: HTTP handlers run it off the async threads.
 
+mod combine;
 mod ids;
 pub mod migrate;
 mod positions;
@@ -303,6 +306,8 @@ pub struct Directory {
     registry: Arc<SchemaRegistry>,
     clock: SharedClock,
     writer: Mutex<()>,
+    /// Combines concurrent user creates into one transaction (see [`combine`]).
+    combiner: combine::Combiner,
     ids: IdGen,
     unknown_members: UnknownMembers,
     /// Where recent list pages ended (see [`positions`]).
@@ -322,6 +327,7 @@ impl Directory {
             registry,
             clock,
             writer: Mutex::new(()),
+            combiner: combine::Combiner::default(),
             ids: IdGen::new(),
             unknown_members,
             positions: positions::Positions::default(),
@@ -421,6 +427,10 @@ impl Directory {
         body: Value,
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body)?;
+        if kind == ResourceKind::User {
+            // Users name no members: their creates are combined (see `combine`).
+            return self.create_combined(caller, input);
+        }
         let written = {
             // Announced before queueing, so a flush waits for this commit too.
             let _intent = WriteIntent::new(self.store.as_ref());
@@ -439,50 +449,7 @@ impl Directory {
                 .last(table(kind), b"")?
                 .is_some_and(|(last, _)| last.as_slice() > id.as_bytes());
             let created = transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
-                for index in indexes(kind) {
-                    if let Some(key) = index.key(&record.doc, &id) {
-                        index.insert(txn, &key, &id)?;
-                    }
-                }
-                let mut record = record.clone();
-                let mut delta = MemberDelta {
-                    unknown: members.unknown.clone(),
-                    ..MemberDelta::default()
-                };
-                if kind == ResourceKind::Group {
-                    let display = record.display(kind);
-                    for (member, member_kind, member_display) in &members.known {
-                        add_member(
-                            txn,
-                            &id,
-                            display.as_deref(),
-                            member,
-                            *member_kind,
-                            member_display.clone(),
-                        )?;
-                        delta.added.push((member.clone(), *member_kind));
-                    }
-                    record.member_count = delta.added.len() as u64;
-                }
-                tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
-                tx_bump(txn, Table::Meta, count_key(kind), 1)?;
-                let action = format!("scim.{}.create", kind_word(kind));
-                let mut details = json!({ "attributes": input.attribute_names });
-                if kind == ResourceKind::Group {
-                    merge(&mut details, delta.audit_details());
-                }
-                self.audit(txn, caller, &action, &id, details)?;
-                let touched = match kind {
-                    ResourceKind::User => Touched::user(&id),
-                    ResourceKind::Group => delta.touched(),
-                };
-                outbox::append(txn, &action, touched, now)?;
-                Ok(Written {
-                    id: id.clone(),
-                    record,
-                    changed: true,
-                    unknown_members: delta.unknown.len(),
-                })
+                self.create_in(txn, caller, kind, &id, &record, &input, &members, now)
             })?;
             if shifts {
                 self.positions.forget(kind);
@@ -491,6 +458,66 @@ impl Directory {
         };
         self.store.sync()?;
         Ok(written)
+    }
+
+    /// The transaction body of a create: indexes (refusing taken unique values),
+    /// memberships, the record, the counter, the audit entry and the outbox entry.
+    #[allow(clippy::too_many_arguments)]
+    fn create_in(
+        &self,
+        txn: &mut dyn Txn,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        record: &Record,
+        input: &InputResource,
+        members: &ResolvedMembers,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> TxResult<Written> {
+        for index in indexes(kind) {
+            if let Some(key) = index.key(&record.doc, id) {
+                index.insert(txn, &key, id)?;
+            }
+        }
+        let mut record = record.clone();
+        let mut delta = MemberDelta {
+            unknown: members.unknown.clone(),
+            ..MemberDelta::default()
+        };
+        if kind == ResourceKind::Group {
+            let display = record.display(kind);
+            for (member, member_kind, member_display) in &members.known {
+                add_member(
+                    txn,
+                    id,
+                    display.as_deref(),
+                    member,
+                    *member_kind,
+                    member_display.clone(),
+                )?;
+                delta.added.push((member.clone(), *member_kind));
+            }
+            record.member_count = delta.added.len() as u64;
+        }
+        tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
+        tx_bump(txn, Table::Meta, count_key(kind), 1)?;
+        let action = format!("scim.{}.create", kind_word(kind));
+        let mut details = json!({ "attributes": input.attribute_names });
+        if kind == ResourceKind::Group {
+            merge(&mut details, delta.audit_details());
+        }
+        self.audit(txn, caller, &action, id, details)?;
+        let touched = match kind {
+            ResourceKind::User => Touched::user(id),
+            ResourceKind::Group => delta.touched(),
+        };
+        outbox::append(txn, &action, touched, now)?;
+        Ok(Written {
+            id: id.to_string(),
+            record,
+            changed: true,
+            unknown_members: delta.unknown.len(),
+        })
     }
 
     /// `PUT /Users/{id}` and `PUT /Groups/{id}`.
