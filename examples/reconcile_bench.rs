@@ -1,5 +1,6 @@
 //! Reconcile figures (design §7): planning cost at scale with no drift, downstream
-//! calls per full run, and downstream writes per difference.
+//! calls per full run, downstream writes per difference, and the event path's
+//! latency for a membership change and for an offboarding (a deactivation).
 //!
 //! ```sh
 //! cargo run --release --example reconcile_bench            # defaults below
@@ -349,6 +350,34 @@ async fn end_to_end(users: usize, groups: usize) {
     println!(
         "   event path: 20 single-member changes, {writes} write calls (ratio {:.2}); SCIM write to downstream write p50 {:.1} ms, max {:.1} ms (target: under 2 s)",
         writes as f64 / 20.0,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+
+    // Offboarding: one IdP deactivation at a time, from the SCIM write to the
+    // downstream removals (every group the daemon owns, then the organization).
+    let mut latencies = Vec::new();
+    let (mut writes, mut held) = (0, 0);
+    for u in team0.member_users.iter().take(20) {
+        let start = Instant::now();
+        directory
+            .patch(
+                caller,
+                ResourceKind::User,
+                u,
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+                &Precondition::default(),
+            )
+            .unwrap();
+        let drained = r.drain_outbox().await.unwrap();
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+        writes += drained.calls.writes;
+        held += drained.held;
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "   offboarding: 20 deactivations, {writes} write calls (group and organization removals), {held} held; SCIM write to last downstream removal p50 {:.1} ms, max {:.1} ms (target: p50 under 2 s)",
         latencies[latencies.len() / 2],
         latencies[latencies.len() - 1]
     );

@@ -249,6 +249,9 @@ impl Core {
             public_url: config.server.public_url.clone(),
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
+            refusal_log: Arc::new(crate::http::refusal_log::RefusalLog::new(
+                config.log_refusals_per_minute,
+            )),
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,

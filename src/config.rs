@@ -180,6 +180,7 @@ struct AuditSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogSection {
+    refusals_per_minute: Option<u32>,
     format: Option<String>,
     level: Option<String>,
 }
@@ -380,6 +381,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[log] format`
     pub log_format: LogFormat,
+    /// `[log] refusals_per_minute`: refused requests logged one by one per minute at
+    /// most; the rest are counted in a summary line.
+    pub log_refusals_per_minute: u32,
     /// `[log] level` (a tracing filter such as `info,cowork_sync=debug`).
     pub log_level: String,
 }
@@ -725,6 +729,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             auth_failures_per_minute: file.audit.auth_failures_per_minute.unwrap_or(60),
         },
         log_format,
+        log_refusals_per_minute: file.log.refusals_per_minute.unwrap_or(60),
         log_level: {
             let level = file.log.level.unwrap_or_else(|| "info".into());
             level

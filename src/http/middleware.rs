@@ -15,6 +15,7 @@ use actix_web::HttpMessage;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
+use super::refusal_log::Decision;
 use super::reqlog::{id_from_location, scim_target, Caller, LoggedRequest, RequestLog};
 use super::support::RequestId;
 use crate::metrics::Metrics;
@@ -58,9 +59,10 @@ pub async fn observe<B: MessageBody>(
         .map(str::to_string)
         .unwrap_or_else(|| new_request_id(&prefix));
     req.extensions_mut().insert(RequestId(rid.clone()));
-    let within = req
+    let state = req
         .app_data::<actix_web::web::Data<super::AppState>>()
-        .map(|state| state.body_timeout);
+        .cloned();
+    let within = state.as_ref().map(|state| state.body_timeout);
     if let Some(within) = within.filter(|_| has_body(&req)) {
         let payload = req.take_payload();
         req.set_payload(body_deadline(payload, within));
@@ -89,7 +91,22 @@ pub async fn observe<B: MessageBody>(
     if status >= 500 {
         tracing::warn!(status, ms = elapsed * 1000.0, "request failed");
     } else if status >= 400 {
-        tracing::info!(status, ms = elapsed * 1000.0, "request refused");
+        let decision = state.as_ref().map_or(
+            Decision::Log {
+                suppressed_before: 0,
+            },
+            |s| s.refusal_log.decide(s.clock.now()),
+        );
+        match decision {
+            Decision::Log { suppressed_before } => {
+                if suppressed_before > 0 {
+                    summarise(suppressed_before);
+                }
+                tracing::info!(status, ms = elapsed * 1000.0, "request refused");
+            }
+            Decision::Summarise { suppressed_before } => summarise(suppressed_before),
+            Decision::Suppress => {}
+        }
     } else {
         tracing::debug!(status, ms = elapsed * 1000.0, "request done");
     }
@@ -121,6 +138,14 @@ pub async fn observe<B: MessageBody>(
         }
         res
     })
+}
+
+/// The one line standing for the refusals a minute's budget left out.
+fn summarise(suppressed: u64) {
+    tracing::info!(
+        suppressed,
+        "refused requests beyond log.refusals_per_minute were not logged one by one (counted in cowork_sync_http_requests_total)"
+    );
 }
 
 /// Whether the request announces a body (a length above zero, or chunked).

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod refusal_log;
 pub mod reqlog;
 pub mod scim;
 pub mod support;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// How long a request may take to send its body (`server.body_timeout_secs`).
     pub body_timeout: std::time::Duration,
+    /// The budget of log lines for refused requests (`log.refusals_per_minute`).
+    pub refusal_log: Arc<refusal_log::RefusalLog>,
     /// Wakes the outbox worker after a change.
     pub changes: Arc<tokio::sync::Notify>,
     /// The clock.

@@ -6,7 +6,7 @@
 //! Security: sign-in exchanges an admin-scope token for a session cookie
 //! ([`session`]); every form carries a CSRF token and every POST checks it and the
 //! `Origin`; every answer carries a strict Content-Security-Policy (no script, no
-//! third-party anything), `X-Frame-Options: DENY`, `no-store` and `no-referrer`.
+//! third-party anything), `X-Frame-Options: DENY`, `no-store` and `Referrer-Policy: same-origin`.
 //! HTML errors are mapped here, for the console's routes only; the JSON APIs keep
 //! `http::error`.
 
@@ -76,7 +76,9 @@ fn secure(mut response: HttpResponse) -> HttpResponse {
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null`
+        // on our own forms, and the origin check refuses them.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, header::HeaderValue::from_static(value));

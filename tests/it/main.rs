@@ -9,6 +9,7 @@ mod admin_reconcile;
 mod cli;
 mod cli_remote;
 mod console;
+mod console_browser;
 mod cowork_client;
 mod doctor;
 mod hardening;

@@ -1558,3 +1558,62 @@ async fn the_event_path_holds_mass_removals_applies_the_rest_and_approval_applie
     assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
     f.h.stop().await.unwrap();
 }
+
+/// A trickle of removals counts together across event batches, and the window is
+/// kept in the store: a restarted daemon still counts the removals before it.
+#[tokio::test]
+async fn a_trickle_of_removals_counts_in_one_window_across_batches_and_restarts() {
+    let f = fixture(true).await;
+    let options = || ReconcileOptions {
+        max_removal_ratio: 0.2,
+        removal_floor: 1,
+        removal_window: chrono::Duration::hours(1),
+        progress_every: 10,
+        ..ReconcileOptions::default()
+    };
+    let r = f
+        .env
+        .reconciler_with(client(&f.h, Mode::Extended), options());
+    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
+    let pilot = group_by_ext(&f.h, "cowork-pilot");
+    let leave = |name: &str| {
+        f.env.patch(
+            ResourceKind::Group,
+            &f.pilot,
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", f.users[name])}]),
+        );
+    };
+
+    // One removal: within the floor, applied at once.
+    leave("alice");
+    assert_eq!(r.drain_outbox().await.unwrap().held, 0);
+    assert!(!member_emails(&f.h, &pilot.id).contains("alice@example.com"));
+
+    // A restart: a new reconciler over the same store. The next removal, in another
+    // batch ten minutes later, counts with alice's: two in the window, held.
+    drop(r);
+    let r = f
+        .env
+        .reconciler_with(client(&f.h, Mode::Extended), options());
+    f.env.clock.advance(chrono::Duration::minutes(10));
+    leave("bob");
+    let drained = r.drain_outbox().await.unwrap();
+    assert_eq!(drained.held, 1, "{drained:?}");
+    assert!(member_emails(&f.h, &pilot.id).contains("bob@example.com"));
+    let held = r.held().await.unwrap();
+    assert!(
+        held[0].reason.contains("in the last 1h"),
+        "{}",
+        held[0].reason
+    );
+
+    // Once alice's removal has left the window, a single removal applies again; the
+    // held one stays held until approved.
+    f.env.clock.advance(chrono::Duration::minutes(55));
+    leave("carol");
+    assert_eq!(r.drain_outbox().await.unwrap().held, 0);
+    assert!(!member_emails(&f.h, &pilot.id).contains("carol@example.com"));
+    assert_eq!(r.held().await.unwrap().len(), 1);
+    assert!(member_emails(&f.h, &pilot.id).contains("bob@example.com"));
+    f.h.stop().await.unwrap();
+}

@@ -120,6 +120,33 @@ fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Valu
     })
 }
 
+/// Reads the simulator's state until `done` holds, for at most 20 s. The binary
+/// runs on its own clock, so this is the one place a test waits on real time: it
+/// polls an outcome, it never asserts a duration.
+fn wait_until_sim(sim: &str, done: impl Fn(&Value) -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rt = runtime();
+    let client = reqwest::Client::new();
+    while std::time::Instant::now() < deadline {
+        let state = rt.block_on(async {
+            client
+                .get(format!("{sim}/_sim/state"))
+                .header("x-api-key", "local-simulator")
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()
+        });
+        if state.as_ref().is_some_and(|s| done(&s["snapshot"])) {
+            return true;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,6 +227,35 @@ fn the_binary_provisions_reconciles_stops_on_sigterm_and_keeps_its_data() {
     let (code, text) = cli(&["explain", "smoke@example.com"], &daemon.base, &admin);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("pilot"), "{text}");
+    assert!(text.contains("matches what the rules want"), "{text}");
+
+    // The IdP's most important message: this person left. The event path removes
+    // them from the group and the organization with no reconcile asked for.
+    let (status, patched) = call(
+        "PATCH",
+        &format!("{}/scim/v2/Users/{id}", daemon.base),
+        &token,
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{patched}");
+    let member_id = smoke_user["id"].as_str().unwrap().to_string();
+    let gone = wait_until_sim(&sim, |snapshot| {
+        snapshot["users"]
+            .as_array()
+            .is_some_and(|users| users.iter().all(|u| u["id"] != member_id.as_str()))
+    });
+    assert!(
+        gone,
+        "the deactivated user left the organization on the event path"
+    );
+    let (code, text) = cli(&["held"], &daemon.base, &admin);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("No removals are held"), "{text}");
+    let (status, ready) = call("GET", &format!("{}/readyz", daemon.base), &admin, None);
+    assert_eq!(status, 200, "{ready}");
     stop(daemon);
     let printed = printed.join().unwrap().join("\n");
     assert!(printed.contains("SCIM token"), "{printed}");

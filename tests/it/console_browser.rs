@@ -1,0 +1,233 @@
+//! The console in a real browser: Debian's headless `chromium`, driven through
+//! WebDriver by Debian's `chromedriver` (plain JSON over HTTP, spoken here with
+//! reqwest). Signs in, approves a held removal, checks what the page shows, and
+//! keeps a screenshot of every page under `target/tmp/console-shots/`.
+//!
+//! Skips, saying why, when chromium or chromedriver is not installed (`.ci/run`
+//! installs both).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::console::one_held_removal;
+use crate::support::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver we started, and one browser session in it.
+struct Driver {
+    child: Child,
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    shots: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Only the process this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Option<Driver> {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            if !Path::new(bin).exists() {
+                println!("SKIP console_browser: {bin} is not installed (apt-get install chromium chromium-driver)");
+                return None;
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when it says so (an event, not a timed wait).
+        let stdout = child.stdout.take().unwrap();
+        let ready = actix_web::rt::task::spawn_blocking(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains("started successfully"))
+        })
+        .await
+        .unwrap();
+        assert!(ready, "chromedriver did not start");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": CHROMIUM,
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                }
+            }}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_string();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-shots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Driver {
+            child,
+            http,
+            base,
+            session,
+            shots,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body.unwrap_or_else(|| json!({}))),
+        };
+        let answer: Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(
+            answer["value"].get("error").is_none(),
+            "{method} {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call("POST", &format!("/element/{id}/click"), None)
+            .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn title(&self) -> String {
+        self.call("GET", "/title", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn text(&self) -> String {
+        let body = self.find("main").await;
+        self.call("GET", &format!("/element/{body}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.call("GET", "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn in_chromium_an_operator_signs_in_approves_a_held_removal_and_sees_it_applied() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::builder()
+        .config("RECONCILE__REMOVAL_FLOOR", "0")
+        .with_sim()
+        .start()
+        .await;
+    one_held_removal(&app).await;
+
+    driver.open(&format!("{}/ui/", app.base)).await;
+    assert_eq!(driver.title().await, "Sign in · cowork-sync");
+    driver.shot("01-sign-in").await;
+    driver.type_into("#token", &app.scim_token).await;
+    driver.click("button[type=submit]").await;
+    let refused = driver.text().await;
+    assert!(refused.contains("a SCIM token cannot sign in"), "{refused}");
+    driver.type_into("#token", &app.admin_token).await;
+    driver.click("button[type=submit]").await;
+    assert_eq!(driver.title().await, "Overview · cowork-sync");
+    let overview = driver.text().await;
+    assert!(overview.contains("waiting for approval"), "{overview}");
+
+    for (i, (path, label)) in [
+        ("/ui/", "overview"),
+        ("/ui/held", "held"),
+        ("/ui/runs", "runs"),
+        ("/ui/plan", "plan"),
+        ("/ui/user?q=alice%40example.com", "user"),
+        ("/ui/log", "log"),
+        ("/ui/audit", "audit"),
+        ("/ui/rules", "rules"),
+        ("/ui/tokens", "tokens"),
+        ("/ui/insights", "insights"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        driver.open(&format!("{}{path}", app.base)).await;
+        assert!(driver.title().await.ends_with("· cowork-sync"), "{path}");
+        driver.shot(&format!("{:02}-{label}", i + 2)).await;
+    }
+
+    driver.open(&format!("{}/ui/held", app.base)).await;
+    driver.click("input[name=id]").await;
+    driver.click("button[value=selected]").await;
+    let shown = driver.text().await;
+    assert!(
+        shown.contains("Approved 1 removal(s): 1 applied, 0 failed"),
+        "{shown}"
+    );
+    driver.shot("12-held-approved").await;
+    driver.call("DELETE", "", None).await;
+    println!("screenshots in {}", driver.shots.display());
+}
