@@ -1,0 +1,985 @@
+//! Tests of `scim::resource`.
+use super::*;
+use crate::scim::members::MemberKind;
+use crate::scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
+use serde_json::json;
+
+fn reg() -> SchemaRegistry {
+    SchemaRegistry::builtin().unwrap()
+}
+
+fn user(body: Value) -> Result<InputResource, ScimError> {
+    parse_input(&reg(), ResourceKind::User, body)
+}
+
+fn group(body: Value) -> Result<InputResource, ScimError> {
+    parse_input(&reg(), ResourceKind::Group, body)
+}
+
+fn path(text: &str) -> AttrPath {
+    reg().parse_path(ResourceKind::User, text).unwrap()
+}
+
+fn projection(kind: ResourceKind, attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+    Projection::parse(&reg(), kind, attributes, excluded).unwrap()
+}
+
+// ---- parse_input -------------------------------------------------------------
+
+#[test]
+fn okta_create_body_is_accepted_without_password_or_groups() {
+    // idp-behaviour.md §1.3, verbatim apart from the domain.
+    let input = user(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "test.user@example.com",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": true, "value": "test.user@example.com", "type": "work"}],
+        "displayName": "Test User",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document,
+        json!({
+            "schemas": [USER_SCHEMA],
+            "externalId": "00ujl29u0le5T6Aj10h7",
+            "userName": "test.user@example.com",
+            "name": {"givenName": "Test", "familyName": "User"},
+            "displayName": "Test User",
+            "locale": "en-US",
+            "active": true,
+            "emails": [{"primary": true, "value": "test.user@example.com", "type": "work"}]
+        })
+    );
+    assert_eq!(input.members, None);
+    assert_eq!(
+        input.attribute_names,
+        [
+            "externalId",
+            "userName",
+            "name",
+            "displayName",
+            "locale",
+            "active",
+            "emails"
+        ]
+    );
+}
+
+#[test]
+fn entra_create_body_with_meta_nulls_and_enterprise_schema_is_accepted() {
+    // idp-behaviour.md §2.3, with the explicit nulls Entra sends for unmapped attributes.
+    let input = user(json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
+        "active": true,
+        "emails": [{"primary": true, "type": "work", "value": "Test_User_11bb@example.com"}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        "roles": [],
+        "addresses": null,
+        "phoneNumbers": null,
+        "title": null,
+        "department": null,
+        "manager": null
+    }))
+    .unwrap();
+    let doc = &input.document;
+    assert_eq!(doc["schemas"], json!([USER_SCHEMA]));
+    assert_eq!(
+        doc["userName"],
+        "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee"
+    );
+    assert_eq!(doc["emails"][0]["value"], "Test_User_11bb@example.com");
+    for absent in [
+        "meta",
+        "roles",
+        "addresses",
+        "phoneNumbers",
+        "title",
+        ENTERPRISE_USER_SCHEMA,
+    ] {
+        assert!(doc.get(absent).is_none(), "{absent} should be unassigned");
+    }
+}
+
+#[test]
+fn entra_postman_body_with_capitalised_names_and_string_booleans_is_canonicalised() {
+    let input = user(json!({
+        "UserName": "UserName222",
+        "Active": "True",
+        "DisplayName": "lennay",
+        "schemas": [
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "urn:ietf:params:scim:schemas:core:2.0:User"
+        ],
+        "externalId": "5ec3f1d1c0b4",
+        "name": {"formatted": "Andrew Ryan", "familyName": "Ryan", "givenName": "Andrew"},
+        "emails": [
+            {"Primary": true, "type": "work", "value": "testing@example.com"},
+            {"Primary": false, "type": "home", "value": "testinghome@example.com"}
+        ],
+        "roles": [{"primary": "True", "type": "WindowsAzureActiveDirectoryRole", "value": "admin"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "Department": "bob",
+            "Manager": {"Value": "SuzzyQ"}
+        }
+    }))
+    .unwrap();
+    let doc = &input.document;
+    assert_eq!(doc["userName"], "UserName222");
+    assert_eq!(doc["active"], true);
+    assert_eq!(doc["displayName"], "lennay");
+    assert_eq!(doc["emails"][0]["primary"], true);
+    assert_eq!(doc["emails"][1]["primary"], false);
+    assert_eq!(doc["roles"][0]["primary"], true);
+    assert_eq!(
+        doc[ENTERPRISE_USER_SCHEMA],
+        json!({"department": "bob", "manager": {"value": "SuzzyQ"}})
+    );
+    assert_eq!(doc["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    assert!(input
+        .attribute_names
+        .contains(&format!("{ENTERPRISE_USER_SCHEMA}:department")));
+}
+
+#[test]
+fn enterprise_attributes_are_accepted_in_every_placement() {
+    let cases = [
+        json!({"userName": "a@example.com",
+               "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Finance"}),
+        json!({"userName": "a@example.com",
+               "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER": {"department": "Finance"}}),
+        json!({"userName": "a@example.com",
+               "urn:ietf:params:scim:schemas:extension:enterprise:2.0User": {"department": "Finance"}}),
+        json!({"userName": "a@example.com",
+               "urn:ietf:params:scim:schemas:extension:enterprise:2.0User:department": "Finance"}),
+        json!({"userName": "a@example.com", "department": "Finance"}),
+    ];
+    for body in cases {
+        let input = user(body.clone()).unwrap();
+        assert_eq!(
+            input.document[ENTERPRISE_USER_SCHEMA],
+            json!({"department": "Finance"}),
+            "{body}"
+        );
+        assert_eq!(
+            input.document["schemas"],
+            json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA])
+        );
+    }
+}
+
+#[test]
+fn entra_manager_as_a_bare_string_becomes_a_reference_object() {
+    let input = user(json!({
+        "userName": "a@example.com",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": "2c2f6fb8"}
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document[ENTERPRISE_USER_SCHEMA]["manager"],
+        json!({"value": "2c2f6fb8"})
+    );
+}
+
+#[test]
+fn schemas_may_be_missing_or_carry_unknown_uris() {
+    let input = user(json!({"userName": "a@example.com"})).unwrap();
+    assert_eq!(input.document["schemas"], json!([USER_SCHEMA]));
+    // Entra's group create (idp-behaviour.md §2.6).
+    let input = group(json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+        ],
+        "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+        "displayName": "displayName",
+        "meta": {"resourceType": "Group"}
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document,
+        json!({
+            "schemas": [GROUP_SCHEMA],
+            "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+            "displayName": "displayName"
+        })
+    );
+    assert_eq!(input.members, None);
+    // An extension object of a schema we do not know, with nothing in it.
+    assert!(user(json!({"userName": "a@example.com", "urn:example:ext:1.0:User": {}})).is_ok());
+    assert!(
+        user(json!({"userName": "a@example.com", "urn:example:ext:1.0:User": {"x": null}})).is_ok()
+    );
+}
+
+#[test]
+fn malformed_schemas_are_invalid_syntax() {
+    for schemas in [
+        json!("urn:ietf:params:scim:schemas:core:2.0:User"),
+        json!([1]),
+        json!({}),
+    ] {
+        let err = user(json!({"schemas": schemas, "userName": "a@example.com"})).unwrap_err();
+        assert_eq!(err.scim_type(), Some("invalidSyntax"), "{schemas}");
+    }
+    let err = user(json!({"schemas": [GROUP_SCHEMA], "userName": "a@example.com"})).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+}
+
+#[test]
+fn bodies_that_are_not_objects_are_invalid_syntax() {
+    for body in [json!([]), json!("x"), json!(null), json!(1)] {
+        assert_eq!(user(body).unwrap_err().scim_type(), Some("invalidSyntax"));
+    }
+}
+
+#[test]
+fn unknown_attributes_are_invalid_syntax_naming_the_attribute_not_the_value() {
+    let err = user(json!({"userName": "a@example.com", "shoeSize": "secret-value"})).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+    assert!(err.detail().contains("shoeSize"));
+    assert!(!err.detail().contains("secret-value"));
+    let err = user(json!({
+        "userName": "a@example.com",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"shoeSize": "42"}
+    }))
+    .unwrap_err();
+    assert!(err.detail().contains("shoeSize"));
+    let err = user(json!({"userName": "a@example.com", "urn:example:ext:1.0:User": {"x": 1}}))
+        .unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+    // Users have no `members`, groups no `userName`.
+    assert!(user(json!({"userName": "a@example.com", "members": [{"value": "u1"}]})).is_err());
+    assert!(group(json!({"displayName": "Ops", "userName": "x"})).is_err());
+}
+
+#[test]
+fn unknown_attributes_sent_as_null_are_ignored() {
+    assert!(user(json!({"userName": "a@example.com", "customAttribute": null})).is_ok());
+}
+
+#[test]
+fn read_only_attributes_are_ignored() {
+    let input = user(json!({
+        "id": "client-chosen",
+        "meta": {"resourceType": "User", "created": "2019-09-18T18:15:26.5788954+00:00"},
+        "groups": [{"value": "g1", "display": "Ops"}],
+        "userName": "a@example.com",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "manager": {"value": "m1", "displayName": "Boss"}
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document,
+        json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+            "userName": "a@example.com",
+            ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1"}}
+        })
+    );
+    assert_eq!(
+        input.attribute_names,
+        [
+            "userName",
+            format!("{ENTERPRISE_USER_SCHEMA}:manager").as_str()
+        ]
+    );
+}
+
+#[test]
+fn password_is_accepted_and_never_stored() {
+    let input = user(json!({"userName": "a@example.com", "password": "t0p-secret"})).unwrap();
+    assert!(input.document.get("password").is_none());
+    assert!(!input.attribute_names.iter().any(|n| n == "password"));
+    assert!(!input.document.to_string().contains("t0p-secret"));
+}
+
+#[test]
+fn nulls_and_empty_arrays_are_unassigned() {
+    let input = user(json!({
+        "userName": "a@example.com",
+        "displayName": null,
+        "emails": [],
+        "phoneNumbers": [null],
+        "name": {"givenName": null, "familyName": "User", "honorificPrefix": null}
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document,
+        json!({"schemas": [USER_SCHEMA], "userName": "a@example.com", "name": {"familyName": "User"}})
+    );
+}
+
+#[test]
+fn control_characters_in_names_are_refused_and_user_names_trimmed() {
+    for bad in [
+        "a\u{0}b@example.com",
+        "a\u{1b}[31m@example.com",
+        "a\rb",
+        "a\nb",
+    ] {
+        let err = user(json!({"userName": bad})).unwrap_err();
+        assert_eq!(err.scim_type(), Some("invalidValue"), "{bad:?}");
+        let err = user(json!({"userName": "ok@example.com", "displayName": bad})).unwrap_err();
+        assert_eq!(err.scim_type(), Some("invalidValue"), "{bad:?}");
+        assert!(group(json!({"displayName": bad})).is_err(), "{bad:?}");
+    }
+    let input = user(json!({"userName": "  alice@example.com \t"})).unwrap();
+    assert_eq!(input.document["userName"], "alice@example.com");
+    // Unicode letters and inner spaces are names like any other.
+    let input = user(json!({"userName": "zoë", "displayName": "Zoë de Vries"})).unwrap();
+    assert_eq!(input.document["displayName"], "Zoë de Vries");
+}
+
+#[test]
+fn required_attributes_must_be_present_and_non_blank() {
+    let cases = [
+        (ResourceKind::User, json!({"displayName": "x"}), "userName"),
+        (ResourceKind::User, json!({"userName": ""}), "userName"),
+        (ResourceKind::User, json!({"userName": "   "}), "userName"),
+        (ResourceKind::User, json!({"userName": null}), "userName"),
+        (ResourceKind::Group, json!({"members": []}), "displayName"),
+        (
+            ResourceKind::Group,
+            json!({"displayName": ""}),
+            "displayName",
+        ),
+    ];
+    for (kind, body, attr) in cases {
+        let err = parse_input(&reg(), kind, body.clone()).unwrap_err();
+        assert_eq!(err.scim_type(), Some("invalidValue"), "{body}");
+        assert!(err.detail().contains(attr), "{body}: {}", err.detail());
+    }
+}
+
+#[test]
+fn wrong_value_types_are_invalid_values() {
+    let cases = [
+        json!({"userName": "a@example.com", "active": "yes"}),
+        json!({"userName": "a@example.com", "name": "Test User"}),
+        json!({"userName": ["a@example.com"]}),
+        json!({"userName": "a@example.com", "emails": [{"value": "a@example.com", "kind": "x"}]}),
+    ];
+    for body in cases {
+        assert_eq!(
+            user(body.clone()).unwrap_err().scim_type(),
+            Some("invalidValue"),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn values_are_stored_as_sent() {
+    let input = user(json!({
+        "userName": "Mixed.Case@Example.com",
+        "externalId": "ABC-def",
+        "emails": [{"value": "Mixed.Case@Example.com", "type": "Work"}],
+        "name": {"middleName": ""}
+    }))
+    .unwrap();
+    assert_eq!(input.document["userName"], "Mixed.Case@Example.com");
+    assert_eq!(input.document["externalId"], "ABC-def");
+    assert_eq!(
+        input.document["emails"][0],
+        json!({"value": "Mixed.Case@Example.com", "type": "Work"})
+    );
+    assert_eq!(input.document["name"]["middleName"], "");
+}
+
+#[test]
+fn several_primary_values_keep_the_first() {
+    let input = user(json!({
+        "userName": "a@example.com",
+        "emails": [
+            {"value": "a@example.com"},
+            {"value": "b@example.com", "primary": "True"},
+            {"value": "c@example.com", "primary": true}
+        ]
+    }))
+    .unwrap();
+    let primaries: Vec<_> = input.document["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.get("primary").cloned())
+        .collect();
+    assert_eq!(primaries, [None, Some(json!(true)), Some(json!(false))]);
+}
+
+#[test]
+fn dotted_sub_attribute_keys_merge_into_their_parent() {
+    let input = user(json!({
+        "userName": "a@example.com",
+        "name.givenName": "Test",
+        "Name": {"familyName": "User"}
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document["name"],
+        json!({"givenName": "Test", "familyName": "User"})
+    );
+    let err =
+        user(json!({"userName": "a@example.com", "emails.value": "a@example.com"})).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+}
+
+#[test]
+fn an_attribute_given_twice_is_invalid_syntax() {
+    let err = user(json!({"userName": "a@example.com", "UserName": "b@example.com"})).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+    let err = user(json!({
+        "userName": "a@example.com",
+        "department": "A",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "B"}
+    }))
+    .unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidSyntax"));
+}
+
+#[test]
+fn group_members_go_to_the_member_list_not_the_document() {
+    // Okta Group Push create (idp-behaviour.md §1.7).
+    let input = group(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Test SCIMv2",
+        "members": []
+    }))
+    .unwrap();
+    assert_eq!(
+        input.document,
+        json!({"schemas": [GROUP_SCHEMA], "displayName": "Test SCIMv2"})
+    );
+    assert_eq!(input.members, Some(Vec::new()));
+    assert_eq!(input.attribute_names, ["displayName", "members"]);
+
+    // Postman PUT with members.
+    let input = group(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "id": "g1",
+        "DisplayName": "putName",
+        "Members": [{"value": "u3", "display": "VP"}, {"$ref": null, "value": "u4", "type": "User"}]
+    }))
+    .unwrap();
+    let members = input.members.unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0].value, "u3");
+    assert_eq!(members[1].kind, Some(MemberKind::User));
+    assert!(input.document.get("members").is_none());
+
+    let input = group(json!({"displayName": "Ops", "members": null})).unwrap();
+    assert_eq!(input.members, Some(Vec::new()));
+    let err = group(json!({"displayName": "Ops", "members": [{"display": "x"}]})).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidValue"));
+}
+
+// ---- replace_document --------------------------------------------------------
+
+fn stored_user() -> Value {
+    json!({
+        "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+        "externalId": "00u1",
+        "userName": "a@example.com",
+        "active": false,
+        "title": "Engineer",
+        ENTERPRISE_USER_SCHEMA: {"department": "Finance"}
+    })
+}
+
+#[test]
+fn put_replaces_writable_attributes_and_keeps_active_when_omitted() {
+    let input = user(json!({"userName": "b@example.com", "displayName": "B"})).unwrap();
+    let doc = replace_document(&reg(), ResourceKind::User, &stored_user(), &input).unwrap();
+    assert_eq!(
+        doc,
+        json!({
+            "schemas": [USER_SCHEMA],
+            "userName": "b@example.com",
+            "displayName": "B",
+            "active": false
+        })
+    );
+}
+
+#[test]
+fn put_with_active_sets_it() {
+    // Okta AIW deactivation is a PUT with the full body and active:false; here the reverse.
+    let input = user(json!({"userName": "a@example.com", "active": true})).unwrap();
+    let doc = replace_document(&reg(), ResourceKind::User, &stored_user(), &input).unwrap();
+    assert_eq!(doc["active"], true);
+}
+
+#[test]
+fn okta_put_echoing_id_meta_and_groups_replaces_cleanly() {
+    let input = user(json!({
+        "schemas": [USER_SCHEMA],
+        "id": "23a35c27",
+        "userName": "a@example.com",
+        "name": {"givenName": "New", "familyName": "User", "middleName": ""},
+        "emails": [{"primary": true, "value": "a@example.com", "type": "work", "display": "a@example.com"}],
+        "active": true,
+        "groups": [],
+        "meta": {"resourceType": "User", "location": "https://example.com/scim/v2/Users/23a35c27"}
+    }))
+    .unwrap();
+    let doc = replace_document(&reg(), ResourceKind::User, &stored_user(), &input).unwrap();
+    assert_eq!(doc["name"]["givenName"], "New");
+    assert!(doc.get("id").is_none() && doc.get("meta").is_none() && doc.get("groups").is_none());
+    assert!(doc.get("externalId").is_none());
+}
+
+fn immutable_schemas() -> (Schema, Schema, Schema) {
+    let core: Schema = serde_json::from_value(json!({
+        "id": "urn:example:core:User",
+        "name": "User",
+        "attributes": [
+            {"name": "userName", "type": "string", "multiValued": false, "required": true,
+             "mutability": "readWrite", "returned": "default"},
+            {"name": "employeeId", "type": "string", "multiValued": false, "caseExact": false,
+             "mutability": "immutable", "returned": "default"},
+            {"name": "badge", "type": "complex", "multiValued": false,
+             "mutability": "readWrite", "returned": "default", "subAttributes": [
+                {"name": "serial", "type": "string", "multiValued": false, "caseExact": true,
+                 "mutability": "immutable", "returned": "default"},
+                {"name": "color", "type": "string", "multiValued": false,
+                 "mutability": "readWrite", "returned": "default"}
+             ]}
+        ]
+    }))
+    .unwrap();
+    let ext: Schema = serde_json::from_value(json!({
+        "id": "urn:example:ext:User",
+        "name": "Ext",
+        "attributes": [
+            {"name": "costCenter", "type": "string", "multiValued": false,
+             "mutability": "immutable", "returned": "default"}
+        ]
+    }))
+    .unwrap();
+    (core, reg().common().clone(), ext)
+}
+
+fn replace_immutable(existing: Value, new: Value) -> Result<Value, ScimError> {
+    let (core, common, ext) = immutable_schemas();
+    let schemas = Schemas {
+        core: &core,
+        common: &common,
+        extensions: vec![&ext],
+    };
+    let input = InputResource {
+        document: new,
+        members: None,
+        attribute_names: Vec::new(),
+    };
+    replace_with(&schemas, &existing, &input)
+}
+
+#[test]
+fn put_changing_an_immutable_attribute_is_a_mutability_error() {
+    let existing =
+        json!({"userName": "a", "employeeId": "E1", "urn:example:ext:User": {"costCenter": "C1"}});
+    let err = replace_immutable(
+        existing.clone(),
+        json!({"userName": "a", "employeeId": "E2"}),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type(), Some("mutability"));
+    assert!(err.detail().contains("employeeId"));
+    let err = replace_immutable(
+        existing,
+        json!({"userName": "a", "urn:example:ext:User": {"costCenter": "C2"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type(), Some("mutability"));
+    assert!(err.detail().contains("urn:example:ext:User:costCenter"));
+}
+
+#[test]
+fn put_matching_or_omitting_an_immutable_attribute_keeps_it() {
+    let existing =
+        json!({"userName": "a", "employeeId": "E1", "urn:example:ext:User": {"costCenter": "C1"}});
+    // Not caseExact: a case-only difference matches.
+    let doc = replace_immutable(
+        existing.clone(),
+        json!({"userName": "b", "employeeId": "e1"}),
+    )
+    .unwrap();
+    assert_eq!(doc["employeeId"], "e1");
+    assert_eq!(doc["urn:example:ext:User"]["costCenter"], "C1");
+    assert_eq!(
+        doc["schemas"],
+        json!(["urn:example:core:User", "urn:example:ext:User"])
+    );
+    let doc = replace_immutable(existing, json!({"userName": "b"})).unwrap();
+    assert_eq!(doc["employeeId"], "E1");
+}
+
+#[test]
+fn put_may_set_an_immutable_attribute_that_had_no_value() {
+    let doc = replace_immutable(
+        json!({"userName": "a"}),
+        json!({"userName": "a", "employeeId": "E9"}),
+    )
+    .unwrap();
+    assert_eq!(doc["employeeId"], "E9");
+}
+
+#[test]
+fn immutable_sub_attributes_of_complex_attributes_are_enforced() {
+    let existing = json!({"userName": "a", "badge": {"serial": "S1", "color": "red"}});
+    let err = replace_immutable(
+        existing.clone(),
+        json!({"userName": "a", "badge": {"serial": "s1"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type(), Some("mutability"));
+    let doc = replace_immutable(
+        existing,
+        json!({"userName": "a", "badge": {"color": "blue"}}),
+    )
+    .unwrap();
+    assert_eq!(doc["badge"], json!({"serial": "S1", "color": "blue"}));
+}
+
+// ---- Projection / project ----------------------------------------------------
+
+fn rendered_user() -> Value {
+    json!({
+        "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+        "id": "2819c223",
+        "externalId": "701984",
+        "userName": "bjensen@example.com",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "active": true,
+        "password": "must-never-appear",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": true},
+            {"value": "babs@example.com", "type": "home"}
+        ],
+        "groups": [{"value": "g1", "display": "Ops", "$ref": "https://example.com/scim/v2/Groups/g1"}],
+        ENTERPRISE_USER_SCHEMA: {"department": "Finance", "manager": {"value": "m1"}},
+        "meta": {
+            "resourceType": "User",
+            "created": "2024-01-01T00:00:00Z",
+            "lastModified": "2024-02-01T00:00:00Z",
+            "location": "https://example.com/scim/v2/Users/2819c223",
+            "version": "W/\"1\""
+        }
+    })
+}
+
+fn rendered_group() -> Value {
+    json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": "g1",
+        "displayName": "Ops",
+        "members": [{"value": "u1", "display": "a@example.com", "type": "User"}],
+        "meta": {"resourceType": "Group"}
+    })
+}
+
+fn project_user(attributes: Option<&str>, excluded: Option<&str>) -> Value {
+    let p = projection(ResourceKind::User, attributes, excluded);
+    project(&reg(), ResourceKind::User, &rendered_user(), &p)
+}
+
+#[test]
+fn default_projection_returns_everything_but_password() {
+    let out = project_user(None, None);
+    let mut expected = rendered_user();
+    expected.as_object_mut().unwrap().remove("password");
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn attributes_user_name_keeps_id_and_schemas() {
+    assert_eq!(
+        project_user(Some("userName"), None),
+        json!({"schemas": [USER_SCHEMA], "id": "2819c223", "userName": "bjensen@example.com"})
+    );
+    // Case-insensitive names, a list, and the Postman collection's attributes=userName,emails.
+    assert_eq!(
+        project_user(Some("USERNAME, emails"), None),
+        json!({
+            "schemas": [USER_SCHEMA],
+            "id": "2819c223",
+            "userName": "bjensen@example.com",
+            "emails": rendered_user()["emails"]
+        })
+    );
+}
+
+#[test]
+fn sub_attribute_projection_keeps_only_that_sub_attribute() {
+    assert_eq!(
+        project_user(Some("name.givenName"), None),
+        json!({"schemas": [USER_SCHEMA], "id": "2819c223", "name": {"givenName": "Barbara"}})
+    );
+    assert_eq!(
+        project_user(Some("emails.value,meta.lastModified"), None),
+        json!({
+            "schemas": [USER_SCHEMA],
+            "id": "2819c223",
+            "emails": [{"value": "bjensen@example.com"}, {"value": "babs@example.com"}],
+            "meta": {"lastModified": "2024-02-01T00:00:00Z"}
+        })
+    );
+}
+
+#[test]
+fn extension_attributes_can_be_selected_and_excluded() {
+    let expected = json!({
+        "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+        "id": "2819c223",
+        ENTERPRISE_USER_SCHEMA: {"department": "Finance"}
+    });
+    assert_eq!(
+        project_user(
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            None
+        ),
+        expected
+    );
+    assert_eq!(project_user(Some("department"), None), expected);
+    let whole = project_user(Some(ENTERPRISE_USER_SCHEMA), None);
+    assert_eq!(
+        whole[ENTERPRISE_USER_SCHEMA],
+        rendered_user()[ENTERPRISE_USER_SCHEMA]
+    );
+    assert_eq!(
+        project_user(
+            Some(&format!("{ENTERPRISE_USER_SCHEMA}:manager.value")),
+            None
+        )[ENTERPRISE_USER_SCHEMA],
+        json!({"manager": {"value": "m1"}})
+    );
+
+    // Excluding the last extension attribute drops the URN from `schemas`.
+    let out = project_user(None, Some(ENTERPRISE_USER_SCHEMA));
+    assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
+    assert_eq!(out["schemas"], json!([USER_SCHEMA]));
+    let out = project_user(
+        None,
+        Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"),
+    );
+    assert_eq!(
+        out[ENTERPRISE_USER_SCHEMA],
+        json!({"department": "Finance"})
+    );
+    assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+}
+
+#[test]
+fn excluded_attributes_remove_defaults_but_never_id_or_schemas() {
+    let out = project_user(None, Some("emails,name.familyName,id,meta,groups"));
+    assert_eq!(out["id"], "2819c223");
+    assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    assert!(
+        out.get("emails").is_none() && out.get("meta").is_none() && out.get("groups").is_none()
+    );
+    assert_eq!(out["name"], json!({"givenName": "Barbara"}));
+    assert_eq!(out["userName"], "bjensen@example.com");
+}
+
+#[test]
+fn excluded_members_leave_the_rest_of_the_group() {
+    let p = projection(ResourceKind::Group, None, Some("members"));
+    assert!(!p.includes("members"));
+    assert!(p.includes("displayName"));
+    assert_eq!(
+        project(&reg(), ResourceKind::Group, &rendered_group(), &p),
+        json!({"schemas": [GROUP_SCHEMA], "id": "g1", "displayName": "Ops", "meta": {"resourceType": "Group"}})
+    );
+    let p = projection(ResourceKind::Group, None, Some("Members"));
+    assert!(!p.includes("members"));
+}
+
+#[test]
+fn includes_reflects_selected_attributes() {
+    let p = projection(ResourceKind::Group, Some("displayName"), None);
+    assert!(p.includes("id") && p.includes("displayName") && !p.includes("members"));
+    let p = projection(ResourceKind::Group, Some("members.value"), None);
+    assert!(p.includes("members"));
+    assert!(Projection::all().includes("members"));
+    let p = projection(ResourceKind::Group, None, Some("members.display"));
+    assert!(p.includes("members"));
+}
+
+#[test]
+fn password_never_appears_even_when_asked_for() {
+    for (attributes, excluded) in [
+        (Some("password"), None),
+        (None, Some("userName")),
+        (None, None),
+    ] {
+        let out = project_user(attributes, excluded);
+        assert!(out.get("password").is_none());
+        assert!(!out.to_string().contains("must-never-appear"));
+    }
+    assert_eq!(
+        project_user(Some("password"), None),
+        json!({"schemas": [USER_SCHEMA], "id": "2819c223"})
+    );
+}
+
+#[test]
+fn unknown_projection_names_are_ignored() {
+    assert_eq!(
+        project_user(Some("nosuch,urn:example:other:1.0:User:x"), None),
+        json!({"schemas": [USER_SCHEMA], "id": "2819c223"})
+    );
+    assert_eq!(project_user(None, Some("nosuch")), project_user(None, None));
+}
+
+#[test]
+fn malformed_projection_paths_and_both_parameters_are_invalid_values() {
+    let r = reg();
+    let err = Projection::parse(&r, ResourceKind::User, Some("1abc"), None).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidValue"));
+    let err =
+        Projection::parse(&r, ResourceKind::User, Some("userName"), Some("emails")).unwrap_err();
+    assert_eq!(err.scim_type(), Some("invalidValue"));
+    // Empty parameters are no parameters.
+    let p = Projection::parse(&r, ResourceKind::User, Some(""), Some(" , ")).unwrap();
+    assert_eq!(p, Projection::all());
+    assert!(Projection::parse(&r, ResourceKind::User, Some("userName"), Some("")).is_ok());
+}
+
+#[test]
+fn projection_paths_are_canonicalised() {
+    let p = projection(
+        ResourceKind::User,
+        Some("Name.GivenName,Department,urn:ietf:params:scim:schemas:core:2.0:User:UserName"),
+        None,
+    );
+    assert_eq!(
+        p.attributes,
+        vec![
+            AttrPath::new("name", Some("givenName")),
+            AttrPath {
+                urn: Some(ENTERPRISE_USER_SCHEMA.into()),
+                attr: "department".into(),
+                sub: None
+            },
+            AttrPath::new("userName", None),
+        ]
+    );
+}
+
+#[test]
+fn bracketed_filters_in_attribute_lists_widen_to_the_attribute() {
+    assert_eq!(
+        split_attribute_list(r#"emails[type eq "work"].value, userName,name[x eq "a,]b"]"#),
+        ["emails.value", "userName", "name"]
+    );
+    assert_eq!(
+        project_user(Some(r#"emails[type eq "work"]"#), None)["emails"],
+        rendered_user()["emails"]
+    );
+}
+
+#[test]
+fn whole_core_schema_selects_top_level_attributes() {
+    let out = project_user(Some(USER_SCHEMA), None);
+    assert_eq!(out["userName"], "bjensen@example.com");
+    assert!(out.get(ENTERPRISE_USER_SCHEMA).is_none());
+    assert!(out.get("password").is_none());
+}
+
+// ---- sort_key ----------------------------------------------------------------
+
+fn key(rendered: &Value, sort_by: &str) -> Option<SortKey> {
+    sort_key(&reg(), ResourceKind::User, rendered, &path(sort_by))
+}
+
+#[test]
+fn string_sort_keys_fold_case_unless_case_exact() {
+    let u = json!({"userName": "BJensen@Example.com", "externalId": "ABC", "id": "Xy"});
+    assert_eq!(
+        key(&u, "userName"),
+        Some(SortKey::String("bjensen@example.com".into()))
+    );
+    assert_eq!(key(&u, "externalId"), Some(SortKey::String("ABC".into())));
+    assert_eq!(key(&u, "id"), Some(SortKey::String("Xy".into())));
+    assert!(
+        key(&json!({"userName": "alice"}), "userName")
+            < key(&json!({"userName": "Bob"}), "userName")
+    );
+}
+
+#[test]
+fn multi_valued_sort_keys_use_the_primary_value_else_the_first() {
+    let u = rendered_user();
+    assert_eq!(
+        key(&u, "emails.value"),
+        Some(SortKey::String("bjensen@example.com".into()))
+    );
+    assert_eq!(
+        key(&u, "emails"),
+        Some(SortKey::String("bjensen@example.com".into()))
+    );
+    let u = json!({"emails": [{"value": "Z@example.com"}, {"value": "a@example.com", "primary": true}]});
+    assert_eq!(
+        key(&u, "emails.value"),
+        Some(SortKey::String("a@example.com".into()))
+    );
+    let u =
+        json!({"emails": [{"value": "Z@example.com", "type": "work"}, {"value": "a@example.com"}]});
+    assert_eq!(
+        key(&u, "emails.value"),
+        Some(SortKey::String("z@example.com".into()))
+    );
+    assert_eq!(key(&u, "emails.type"), Some(SortKey::String("work".into())));
+}
+
+#[test]
+fn sort_keys_follow_the_attribute_type() {
+    let u = rendered_user();
+    assert_eq!(key(&u, "active"), Some(SortKey::Bool(true)));
+    assert_eq!(
+        key(&u, "meta.created"),
+        Some(SortKey::DateTime("2024-01-01T00:00:00Z".parse().unwrap()))
+    );
+    assert!(key(&u, "meta.created") < key(&u, "meta.lastModified"));
+    assert_eq!(
+        key(&u, "name.familyName"),
+        Some(SortKey::String("jensen".into()))
+    );
+    assert_eq!(
+        key(&u, "department"),
+        Some(SortKey::String("finance".into()))
+    );
+    assert_eq!(
+        key(
+            &u,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+        ),
+        Some(SortKey::String("m1".into()))
+    );
+}
+
+#[test]
+fn missing_values_have_no_sort_key() {
+    let u = json!({"userName": "a@example.com", "title": "", "emails": []});
+    for sort_by in [
+        "displayName",
+        "title",
+        "emails.value",
+        "name.givenName",
+        "nosuch",
+        "department",
+    ] {
+        assert_eq!(key(&u, sort_by), None, "{sort_by}");
+    }
+}
