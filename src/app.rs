@@ -788,18 +788,19 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::store::memory::MemoryStore;
 
-    #[test]
-    fn a_version_1_database_gets_the_member_link_index_once_and_audited() {
-        let store = MemoryStore::new();
-        let clock = ManualClock::at_epoch_2026();
-        // A version-1 database: a user link written before the reverse index existed.
-        let link =
-            serde_json::json!({"scim_id": "u1", "email": "a@example.com", "user_id": "user_1"});
-        transaction::<_, StoreError>(&store, |txn| {
-            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &1u64.to_be_bytes())
+    /// A database at schema `version` holding `rows` and one audit entry.
+    fn old_database(
+        store: &MemoryStore,
+        clock: &ManualClock,
+        version: u64,
+        rows: &[(Table, &[u8], &[u8])],
+    ) {
+        transaction::<_, StoreError>(store, |txn| {
+            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &version.to_be_bytes())
                 .map_err(TxFail::Store)?;
-            txn.insert(Table::Downstream, b"u\x00u1", link.to_string().as_bytes())
-                .map_err(TxFail::Store)?;
+            for (table, key, value) in rows {
+                txn.insert(*table, key, value).map_err(TxFail::Store)?;
+            }
             crate::audit::append(
                 txn,
                 crate::audit::AuditDraft::new("test", "test", None),
@@ -808,6 +809,22 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_gets_the_member_link_index_once_and_audited() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::at_epoch_2026();
+        // A version-1 database: a user link written before the reverse index existed.
+        let link =
+            serde_json::json!({"scim_id": "u1", "email": "a@example.com", "user_id": "user_1"});
+        let link = link.to_string();
+        old_database(
+            &store,
+            &clock,
+            1,
+            &[(Table::Downstream, b"u\x00u1", link.as_bytes())],
+        );
         assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
         assert_eq!(
             crate::reconcile::ownership::store::linked_to(&store, "user_1").unwrap(),
@@ -825,21 +842,15 @@ mod tests {
         let store = MemoryStore::new();
         let clock = ManualClock::at_epoch_2026();
         // A version-2 database: externalId → id, the old unique form.
-        transaction::<_, StoreError>(&store, |txn| {
-            txn.insert(Table::Meta, SCHEMA_VERSION_KEY, &2u64.to_be_bytes())
-                .map_err(TxFail::Store)?;
-            txn.insert(Table::UserExternalIdIdx, b"ext-1", b"u1")
-                .map_err(TxFail::Store)?;
-            txn.insert(Table::UserExternalIdIdx, b"ext-2", b"u2")
-                .map_err(TxFail::Store)?;
-            crate::audit::append(
-                txn,
-                crate::audit::AuditDraft::new("test", "test", None),
-                clock.now(),
-            )?;
-            Ok(())
-        })
-        .unwrap();
+        old_database(
+            &store,
+            &clock,
+            2,
+            &[
+                (Table::UserExternalIdIdx, b"ext-1", b"u1"),
+                (Table::UserExternalIdIdx, b"ext-2", b"u2"),
+            ],
+        );
         assert_eq!(migrate(&store, &clock).unwrap(), SCHEMA_VERSION);
         let entries =
             crate::store::collect_prefix(&store, Table::UserExternalIdIdx, b"", 10).unwrap();
