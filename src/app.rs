@@ -160,12 +160,19 @@ impl Core {
                 .map_err(anyhow::Error::msg)
                 .context("loading the embedded SCIM schemas")?,
         );
-        let directory = Arc::new(Directory::new(
-            store.clone(),
-            registry.clone(),
-            clock.clone(),
-            config.unknown_members,
-        ));
+        let unknown_attributes = match config.unknown_attributes {
+            crate::config::UnknownAttributes::Ignore => crate::scim::UnknownAttributes::Ignore,
+            crate::config::UnknownAttributes::Reject => crate::scim::UnknownAttributes::Reject,
+        };
+        let directory = Arc::new(
+            Directory::new(
+                store.clone(),
+                registry.clone(),
+                clock.clone(),
+                config.unknown_members,
+            )
+            .with_unknown_attributes(unknown_attributes),
+        );
         let metrics = Arc::new(Metrics::new());
         let status = Arc::new(Status::new(
             store.clone(),
@@ -252,6 +259,7 @@ impl Core {
             refusal_log: Arc::new(crate::http::refusal_log::RefusalLog::new(
                 config.log_refusals_per_minute,
             )),
+            unknown_attributes: Arc::new(crate::http::unknown_log::UnknownAttributeLog::new()),
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,

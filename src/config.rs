@@ -168,6 +168,7 @@ struct LifecycleSection {
 #[serde(deny_unknown_fields)]
 struct ScimSection {
     unknown_members: Option<String>,
+    unknown_attributes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +205,16 @@ pub enum UnknownMembers {
     /// Apply the rest of the request, skip the unknown ids, audit them (default).
     Skip,
     /// RFC 7644 all-or-nothing: 400 `invalidValue` naming the ids, nothing applied.
+    Reject,
+}
+
+/// What SCIM writes do with attributes no schema declares (`adreses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownAttributes {
+    /// Drop them, count them in a metric, note each name once in the log (default).
+    Ignore,
+    /// Refuse the request: 400 `invalidSyntax` (`invalidPath` for a PATCH path).
     Reject,
 }
 
@@ -377,6 +388,8 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     /// `[scim] unknown_members`
     pub unknown_members: UnknownMembers,
+    /// `[scim] unknown_attributes`
+    pub unknown_attributes: UnknownAttributes,
     /// `[audit]`
     pub audit: AuditConfig,
     /// `[log] format`
@@ -693,6 +706,17 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         }
     };
 
+    let unknown_attributes = match file.scim.unknown_attributes.as_deref().unwrap_or("ignore") {
+        "ignore" => UnknownAttributes::Ignore,
+        "reject" => UnknownAttributes::Reject,
+        other => {
+            return Err(ConfigError::Invalid {
+                field: "scim.unknown_attributes",
+                message: format!("'{other}' is neither \"ignore\" nor \"reject\""),
+            })
+        }
+    };
+
     let log_format = match file.log.format.as_deref().unwrap_or("text") {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -724,6 +748,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         reconcile,
         lifecycle,
         unknown_members,
+        unknown_attributes,
         audit: AuditConfig {
             retention_days: file.audit.retention_days.unwrap_or(0),
             auth_failures_per_minute: file.audit.auth_failures_per_minute.unwrap_or(60),

@@ -26,7 +26,9 @@ fn init_logging(level: &str, format: LogFormat) {
     let targets: Targets = level
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
-    let registry = tracing_subscriber::registry().with(targets);
+    let registry = tracing_subscriber::registry()
+        .with(targets)
+        .with(crate::http::limits::QuietParseErrors);
     let result = match format {
         LogFormat::Json => registry
             .with(

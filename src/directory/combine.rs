@@ -261,6 +261,7 @@ mod tests {
             dir.registry(),
             ResourceKind::User,
             json!({"userName": name}),
+            crate::scim::UnknownAttributes::Reject,
         )
         .unwrap();
         (

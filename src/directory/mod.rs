@@ -33,7 +33,7 @@ use crate::config::UnknownMembers;
 use crate::outbox::{self, Touched};
 use crate::scim::members::{MemberKind, MemberOp, MemberRef};
 use crate::scim::resource::{self, InputResource};
-use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError};
+use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError, UnknownAttributes, Unknowns};
 use crate::store::codec::{from_bytes, scan_json, tx_bump, tx_get_json, tx_put_json};
 use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn, WriteIntent};
 
@@ -121,6 +121,9 @@ pub struct Written {
     pub changed: bool,
     /// Member ids the request named that do not exist (skipped, and in the audit entry).
     pub unknown_members: usize,
+    /// Attributes no schema declares that the request carried and that were dropped
+    /// (`[scim] unknown_attributes = "ignore"`); names only, for the log and metrics.
+    pub unknown_attributes: Unknowns,
 }
 
 /// One `If-Match` precondition (RFC 7644 §3.14).
@@ -310,6 +313,8 @@ pub struct Directory {
     combiner: combine::Combiner,
     ids: IdGen,
     unknown_members: UnknownMembers,
+    /// What writes do with attributes no schema declares (`[scim] unknown_attributes`).
+    unknown_attributes: UnknownAttributes,
     /// Where recent list pages ended (see [`positions`]).
     positions: positions::Positions,
 }
@@ -330,8 +335,15 @@ impl Directory {
             combiner: combine::Combiner::default(),
             ids: IdGen::new(),
             unknown_members,
+            unknown_attributes: UnknownAttributes::default(),
             positions: positions::Positions::default(),
         }
+    }
+
+    /// Sets what writes do with attributes no schema declares (default: drop them).
+    pub fn with_unknown_attributes(mut self, policy: UnknownAttributes) -> Self {
+        self.unknown_attributes = policy;
+        self
     }
 
     /// The schema registry.
@@ -426,10 +438,14 @@ impl Directory {
         kind: ResourceKind,
         body: Value,
     ) -> Result<Written, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body)?;
+        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
+        let unknown = input.unknown.clone();
         if kind == ResourceKind::User {
             // Users name no members: their creates are combined (see `combine`).
-            return self.create_combined(caller, input);
+            return self.create_combined(caller, input).map(|written| Written {
+                unknown_attributes: unknown,
+                ..written
+            });
         }
         let written = {
             // Announced before queueing, so a flush waits for this commit too.
@@ -457,7 +473,10 @@ impl Directory {
             created
         };
         self.store.sync()?;
-        Ok(written)
+        Ok(Written {
+            unknown_attributes: unknown,
+            ..written
+        })
     }
 
     /// The transaction body of a create: indexes (refusing taken unique values),
@@ -517,6 +536,7 @@ impl Directory {
             record,
             changed: true,
             unknown_members: delta.unknown.len(),
+            unknown_attributes: Unknowns::default(),
         })
     }
 
@@ -529,8 +549,8 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body)?;
-        self.update(caller, kind, id, precondition, "replace", |record, _| {
+        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
+        let written = self.update(caller, kind, id, precondition, "replace", |record, _| {
             let doc = resource::replace_document(&self.registry, kind, &record.doc, &input)?;
             let member_ops = match (&input, kind) {
                 (
@@ -550,6 +570,10 @@ impl Directory {
                 member_ops,
                 input.attribute_names.iter().cloned().collect(),
             ))
+        })?;
+        Ok(Written {
+            unknown_attributes: input.unknown,
+            ..written
         })
     }
 
@@ -562,13 +586,20 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        let request = patch::parse(&self.registry, kind, body)?;
-        self.update(caller, kind, id, precondition, "patch", |record, id| {
+        let request = patch::parse(&self.registry, kind, body, self.unknown_attributes)?;
+        // What the last application dropped (it may run twice, see `update`).
+        let unknown = Mutex::new(Unknowns::default());
+        let written = self.update(caller, kind, id, precondition, "patch", |record, id| {
             let mut outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
             if let Some(doc) = outcome.document.as_object_mut() {
                 resource::normalize_names(doc)?;
             }
+            *unknown.lock() = std::mem::take(&mut outcome.unknown);
             Ok((outcome.document, outcome.member_ops, outcome.changed))
+        })?;
+        Ok(Written {
+            unknown_attributes: unknown.into_inner(),
+            ..written
         })
     }
 
@@ -638,6 +669,7 @@ impl Directory {
                             record: current.clone(),
                             changed: false,
                             unknown_members: delta.unknown.len(),
+                            unknown_attributes: Unknowns::default(),
                         });
                     }
                     if doc_changed {
@@ -683,6 +715,7 @@ impl Directory {
                         record: next,
                         changed: true,
                         unknown_members: delta.unknown.len(),
+                        unknown_attributes: Unknowns::default(),
                     })
                 },
             );
@@ -693,6 +726,7 @@ impl Directory {
                     record: current,
                     changed: false,
                     unknown_members: 0,
+                    unknown_attributes: Unknowns::default(),
                 },
                 Err(UpdateAbort::Failed(e)) => return Err(e),
             }

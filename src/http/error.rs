@@ -43,6 +43,12 @@ pub enum ApiError {
     /// The client did not send its body in time (408).
     #[error("{0}")]
     RequestTimeout(String),
+    /// The request target is longer than we accept (414).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request's header section is larger than we accept (431).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// Anything else (500; the detail is logged, not returned).
     #[error("{0}")]
     Internal(String),
@@ -88,6 +94,8 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::Unavailable(_) => 503,
             ApiError::RequestTimeout(_) => 408,
+            ApiError::UriTooLong(_) => 414,
+            ApiError::HeadersTooLarge(_) => 431,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

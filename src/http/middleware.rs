@@ -1,7 +1,8 @@
 //! Cross-cutting request handling: a request id on every request (accepted from a
 //! sane `X-Request-Id` or generated) carried in the tracing span and echoed in the
-//! response, per-route request counts and latency for `/metrics`, and each SCIM
-//! request in the provisioning log ([`super::reqlog`]).
+//! response, per-route request counts and latency for `/metrics`, each SCIM request
+//! in the provisioning log ([`super::reqlog`]), and the bounds on the request head
+//! ([`super::limits`]) before anything else runs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,7 +79,10 @@ pub async fn observe<B: MessageBody>(
         )
         .and_then(|l| scim_target(req.path()).map(|t| (l, t)));
     let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = match super::limits::check_head(&req) {
+        Ok(()) => next.call(req).instrument(span.clone()).await,
+        Err(refused) => Err(refused.into()),
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let status = match &result {
         Ok(res) => res.status().as_u16(),

@@ -7,11 +7,13 @@ pub mod admin;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod middleware;
 pub mod refusal_log;
 pub mod reqlog;
 pub mod scim;
 pub mod support;
+pub mod unknown_log;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// The budget of log lines for refused requests (`log.refusals_per_minute`).
     pub refusal_log: Arc<refusal_log::RefusalLog>,
+    /// Attribute names no schema declares, noted once each (`[scim] unknown_attributes`).
+    pub unknown_attributes: Arc<unknown_log::UnknownAttributeLog>,
     /// Wakes the outbox worker after a change.
     pub changes: Arc<tokio::sync::Notify>,
     /// The clock.

@@ -321,6 +321,9 @@ async fn write(
     if written.changed {
         state.notify_change();
     }
+    state
+        .unknown_attributes
+        .record(state.status.metrics(), kind, &written.unknown_attributes);
     if written.unknown_members > 0 {
         state.status.metrics().inc(
             "cowork_sync_scim_unknown_members_total",

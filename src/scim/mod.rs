@@ -12,7 +12,9 @@ pub mod members;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod unknown;
 pub mod value;
 
 pub use error::ScimError;
 pub use schema::{AttrPath, ResourceKind, SchemaRegistry};
+pub use unknown::{UnknownAttributes, Unknowns};

@@ -12,6 +12,7 @@
 use serde_json::{Map, Value};
 
 use super::schema::{AttrType, AttributeDef, Mutability};
+use super::unknown::Unknowns;
 use super::ScimError;
 
 /// Most values one multi-valued attribute may hold (emails, roles, entitlements...).
@@ -30,8 +31,14 @@ pub fn check_value_count(count: usize, at: &str) -> Result<(), ScimError> {
 }
 
 /// Coerces `value` to `def`. `at` names the attribute in error messages. Returns
-/// `None` when the value means "unassigned".
-pub fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value>, ScimError> {
+/// `None` when the value means "unassigned". A sub-attribute `def` does not declare
+/// goes to `unknown` (dropped, or `invalidValue` under its `Reject` policy).
+pub fn coerce(
+    def: &AttributeDef,
+    value: Value,
+    at: &str,
+    unknown: &mut Unknowns,
+) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
@@ -43,7 +50,7 @@ pub fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value
         check_value_count(items.len(), at)?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if let Some(v) = coerce_single(def, item, at)? {
+            if let Some(v) = coerce_single(def, item, at, unknown)? {
                 out.push(v);
             }
         }
@@ -58,7 +65,7 @@ pub fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value
             "attribute '{at}' is single-valued but an array was given"
         )));
     }
-    coerce_single(def, value, at)
+    coerce_single(def, value, at, unknown)
 }
 
 /// Coerces one element (of a multi-valued attribute, or a single-valued attribute).
@@ -66,17 +73,23 @@ pub fn coerce_single(
     def: &AttributeDef,
     value: Value,
     at: &str,
+    unknown: &mut Unknowns,
 ) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
     match def.kind {
-        AttrType::Complex => coerce_complex(def, value, at),
+        AttrType::Complex => coerce_complex(def, value, at, unknown),
         _ => coerce_scalar(def, value, at).map(Some),
     }
 }
 
-fn coerce_complex(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value>, ScimError> {
+fn coerce_complex(
+    def: &AttributeDef,
+    value: Value,
+    at: &str,
+    unknown: &mut Unknowns,
+) -> Result<Option<Value>, ScimError> {
     let object = match value {
         Value::Object(object) => object,
         // Entra sends `manager` as a bare id string.
@@ -98,15 +111,20 @@ fn coerce_complex(def: &AttributeDef, value: Value, at: &str) -> Result<Option<V
     let mut out = Map::new();
     for (key, v) in object {
         let Some(sub) = def.sub_attr(&key) else {
-            return Err(ScimError::InvalidValue(format!(
-                "attribute '{at}' has no sub-attribute '{key}'"
-            )));
+            if !v.is_null() {
+                unknown.drop_or(&format!("{at}.{key}"), || {
+                    ScimError::InvalidValue(format!(
+                        "attribute '{at}' has no sub-attribute '{key}'"
+                    ))
+                })?;
+            }
+            continue;
         };
         if sub.mutability == Mutability::ReadOnly {
             continue;
         }
         let path = format!("{at}.{}", sub.name);
-        if let Some(v) = coerce(sub, v, &path)? {
+        if let Some(v) = coerce(sub, v, &path, unknown)? {
             out.insert(sub.name.clone(), v);
         }
     }
@@ -231,7 +249,18 @@ pub fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::scim::schema::{ResourceKind, SchemaRegistry};
+    use crate::scim::unknown::UnknownAttributes;
     use serde_json::json;
+
+    /// [`super::coerce`] refusing unknown sub-attributes.
+    fn coerce(def: &AttributeDef, value: Value, at: &str) -> Result<Option<Value>, ScimError> {
+        super::coerce(
+            def,
+            value,
+            at,
+            &mut Unknowns::new(UnknownAttributes::Reject),
+        )
+    }
 
     fn def(kind: ResourceKind, path: &str) -> AttributeDef {
         let r = SchemaRegistry::builtin().unwrap();
@@ -295,6 +324,31 @@ mod tests {
         let user_name = def(ResourceKind::User, "userName");
         assert!(coerce(&user_name, json!({"a": 1}), "userName").is_err());
         assert!(coerce(&user_name, json!(["a"]), "userName").is_err());
+    }
+
+    #[test]
+    fn unknown_sub_attributes_are_dropped_and_named_when_ignored() {
+        let emails = def(ResourceKind::User, "emails");
+        let mut unknown = Unknowns::new(UnknownAttributes::Ignore);
+        let v = super::coerce(
+            &emails,
+            json!([{"value": "a@example.com", "labell": "home"}, {"value": "b@example.com", "labell": "x"}]),
+            "emails",
+            &mut unknown,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Some(json!([{"value": "a@example.com"}, {"value": "b@example.com"}]))
+        );
+        assert_eq!(unknown.names(), ["emails.labell"]);
+        assert_eq!(unknown.count(), 2);
+        // A null unknown sub-attribute means "unassigned", as at the top level.
+        let name = def(ResourceKind::User, "name");
+        assert_eq!(
+            coerce(&name, json!({"givenName": "A", "nickname": null}), "name").unwrap(),
+            Some(json!({"givenName": "A"}))
+        );
     }
 
     #[test]

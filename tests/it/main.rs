@@ -14,6 +14,7 @@ mod cowork_client;
 mod doctor;
 mod hardening;
 mod idp_replay;
+mod interop;
 mod offboarding;
 mod plugins_api;
 mod reconcile;

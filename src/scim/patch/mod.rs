@@ -42,6 +42,7 @@ use super::schema::{
     AttrPath, AttributeDef, Container, Mutability, ResourceKind, SchemaRegistry, COMMON_SCHEMA,
     PATCH_OP_SCHEMA,
 };
+use super::unknown::{UnknownAttributes, Unknowns};
 use super::value::{check_value_count, coerce, coerce_single, json_kind};
 use super::ScimError;
 
@@ -93,8 +94,12 @@ pub struct PatchOperation {
 /// A parsed PATCH request (RFC 7644 §3.5.2).
 #[derive(Debug, Clone)]
 pub struct PatchRequest {
-    /// The operations, in request order.
+    /// The operations, in request order (without those on unknown attributes that
+    /// were dropped).
     pub operations: Vec<PatchOperation>,
+    /// Paths naming attributes no schema declares, dropped under
+    /// [`UnknownAttributes::Ignore`]; [`apply`] uses the same policy.
+    pub unknown: Unknowns,
 }
 
 /// The result of applying a PATCH.
@@ -108,6 +113,8 @@ pub struct PatchOutcome {
     /// (`displayName`, `externalId`), extension attributes as full URN paths
     /// (`urn:...:enterprise:2.0:User:manager`), and `members` when there are member ops.
     pub changed: BTreeSet<String>,
+    /// Every unknown attribute dropped, by [`parse`] and by [`apply`].
+    pub unknown: Unknowns,
 }
 
 /// Parses and checks a PATCH request body (RFC 7644 §3.5.2).
@@ -117,8 +124,10 @@ pub struct PatchOutcome {
 /// - `schemas` may be missing; if present it must contain the PatchOp URN
 ///   (`invalidSyntax`).
 /// - `op` is `add`, `remove` or `replace` in any case (`invalidSyntax` otherwise).
-/// - `path` must parse and name an attribute of this resource type (`invalidPath`,
-///   also for a malformed value filter); an empty `path` counts as absent.
+/// - `path` must parse (`invalidPath`, also for a malformed value filter); an empty
+///   `path` counts as absent. A path naming an attribute no schema declares drops the
+///   operation under [`UnknownAttributes::Ignore`] (it is listed in
+///   [`PatchRequest::unknown`]) and is `invalidPath` under `Reject`.
 /// - `remove` without a path is `noTarget`; `add`/`replace` without a `value` member
 ///   is `invalidValue`, as is a path-less value that is not an object.
 ///
@@ -127,6 +136,7 @@ pub fn parse(
     registry: &SchemaRegistry,
     kind: ResourceKind,
     body: Value,
+    policy: UnknownAttributes,
 ) -> Result<PatchRequest, ScimError> {
     let Value::Object(body) = body else {
         return Err(ScimError::InvalidSyntax(format!(
@@ -177,12 +187,17 @@ pub fn parse(
             operations.len()
         )));
     }
-    let operations = operations
-        .into_iter()
-        .enumerate()
-        .map(|(i, op)| parse_operation(registry, kind, i, op))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(PatchRequest { operations })
+    let mut unknown = Unknowns::new(policy);
+    let mut parsed = Vec::with_capacity(operations.len());
+    for (i, op) in operations.into_iter().enumerate() {
+        if let Some(op) = parse_operation(registry, kind, i, op, &mut unknown)? {
+            parsed.push(op);
+        }
+    }
+    Ok(PatchRequest {
+        operations: parsed,
+        unknown,
+    })
 }
 
 fn parse_operation(
@@ -190,7 +205,8 @@ fn parse_operation(
     kind: ResourceKind,
     i: usize,
     op: Value,
-) -> Result<PatchOperation, ScimError> {
+    unknown: &mut Unknowns,
+) -> Result<Option<PatchOperation>, ScimError> {
     let Value::Object(object) = op else {
         return Err(ScimError::InvalidSyntax(format!(
             "'Operations[{i}]' must be an object"
@@ -227,10 +243,15 @@ fn parse_operation(
     let path = match path {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(
-            parse_patch_path(registry, kind, &s)
-                .map_err(|e| prefix_detail(e, &format!("'Operations[{i}].path'")))?,
-        ),
+        Some(Value::String(s)) => {
+            match parse_patch_path(registry, kind, &s, unknown)
+                .map_err(|e| prefix_detail(e, &format!("'Operations[{i}].path'")))?
+            {
+                Some(path) => Some(path),
+                // An attribute no schema declares, ignored: the operation is a no-op.
+                None => return Ok(None),
+            }
+        }
         Some(other) => {
             return Err(ScimError::InvalidPath(format!(
                 "'Operations[{i}].path' must be a string, not {}",
@@ -258,7 +279,7 @@ fn parse_operation(
         }
         _ => {}
     }
-    Ok(PatchOperation { op, path, value })
+    Ok(Some(PatchOperation { op, path, value }))
 }
 
 fn prefix_detail(err: ScimError, prefix: &str) -> ScimError {
@@ -326,12 +347,14 @@ fn split_value_path(text: &str) -> Result<(&str, Option<&str>, Option<&str>), Sc
     Ok((&text[..open], Some(filter), sub))
 }
 
-/// Parses and resolves a PATCH path (RFC 7644 §3.5.2 `PATH`).
+/// Parses and resolves a PATCH path (RFC 7644 §3.5.2 `PATH`). `None`: the path names
+/// an attribute (or sub-attribute) no schema declares and `unknown` ignores it.
 fn parse_patch_path(
     registry: &SchemaRegistry,
     kind: ResourceKind,
     text: &str,
-) -> Result<PatchPath, ScimError> {
+    unknown: &mut Unknowns,
+) -> Result<Option<PatchPath>, ScimError> {
     let text = text.trim();
     let (attr_text, filter_text, sub_text) = split_value_path(text)?;
     let raw = registry
@@ -344,15 +367,18 @@ fn parse_patch_path(
                 "a schema URN cannot take a value filter".into(),
             ));
         }
-        return Ok(PatchPath {
+        return Ok(Some(PatchPath {
             attr: raw,
             filter: None,
             sub: None,
-        });
+        }));
     }
-    let resolved = registry
-        .resolve(kind, &raw)
-        .ok_or_else(|| ScimError::InvalidPath(format!("unknown attribute '{attr_text}'")))?;
+    let Some(resolved) = registry.resolve(kind, &raw) else {
+        unknown.drop_or(attr_text, || {
+            ScimError::InvalidPath(format!("unknown attribute '{attr_text}'"))
+        })?;
+        return Ok(None);
+    };
     let attr = AttrPath {
         urn: match resolved.container {
             Container::Top => None,
@@ -362,11 +388,11 @@ fn parse_patch_path(
         sub: resolved.sub.map(|s| s.name.clone()),
     };
     let Some(filter_text) = filter_text else {
-        return Ok(PatchPath {
+        return Ok(Some(PatchPath {
             attr,
             filter: None,
             sub: None,
-        });
+        }));
     };
     if attr.sub.is_some() || !resolved.attr.multi_valued {
         return Err(ScimError::InvalidPath(format!(
@@ -390,22 +416,21 @@ fn parse_patch_path(
     })?;
     let sub = match sub_text {
         None => None,
-        Some(name) => Some(
-            resolved
-                .attr
-                .sub_attr(name)
-                .ok_or_else(|| {
+        Some(name) => match resolved.attr.sub_attr(name) {
+            Some(sub) => Some(sub.name.clone()),
+            None => {
+                unknown.drop_or(&format!("{}.{name}", attr.attr), || {
                     ScimError::InvalidPath(format!("'{}' has no sub-attribute '{name}'", attr.attr))
-                })?
-                .name
-                .clone(),
-        ),
+                })?;
+                return Ok(None);
+            }
+        },
     };
-    Ok(PatchPath {
+    Ok(Some(PatchPath {
         attr,
         filter: Some(filter),
         sub,
-    })
+    }))
 }
 
 /// Applies a parsed request to a stored document, atomically: on any error only the
@@ -435,6 +460,7 @@ pub fn apply(
         id,
         doc: old.clone(),
         member_ops: Vec::new(),
+        unknown: request.unknown.clone(),
     };
     for (i, operation) in request.operations.iter().enumerate() {
         engine
@@ -462,6 +488,8 @@ struct Engine<'a> {
     id: &'a str,
     doc: Map<String, Value>,
     member_ops: Vec<MemberOp>,
+    /// What the request dropped so far (seeded with what [`parse`] dropped).
+    unknown: Unknowns,
 }
 
 /// Where an attribute's value lives: the top level or an extension object.
@@ -492,7 +520,11 @@ impl<'a> Engine<'a> {
                         // We keep `schemas` ourselves.
                         continue;
                     }
-                    let path = parse_patch_path(self.registry, self.kind, key)?;
+                    let Some(path) =
+                        parse_patch_path(self.registry, self.kind, key, &mut self.unknown)?
+                    else {
+                        continue;
+                    };
                     self.at_path(operation.op, &path, Some(value.clone()), true)?;
                 }
                 Ok(())
@@ -634,7 +666,15 @@ impl<'a> Engine<'a> {
                 // Clients that serialize the extension as a model echo its URN here.
                 continue;
             }
-            let sub_path = parse_patch_path(self.registry, self.kind, &format!("{urn}:{key}"))?;
+            let Some(sub_path) = parse_patch_path(
+                self.registry,
+                self.kind,
+                &format!("{urn}:{key}"),
+                &mut self.unknown,
+            )?
+            else {
+                continue;
+            };
             self.at_path(op, &sub_path, Some(v), true)?;
         }
         Ok(())
@@ -708,7 +748,7 @@ impl<'a> Engine<'a> {
             Value::Array(mut items) if items.len() <= 1 => items.pop().unwrap_or(Value::Null),
             other => other,
         };
-        let new = coerce(attr, value, &attr.name)?;
+        let new = coerce(attr, value, &attr.name, &mut self.unknown)?;
         let merged = match (new, self.read(slot)) {
             (Some(Value::Object(new)), Some(Value::Object(old))) => {
                 let same_ref = match (new.get("value"), old.get("value")) {
@@ -744,6 +784,7 @@ impl<'a> Engine<'a> {
                 sub,
                 value.unwrap_or(Value::Null),
                 &format!("{}.{}", attr.name, sub.name),
+                &mut self.unknown,
             )?,
         };
         let mut object = match self.read(slot) {
@@ -782,7 +823,9 @@ impl<'a> Engine<'a> {
             PatchOpKind::Remove => match value {
                 None | Some(Value::Null) => items.clear(),
                 Some(v) => {
-                    let Some(Value::Array(remove)) = coerce(attr, v, &attr.name)? else {
+                    let Some(Value::Array(remove)) =
+                        coerce(attr, v, &attr.name, &mut self.unknown)?
+                    else {
                         self.put_back(slot, items);
                         return Ok(());
                     };
@@ -790,8 +833,12 @@ impl<'a> Engine<'a> {
                 }
             },
             PatchOpKind::Add => {
-                let Some(Value::Array(new)) =
-                    coerce(attr, value.unwrap_or(Value::Null), &attr.name)?
+                let Some(Value::Array(new)) = coerce(
+                    attr,
+                    value.unwrap_or(Value::Null),
+                    &attr.name,
+                    &mut self.unknown,
+                )?
                 else {
                     self.put_back(slot, items);
                     return Ok(());
@@ -816,7 +863,12 @@ impl<'a> Engine<'a> {
                 }
             }
             PatchOpKind::Replace => {
-                items = match coerce(attr, value.unwrap_or(Value::Null), &attr.name)? {
+                items = match coerce(
+                    attr,
+                    value.unwrap_or(Value::Null),
+                    &attr.name,
+                    &mut self.unknown,
+                )? {
                     Some(Value::Array(new)) => new,
                     _ => Vec::new(),
                 };
@@ -871,7 +923,7 @@ impl<'a> Engine<'a> {
             }
             (_, Some(sub)) => {
                 let at = format!("{}.{}", attr.name, sub.name);
-                let new = coerce(sub, value.unwrap_or(Value::Null), &at)?;
+                let new = coerce(sub, value.unwrap_or(Value::Null), &at, &mut self.unknown)?;
                 if matched.is_empty() {
                     let Some(new) = new else {
                         self.put_back(slot, items);
@@ -887,7 +939,9 @@ impl<'a> Engine<'a> {
                     // email: create the element the filter describes.
                     let mut object: Map<String, Value> = pairs.into_iter().collect();
                     object.insert(sub.name.clone(), new);
-                    if let Some(element) = coerce_single(attr, Value::Object(object), &attr.name)? {
+                    if let Some(element) =
+                        coerce_single(attr, Value::Object(object), &attr.name, &mut self.unknown)?
+                    {
                         written.push(items.len());
                         items.push(element);
                         drop.push(false);
@@ -916,7 +970,12 @@ impl<'a> Engine<'a> {
                         attr.name
                     )));
                 }
-                let new = coerce_single(attr, value.unwrap_or(Value::Null), &attr.name)?;
+                let new = coerce_single(
+                    attr,
+                    value.unwrap_or(Value::Null),
+                    &attr.name,
+                    &mut self.unknown,
+                )?;
                 for &i in &matched {
                     match (&new, op) {
                         (None, PatchOpKind::Replace) => drop[i] = true,
@@ -1084,6 +1143,7 @@ impl<'a> Engine<'a> {
             document: Value::Object(self.doc),
             member_ops: self.member_ops,
             changed,
+            unknown: self.unknown,
         })
     }
 }

@@ -50,8 +50,20 @@ fn patch(kind: ResourceKind, doc: &Value, body: Value) -> Result<PatchOutcome, S
         ResourceKind::User => USER_ID,
         ResourceKind::Group => GROUP_ID,
     };
-    let request = parse(&r, kind, body)?;
+    let request = parse(&r, kind, body, UnknownAttributes::Reject)?;
     apply(&r, kind, id, doc, &request)
+}
+
+/// A user PATCH under `unknown_attributes = "ignore"`.
+fn lenient_user_patch(doc: &Value, operations: Value) -> Result<PatchOutcome, ScimError> {
+    let r = reg();
+    let request = parse(
+        &r,
+        ResourceKind::User,
+        ops(operations),
+        UnknownAttributes::Ignore,
+    )?;
+    apply(&r, ResourceKind::User, USER_ID, doc, &request)
 }
 
 #[test]
@@ -846,8 +858,69 @@ fn malformed_bodies_are_invalid_syntax() {
         ops(json!([{"path": "title", "value": "x"}])),
         ops(json!([{"op": "upsert", "path": "title", "value": "x"}])),
     ] {
-        let err = parse(&r, ResourceKind::User, body).unwrap_err();
+        let err = parse(&r, ResourceKind::User, body, UnknownAttributes::Reject).unwrap_err();
         assert_eq!(err.scim_type(), Some("invalidSyntax"), "{err:?}");
+    }
+}
+
+#[test]
+fn operations_on_unknown_attributes_are_no_ops_when_ignored() {
+    for path in [
+        "nosuch",
+        "name.nosuch",
+        "emails[type eq \"work\"].nosuch",
+        "urn:example:unknown:1.0:User:thing",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize",
+    ] {
+        for op in ["add", "replace", "remove"] {
+            let out = lenient_user_patch(
+                &user(),
+                json!([{"op": op, "path": path, "value": "secret-value"}]),
+            )
+            .unwrap_or_else(|e| panic!("{op} {path}: {e:?}"));
+            assert_eq!(out.document, user(), "{op} {path}");
+            assert!(out.changed.is_empty(), "{op} {path}");
+            assert_eq!(out.unknown.count(), 1, "{op} {path}");
+        }
+    }
+    // The other operations of the request still apply; names are kept, values never.
+    let out = lenient_user_patch(
+        &user(),
+        json!([
+            {"op": "replace", "path": "adreses", "value": "secret-value"},
+            {"op": "replace", "path": "displayName", "value": "Barbara"},
+            {"op": "add", "value": {"title": "Eng", "shoeSize": 42, "name": {"nickName": "B"}}},
+            {"op": "add", "path": ENTERPRISE_USER_SCHEMA, "value": {"department": "Ops", "costCentre": "9"}},
+            {"op": "add", "path": "emails", "value": [{"value": "c@example.com", "labell": "x"}]}
+        ]),
+    )
+    .unwrap();
+    assert_eq!(out.document["displayName"], "Barbara");
+    assert_eq!(out.document["title"], "Eng");
+    assert_eq!(out.document[ENTERPRISE_USER_SCHEMA]["department"], "Ops");
+    assert_eq!(out.document["emails"][2], json!({"value": "c@example.com"}));
+    assert!(out.document.get("shoeSize").is_none());
+    assert_eq!(
+        out.unknown.names(),
+        [
+            "adreses",
+            "name.nickName",
+            "shoeSize",
+            &format!("{ENTERPRISE_USER_SCHEMA}:costCentre"),
+            "emails.labell"
+        ]
+    );
+    // Malformed paths and filters stay errors: only undeclared names are dropped.
+    for path in [
+        "emails[type eq \"work\"",
+        "emails[nosuch eq \"work\"]",
+        "1abc",
+    ] {
+        let result = lenient_user_patch(
+            &user(),
+            json!([{"op": "replace", "path": path, "value": "x"}]),
+        );
+        assert_eq!(scim_type(result), "invalidPath", "{path}");
     }
 }
 

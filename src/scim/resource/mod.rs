@@ -22,6 +22,7 @@ use super::schema::{
     AttrPath, AttrType, AttributeDef, Container, Mutability, ResourceKind, Returned, Schema,
     SchemaRegistry, ENTERPRISE_USER_SCHEMA,
 };
+use super::unknown::{UnknownAttributes, Unknowns};
 use super::value::{coerce, json_kind};
 use super::ScimError;
 
@@ -45,6 +46,8 @@ pub struct InputResource {
     /// trail (names, never values). Extension attributes are URN-qualified; `members`
     /// is listed when the body gave it.
     pub attribute_names: Vec<String>,
+    /// Attributes no schema declares that were dropped (`unknown_attributes = "ignore"`).
+    pub unknown: Unknowns,
 }
 
 /// The schemas of one resource type.
@@ -231,14 +234,20 @@ fn carries_no_data(value: &Value) -> bool {
 /// first and turn the others to `false` (RFC 7643 §2.4 allows one; the same fix-up
 /// RFC 7644 §3.5.2 prescribes for PATCH).
 ///
-/// Errors: a body that is not an object, a malformed `schemas`, a `schemas` naming
-/// the other resource type, or an unknown attribute carrying data is `invalidSyntax`;
-/// a missing or blank required attribute (`userName`, `displayName`) and a value of
-/// the wrong type are `invalidValue`.
+/// An attribute no schema declares (also an undeclared sub-attribute, or an
+/// undeclared attribute of a declared extension) carrying data is dropped and listed
+/// in [`InputResource::unknown`] under [`UnknownAttributes::Ignore`]; under
+/// [`UnknownAttributes::Reject`] it is `invalidSyntax` (`invalidValue` for a
+/// sub-attribute inside a complex value).
+///
+/// Errors: a body that is not an object, a malformed `schemas`, or a `schemas` naming
+/// the other resource type is `invalidSyntax`; a missing or blank required attribute
+/// (`userName`, `displayName`) and a value of the wrong type are `invalidValue`.
 pub fn parse_input(
     registry: &SchemaRegistry,
     kind: ResourceKind,
     body: Value,
+    policy: UnknownAttributes,
 ) -> Result<InputResource, ScimError> {
     let body = match body {
         Value::Object(body) => body,
@@ -252,6 +261,7 @@ pub fn parse_input(
     let schemas = Schemas::of(registry, kind);
     let mut gathered = Gathered::default();
     let mut members: Option<Value> = None;
+    let mut unknown = Unknowns::new(policy);
 
     for (key, value) in body {
         if key.eq_ignore_ascii_case("schemas") {
@@ -259,7 +269,7 @@ pub fn parse_input(
             continue;
         }
         if let Some(index) = schemas.extension_index(&key) {
-            gather_extension(&schemas, index, &key, value, &mut gathered)?;
+            gather_extension(&schemas, index, &key, value, &mut gathered, &mut unknown)?;
             continue;
         }
         let path_text = fix_enterprise_typo(&key);
@@ -270,10 +280,10 @@ pub fn parse_input(
         let Some(resolved) = resolved else {
             // Entra sends explicit nulls for attributes it does not map, and schema
             // URIs of its own with no attributes.
-            if carries_no_data(&value) {
-                continue;
+            if !carries_no_data(&value) {
+                unknown.drop_or(&key, || unknown_attribute(&key))?;
             }
-            return Err(unknown_attribute(&key));
+            continue;
         };
         // RFC 7644 §3.3: readOnly values SHALL be ignored.
         if !resolved.attr.is_writable() || resolved.sub.is_some_and(|s| !s.is_writable()) {
@@ -298,7 +308,10 @@ pub fn parse_input(
             Container::Top => None,
             Container::Extension(urn) => match schemas.extension_index(urn) {
                 Some(index) => Some(index),
-                None => return Err(unknown_attribute(&key)),
+                None => {
+                    unknown.drop_or(&key, || unknown_attribute(&key))?;
+                    continue;
+                }
             },
         };
         gathered.add(ext, resolved.attr, resolved.sub, value, &key)?;
@@ -317,7 +330,7 @@ pub fn parse_input(
         let Some(raw) = gathered.take(None, def) else {
             continue;
         };
-        if let Some(value) = coerce_for_storage(def, raw, &def.name)? {
+        if let Some(value) = coerce_for_storage(def, raw, &def.name, &mut unknown)? {
             attribute_names.push(def.name.clone());
             doc.insert(def.name.clone(), value);
         }
@@ -336,7 +349,7 @@ pub fn parse_input(
                 continue;
             };
             let at = format!("{}:{}", ext.id, def.name);
-            if let Some(value) = coerce_for_storage(def, raw, &at)? {
+            if let Some(value) = coerce_for_storage(def, raw, &at, &mut unknown)? {
                 attribute_names.push(at);
                 object.insert(def.name.clone(), value);
             }
@@ -353,6 +366,7 @@ pub fn parse_input(
         document: Value::Object(doc),
         members,
         attribute_names,
+        unknown,
     })
 }
 
@@ -361,12 +375,13 @@ fn coerce_for_storage(
     def: &AttributeDef,
     raw: Value,
     at: &str,
+    unknown: &mut Unknowns,
 ) -> Result<Option<Value>, ScimError> {
     if def.mutability == Mutability::WriteOnly {
         // `password`: Okta always sends one; we never store or return it.
         return Ok(None);
     }
-    let mut value = coerce(def, raw, at)?;
+    let mut value = coerce(def, raw, at, unknown)?;
     if let Some(v) = value.as_mut() {
         single_primary(def, v);
     }
@@ -448,6 +463,7 @@ fn gather_extension<'r>(
     key: &str,
     value: Value,
     gathered: &mut Gathered<'r>,
+    unknown: &mut Unknowns,
 ) -> Result<(), ScimError> {
     let Some(ext) = schemas.extensions.get(index).copied() else {
         return Err(unknown_attribute(key));
@@ -477,16 +493,20 @@ fn gather_extension<'r>(
         let sub = match (def, sub_name) {
             (Some(def), Some(s)) => match def.sub_attr(s) {
                 Some(sub) => Some(sub),
-                None if carries_no_data(&v) => continue,
-                None => return Err(unknown_attribute(&at)),
+                None => {
+                    if !carries_no_data(&v) {
+                        unknown.drop_or(&at, || unknown_attribute(&at))?;
+                    }
+                    continue;
+                }
             },
             _ => None,
         };
         let Some(def) = def else {
-            if carries_no_data(&v) {
-                continue;
+            if !carries_no_data(&v) {
+                unknown.drop_or(&at, || unknown_attribute(&at))?;
             }
-            return Err(unknown_attribute(&at));
+            continue;
         };
         if !def.is_writable() || sub.is_some_and(|s| !s.is_writable()) {
             continue;

@@ -8,12 +8,18 @@ fn reg() -> SchemaRegistry {
     SchemaRegistry::builtin().unwrap()
 }
 
+/// Parses strictly (`unknown_attributes = "reject"`), so every case below sees
+/// the error it would meet; the `ignore` policy has its own tests.
 fn user(body: Value) -> Result<InputResource, ScimError> {
-    parse_input(&reg(), ResourceKind::User, body)
+    parse_input(&reg(), ResourceKind::User, body, UnknownAttributes::Reject)
 }
 
 fn group(body: Value) -> Result<InputResource, ScimError> {
-    parse_input(&reg(), ResourceKind::Group, body)
+    parse_input(&reg(), ResourceKind::Group, body, UnknownAttributes::Reject)
+}
+
+fn lenient_user(body: Value) -> InputResource {
+    parse_input(&reg(), ResourceKind::User, body, UnknownAttributes::Ignore).unwrap()
 }
 
 fn path(text: &str) -> AttrPath {
@@ -264,6 +270,92 @@ fn unknown_attributes_are_invalid_syntax_naming_the_attribute_not_the_value() {
 }
 
 #[test]
+fn unknown_attributes_are_dropped_and_named_when_ignored() {
+    let input = lenient_user(json!({
+        "userName": "a@example.com",
+        "adreses": [{"streetAddress": "secret-value"}],
+        "name": {"givenName": "Ann", "nickName": "secret-value"},
+        "name.middleNme": "secret-value",
+        "emails": [{"value": "a@example.com", "labell": "secret-value"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "department": "Ops",
+            "shoeSize": "42",
+            "manager.nme": "x"
+        },
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCentre": "9",
+        "urn:example:ext:1.0:User": {"x": 1}
+    }));
+    assert_eq!(
+        input.document,
+        json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+            "userName": "a@example.com",
+            "name": {"givenName": "Ann"},
+            "emails": [{"value": "a@example.com"}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Ops"}
+        })
+    );
+    let names = input.unknown.names().join(" ");
+    for name in [
+        "adreses",
+        "name.nickName",
+        "name.middleNme",
+        "emails.labell",
+        "shoeSize",
+        "manager.nme",
+        "costCentre",
+        "urn:example:ext:1.0:User",
+    ] {
+        assert!(names.contains(name), "{name} missing from {names}");
+    }
+    assert!(!names.contains("secret-value"));
+    assert_eq!(input.unknown.count(), 8);
+    // The known attributes are named for the audit trail; the dropped ones are not.
+    assert_eq!(
+        input.attribute_names,
+        [
+            "userName",
+            "name",
+            "emails",
+            &format!("{ENTERPRISE_USER_SCHEMA}:department")
+        ]
+    );
+}
+
+#[test]
+fn ignoring_unknown_attributes_keeps_every_other_check() {
+    for (body, scim_type) in [
+        (
+            json!({"userName": "a@example.com", "active": "maybe", "adreses": "x"}),
+            "invalidValue",
+        ),
+        (
+            json!({"displayName": "No Name", "adreses": "x"}),
+            "invalidValue",
+        ),
+        (
+            json!({"userName": "a@example.com", "schemas": "x"}),
+            "invalidSyntax",
+        ),
+    ] {
+        let err = parse_input(
+            &reg(),
+            ResourceKind::User,
+            body.clone(),
+            UnknownAttributes::Ignore,
+        )
+        .unwrap_err();
+        assert_eq!(err.scim_type(), Some(scim_type), "{body}");
+    }
+    // An attribute of the other resource type is undeclared here, so it is dropped.
+    let input = lenient_user(json!({"userName": "a@example.com", "members": [{"value": "u1"}]}));
+    assert_eq!(input.unknown.names(), ["members"]);
+    assert!(input.members.is_none());
+    let clean = lenient_user(json!({"userName": "a@example.com", "title": "Eng"}));
+    assert!(clean.unknown.is_empty());
+}
+
+#[test]
 fn unknown_attributes_sent_as_null_are_ignored() {
     assert!(user(json!({"userName": "a@example.com", "customAttribute": null})).is_ok());
 }
@@ -357,7 +449,7 @@ fn required_attributes_must_be_present_and_non_blank() {
         ),
     ];
     for (kind, body, attr) in cases {
-        let err = parse_input(&reg(), kind, body.clone()).unwrap_err();
+        let err = parse_input(&reg(), kind, body.clone(), UnknownAttributes::Reject).unwrap_err();
         assert_eq!(err.scim_type(), Some("invalidValue"), "{body}");
         assert!(err.detail().contains(attr), "{body}: {}", err.detail());
     }
@@ -581,6 +673,7 @@ fn replace_immutable(existing: Value, new: Value) -> Result<Value, ScimError> {
         document: new,
         members: None,
         attribute_names: Vec::new(),
+        unknown: Unknowns::default(),
     };
     replace_with(&schemas, &existing, &input)
 }
