@@ -83,7 +83,8 @@ impl UnknownAttributeLog {
         for name in &sightings.new {
             tracing::warn!(
                 resource = kind.name(),
-                attribute = %name,
+                // Debug quoting: a client-chosen name cannot forge log lines.
+                attribute = ?name,
                 "a SCIM write carried an attribute no schema declares; it was dropped (map it in the IdP or remove the mapping; logged once per name, counted in {METRIC})"
             );
         }

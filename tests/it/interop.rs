@@ -265,6 +265,10 @@ fn the_binary_answers_big_heads_in_json_and_notes_unknown_attributes_once_withou
         let (status, _) = exchange(&addr, "POST", "/scim/v2/Users", &auth, &body);
         assert!(status.contains(" 201 "), "{status}");
     }
+    // A name is the client's choice: it must not be able to forge a log line.
+    let body = json!({"userName": "cy@example.com", "x\nERROR forged": "v"}).to_string();
+    let (status, _) = exchange(&addr, "POST", "/scim/v2/Users", &auth, &body);
+    assert!(status.contains(" 201 "), "{status}");
     let padding = format!("{auth}X-Padding: {}\r\n", "a".repeat(20 * 1024));
     let (status, body) = exchange(&addr, "GET", "/scim/v2/Users", &padding, "");
     assert!(status.contains(" 431 "), "{status}");
@@ -298,5 +302,11 @@ fn the_binary_answers_big_heads_in_json_and_notes_unknown_attributes_once_withou
         !logs.iter().any(|l| l.contains("secret-value")),
         "{logs:#?}"
     );
-    assert!(!logs.iter().any(|l| l.contains("ERROR")), "{logs:#?}");
+    let level = |l: &String| l.split_whitespace().nth(1).map(str::to_string);
+    assert!(
+        !logs.iter().any(|l| level(l).as_deref() == Some("ERROR")),
+        "{logs:#?}"
+    );
+    assert!(!logs.iter().any(|l| l.starts_with("ERROR")), "{logs:#?}");
+    assert_eq!(logs.iter().filter(|l| l.contains("forged")).count(), 1);
 }
