@@ -41,6 +41,7 @@ const FIXTURES: &[&str] = &[
     "entra/create-user.json",
     "entra/groups.json",
     "entra/manager.json",
+    "entra/misspelled-attribute.json",
     "entra/patch-aadoptscim062020.json",
     "entra/patch-default-dialect.json",
     "entra/postman-collection.json",
@@ -931,6 +932,11 @@ async fn entra_aadoptscim062020_patch_dialect_is_understood() {
 #[actix_web::test]
 async fn entra_manager_updates_in_every_shape() {
     replay("entra/manager.json").await;
+}
+
+#[actix_web::test]
+async fn entra_misspelled_attributes_are_dropped_and_the_rest_applies() {
+    replay("entra/misspelled-attribute.json").await;
 }
 
 #[actix_web::test]
