@@ -103,6 +103,8 @@ struct FileConfig {
     log: LogSection,
     #[serde(default)]
     telemetry: crate::telemetry::config::TelemetrySection,
+    #[serde(default)]
+    insights: InsightsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +149,13 @@ struct CoworkSection {
     materialize_group_spend: Option<bool>,
     sim_rpm: Option<u32>,
     sim_accept_invites: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InsightsSection {
+    analytics_api_key: Option<String>,
+    analytics_api_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +289,8 @@ pub struct CoworkConfig {
     pub base_url: Option<String>,
     /// The admin API key (`x-api-key`).
     pub api_key: Option<Secret>,
+    /// Where the admin API key was read from (`api_key_file`), when it was.
+    pub api_key_file: Option<PathBuf>,
     /// Write mode.
     pub mode: CoworkMode,
     /// Client-side request budget (0 = unlimited).
@@ -292,6 +303,15 @@ pub struct CoworkConfig {
     pub sim_rpm: u32,
     /// In-process simulator: accept invites at once.
     pub sim_accept_invites: bool,
+}
+
+/// `[insights]`
+#[derive(Debug, Clone, Default)]
+pub struct InsightsConfig {
+    /// The Analytics API key (`read:analytics`; separate from the admin key).
+    pub analytics_api_key: Option<Secret>,
+    /// Where it was read from (`analytics_api_key_file`), when it was.
+    pub analytics_api_key_file: Option<PathBuf>,
 }
 
 /// `[reconcile]`
@@ -389,6 +409,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     /// `[lifecycle]`
     pub lifecycle: LifecycleConfig,
+    /// `[insights]`
+    pub insights: InsightsConfig,
     /// `[scim] unknown_members`
     pub unknown_members: UnknownMembers,
     /// `[scim] unknown_attributes`
@@ -620,6 +642,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             })
         }
     };
+    let api_key_file = c.api_key_file.clone();
     let api_key = read_secret(c.api_key, c.api_key_file, "cowork.api_key_file")?;
     if base_url.is_some() && api_key.is_none() {
         return Err(ConfigError::Invalid {
@@ -640,6 +663,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     let cowork = CoworkConfig {
         base_url,
         api_key,
+        api_key_file,
         mode,
         requests_per_minute: c.requests_per_minute.unwrap_or(90),
         timeout_secs: c.timeout_secs.unwrap_or(30).clamp(1, 600),
@@ -681,6 +705,16 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         removal_window,
         failure_threshold: r.failure_threshold.unwrap_or(3).max(1),
         enabled: r.enabled.unwrap_or(true),
+    };
+
+    let i = file.insights;
+    let insights = InsightsConfig {
+        analytics_api_key_file: i.analytics_api_key_file.clone(),
+        analytics_api_key: read_secret(
+            i.analytics_api_key,
+            i.analytics_api_key_file,
+            "insights.analytics_api_key_file",
+        )?,
     };
 
     let l = file.lifecycle;
@@ -757,6 +791,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         cowork,
         reconcile,
         lifecycle,
+        insights,
         unknown_members,
         unknown_attributes,
         audit: AuditConfig {
@@ -870,7 +905,50 @@ mod tests {
             c.cowork.base_url.as_deref(),
             Some("https://api.example.com")
         );
+        assert_eq!(c.cowork.api_key_file.as_deref(), Some(key.as_path()));
         assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn the_analytics_key_is_optional_and_read_from_its_file() {
+        let c = Config::defaults().unwrap();
+        assert!(c.insights.analytics_api_key.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("analytics");
+        std::fs::write(&key, "sk-ant-analytics-secret\n").unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[insights]\nanalytics_api_key_file = {:?}\n",
+                key.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            c.insights.analytics_api_key.as_ref().unwrap().expose(),
+            "sk-ant-analytics-secret"
+        );
+        assert_eq!(
+            c.insights.analytics_api_key_file.as_deref(),
+            Some(key.as_path())
+        );
+        assert!(!format!("{c:?}").contains("secret"));
+        let missing = Config::load(
+            None,
+            env(&[(
+                "COWORK_SYNC__INSIGHTS__ANALYTICS_API_KEY_FILE",
+                "/nonexistent/k",
+            )]),
+        )
+        .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("insights.analytics_api_key_file"),
+            "{missing}"
+        );
     }
 
     #[test]

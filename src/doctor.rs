@@ -14,7 +14,10 @@
 //!   scope is missing and a 404 or 400 means it is there, and nothing is changed.
 //!   The beta Plugins API answering 404 with its header is "not available to this
 //!   organization": a warning (plugin settings are then reported as drift).
-//! - **analytics key**: checked when configured.
+//! - **key files**: the admin and analytics key files are not accessible to group
+//!   or others (warnings).
+//! - **analytics key**: checked when configured, with one read of the Analytics API
+//!   (401 and 403 fail, naming `read:analytics`).
 //! - **clock skew**: the server's `date` header against this machine's clock.
 //!
 //! The key is sent only to the configured base URL and never printed.
@@ -129,10 +132,18 @@ pub async fn run(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
             "the bundled simulator runs in-process; no key to check",
         )),
     }
-    checks.push(Check::pass(
-        "analytics key",
-        "not configured ([insights] analytics_api_key_file); insights use the cost and usage the simulator serves",
-    ));
+    checks.extend(key_files(config));
+    checks.push(match (&config.insights.analytics_api_key, &config.cowork.base_url) {
+        (None, _) => Check::pass(
+            "analytics key",
+            "not configured ([insights] analytics_api_key_file); insights use the cost and usage the downstream serves",
+        ),
+        (Some(_), None) => Check::pass(
+            "analytics key",
+            "configured; the bundled simulator serves analytics without one, so it is checked only against a real downstream",
+        ),
+        (Some(key), Some(base)) => analytics(base, key.expose()).await,
+    });
     checks
 }
 
@@ -204,6 +215,93 @@ pub fn data_dir(config: &Config) -> Vec<Check> {
         }
     }
     out
+}
+
+/// The secret files the config names (`cowork.api_key_file`,
+/// `insights.analytics_api_key_file`): a warning for each that group or others can
+/// read or write.
+pub fn key_files(config: &Config) -> Vec<Check> {
+    let files = [
+        ("downstream key file", config.cowork.api_key_file.as_deref()),
+        (
+            "analytics key file",
+            config.insights.analytics_api_key_file.as_deref(),
+        ),
+    ];
+    files
+        .into_iter()
+        .filter_map(|(name, path)| Some((name, path?)))
+        .map(|(name, path)| match others_can_read(path) {
+            Some(true) => Check::warn(
+                name,
+                format!("{} is accessible to group or others", path.display()),
+                format!(
+                    "chmod 600 {} (and keep it owned by the daemon's user)",
+                    path.display()
+                ),
+            ),
+            _ => Check::pass(name, format!("{} is private", path.display())),
+        })
+        .collect()
+}
+
+/// The Analytics API key (`read:analytics`, separate from the admin key): one
+/// `limit=1` read of `/analytics/users`. A 401 or 403 fails; a 400 means the key
+/// passed (the API checks it before the parameters); a 404 is a warning (the
+/// Analytics API is off for the org, or the server does not serve it).
+pub async fn analytics(base_url: &str, key: &str) -> Check {
+    const NAME: &str = "analytics key";
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return Check::fail(NAME, format!("no HTTP client ({e})"), "check the TLS setup"),
+    };
+    let url = format!(
+        "{}/v1/organizations/analytics/users?limit=1",
+        base_url.trim_end_matches('/')
+    );
+    let resp = http
+        .get(url)
+        .header("x-api-key", key)
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .send()
+        .await;
+    let status = match resp {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("{base_url} cannot be reached ({})", transport(&e)),
+                "check cowork.base_url, DNS, proxies and the firewall",
+            )
+        }
+    };
+    match status {
+        200..=299 | 400 => Check::pass(NAME, "the Analytics API accepts the key"),
+        401 => Check::fail(
+            NAME,
+            "the Analytics API refuses the key (401)",
+            "create an Analytics API key at claude.ai/analytics/api-keys and set insights.analytics_api_key_file",
+        ),
+        403 => Check::fail(
+            NAME,
+            "the key lacks read:analytics (403)",
+            "create an Analytics API key (read:analytics) at claude.ai/analytics/api-keys; admin keys are not analytics keys",
+        ),
+        404 => Check::warn(
+            NAME,
+            "the Analytics API answered 404",
+            "turn Analytics API access on in claude.ai (it has an on/off toggle), or remove the key",
+        ),
+        429 => Check::warn(NAME, "rate limited while probing", "run doctor again in a minute"),
+        s => Check::warn(
+            NAME,
+            format!("the Analytics API answered {s}"),
+            "run doctor again later",
+        ),
+    }
 }
 
 /// One probe: method, path, body, the scope it shows, and the beta it needs.

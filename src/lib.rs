@@ -18,6 +18,7 @@ pub mod cowork;
 pub mod directory;
 pub mod doctor;
 pub mod http;
+pub mod insights;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;

@@ -27,6 +27,8 @@ const UNSET_BY_DEFAULT: &[&str] = &[
     "auth.jwks_file",
     "cowork.api_key_file",
     "cowork.api_key",
+    "insights.analytics_api_key_file",
+    "insights.analytics_api_key",
 ];
 
 /// One `key = value` line of the example, active or commented out.
@@ -186,13 +188,22 @@ fn every_commented_default_in_the_example_is_the_real_default() {
 fn every_example_value_in_the_example_config_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     // api_key and api_key_file exclude each other; the file is the recommended one.
-    let text = uncommented(&example_text(), |k| k.dotted() != "cowork.api_key");
+    let text = uncommented(&example_text(), |k| {
+        k.dotted() != "cowork.api_key" && k.dotted() != "insights.analytics_api_key"
+    });
     let path = write(dir.path(), "everything.toml", &text);
     let key_file = write(dir.path(), "cowork-api-key", "sk-ant-api01-example\n");
-    let env = [(
-        "COWORK_SYNC__COWORK__API_KEY_FILE".to_string(),
-        key_file.to_str().unwrap().to_string(),
-    )];
+    let analytics_file = write(dir.path(), "analytics-api-key", "sk-ant-analytics\n");
+    let env = [
+        (
+            "COWORK_SYNC__COWORK__API_KEY_FILE".to_string(),
+            key_file.to_str().unwrap().to_string(),
+        ),
+        (
+            "COWORK_SYNC__INSIGHTS__ANALYTICS_API_KEY_FILE".to_string(),
+            analytics_file.to_str().unwrap().to_string(),
+        ),
+    ];
     let config = Config::load(Some(&path), env).unwrap();
     assert!(config.server.tls.is_some());
     assert!(config.server.public_url.is_some());
@@ -201,6 +212,7 @@ fn every_example_value_in_the_example_config_is_valid() {
         config.cowork.api_key.as_ref().map(|k| k.expose()),
         Some("sk-ant-api01-example")
     );
+    assert!(config.insights.analytics_api_key.is_some());
 }
 
 /// The `config.toml` block of the Kubernetes ConfigMap (a YAML literal block indented

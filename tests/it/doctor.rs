@@ -149,3 +149,67 @@ fn the_binary_exits_1_and_says_why_when_the_downstream_cannot_be_reached() {
         "the key is never printed"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn key_files_group_or_others_can_read_are_warnings() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("api.key");
+    let analytics = dir.path().join("analytics.key");
+    std::fs::write(&admin, "sk-ant-api01-doctor").unwrap();
+    std::fs::write(&analytics, "sk-ant-analytics-doctor").unwrap();
+    std::fs::set_permissions(&admin, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(&analytics, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = Config::load(
+        None,
+        [
+            ("COWORK_SYNC__COWORK__BASE_URL", "http://127.0.0.1:9"),
+            ("COWORK_SYNC__COWORK__API_KEY_FILE", admin.to_str().unwrap()),
+            (
+                "COWORK_SYNC__INSIGHTS__ANALYTICS_API_KEY_FILE",
+                analytics.to_str().unwrap(),
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .unwrap();
+    let checks = doctor::key_files(&config);
+    let text: Vec<String> = checks.iter().map(|c| c.render()).collect();
+    assert_eq!(checks.len(), 2, "{text:#?}");
+    assert_eq!(checks[0].name, "downstream key file");
+    assert_eq!(checks[0].verdict, Verdict::Warn, "{text:#?}");
+    assert!(checks[0].fix.as_deref().unwrap().starts_with("chmod 600"));
+    assert_eq!(checks[1].name, "analytics key file");
+    assert_eq!(checks[1].verdict, Verdict::Pass, "{text:#?}");
+    assert!(
+        text.iter().all(|t| !t.contains("sk-ant")),
+        "never the key itself"
+    );
+}
+
+#[tokio::test]
+async fn the_analytics_key_is_probed_once_and_a_missing_scope_or_refused_key_fails() {
+    for (status, verdict, says) in [
+        (200, Verdict::Pass, "accepts the key"),
+        (400, Verdict::Pass, "accepts the key"),
+        (401, Verdict::Fail, "refuses the key"),
+        (403, Verdict::Fail, "read:analytics"),
+        (404, Verdict::Warn, "404"),
+    ] {
+        let m = mock(move |_, _| match status {
+            200 => Reply::Json(200, json!({"data": [], "next_page": null}), vec![]),
+            s => Reply::Json(s, error_json("error", "no"), vec![]),
+        })
+        .await;
+        let check = doctor::analytics(&m.url, "sk-ant-analytics-k").await;
+        assert_eq!(check.verdict, verdict, "{status}: {}", check.render());
+        assert!(check.detail.contains(says), "{status}: {}", check.render());
+        let seen = m.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].method, "GET");
+        assert_eq!(seen[0].path, "/v1/organizations/analytics/users");
+        assert_eq!(seen[0].headers["x-api-key"], "sk-ant-analytics-k");
+        assert!(!check.render().contains("sk-ant"));
+    }
+}
