@@ -14,7 +14,7 @@ import sys
 
 # workload -> (label, minimum ratio to scim2-server, p99 bound in ms or None)
 TARGETS = {
-    "create": ("create user (durable)", 20, None),
+    "create": ("create user (durable)", 20, 10.0),
     "get": ("GET by id", 40, 5.0),
     "filter": ('filter userName eq', 40, 5.0),
     "list": ("list, 100 per page", 50, None),
@@ -32,6 +32,16 @@ def load(path):
         with open(proc_path) as f:
             proc = json.load(f)
     return doc, by_name, proc
+
+
+def lone(path):
+    """The concurrency-1 create run beside a report (`X.json` -> `X.lone.json`), if any."""
+    lone_path = path[: -len(".json")] + ".lone.json"
+    if not os.path.exists(lone_path):
+        return None
+    with open(lone_path) as f:
+        doc = json.load(f)
+    return next((r for r in doc["results"] if r["workload"] == "create"), None)
 
 
 def fmt(x, digits=1):
@@ -101,6 +111,16 @@ def scim(paths):
             f"{fmt(g['p50_ms'], 2)} | {fmt(g['p99_ms'], 2)} | {ref_txt} | "
             f"{fmt(ratio) + 'x' if ratio else '-'} | growth <= {GROUP_GROWTH_MAX}x (100k vs 100: bench/scale.sh) | "
             f"{'pass' if ok else 'FAIL'} |"
+        )
+    cs_lone = lone(paths[0])
+    s2_lone = lone(paths[1]) if len(paths) > 1 else None
+    if cs_lone:
+        ratio = cs_lone["ops_per_s"] / s2_lone["ops_per_s"] if s2_lone and s2_lone.get("ops_per_s") else None
+        print(
+            f"| create user, concurrency 1 (lone writes) | {fmt(cs_lone['ops_per_s'])} | "
+            f"{fmt(cs_lone['p50_ms'], 2)} | {fmt(cs_lone['p99_ms'], 2)} | "
+            f"{fmt(s2_lone and s2_lone['ops_per_s'])} | {fmt(ratio) + 'x' if ratio else '-'} | "
+            f"no target (p50 must not regress) | - |"
         )
     print()
     for who, proc in (("cowork-sync", cs_proc), ("scim2-server", s2_proc)):

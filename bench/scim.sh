@@ -7,7 +7,7 @@
 #
 # Needs: cargo, python3 (with venv, pip access to PyPI), curl, and scimload from
 # ../shared/tools (or SCIMLOAD=/path/to/scimload).
-# Env: USERS GETS FILTERS GROUP_MEMBERS PATCH_BATCH CONCURRENCY (workload sizes),
+# Env: USERS GETS FILTERS GROUP_MEMBERS PATCH_BATCH CONCURRENCY LONE_USERS (workload sizes),
 #      COWORK_SYNC_BIN (skip the build), BENCH_TARGET_DIR (cargo target dir for the build),
 #      NO_REFERENCE=1 (cowork-sync only, no ratios), BENCH_KEEP_DATA=1.
 set -euo pipefail
@@ -28,6 +28,7 @@ FILTERS=${FILTERS:-5000}
 GROUP_MEMBERS=${GROUP_MEMBERS:-10000}
 PATCH_BATCH=${PATCH_BATCH:-100}
 CONCURRENCY=${CONCURRENCY:-8}
+LONE_USERS=${LONE_USERS:-500}
 NO_REFERENCE=${NO_REFERENCE:-0}
 
 bench_init scim
@@ -38,12 +39,16 @@ find_scimload
 load_args=(-w create,get,filter,list,groups -c "$CONCURRENCY" --users "$USERS" --gets "$GETS"
   --filters "$FILTERS" --group-members "$GROUP_MEMBERS" --patch-batch "$PATCH_BATCH"
   --max-seconds 300 --prefix bench)
+# Lone writes: creates one at a time, for the p50 of a create nobody waits behind.
+lone_args=(-w create -c 1 --users "$LONE_USERS" --max-seconds 120 --prefix lone)
 
 # One server at a time, so neither competes with the other for the two cores.
 start_cowork cowork-sync
 log "scimload against cowork-sync"
 "$SCIMLOAD" -u "$CS_URL" -t "$CS_TOKEN" "${load_args[@]}" --label cowork-sync \
   --json "$OUT/cowork-sync.json" 2>&1 | tee "$OUT/cowork-sync.log" >&2 || true
+"$SCIMLOAD" -u "$CS_URL" -t "$CS_TOKEN" "${lone_args[@]}" --label cowork-sync \
+  --json "$OUT/cowork-sync.lone.json" 2>&1 | tee -a "$OUT/cowork-sync.log" >&2 || true
 read -r rss hwm cpu < <(proc_stats "$CS_PID")
 du_kib=$(du -sk "$CS_DATA" | cut -f1)
 printf '{"rss_kib": %s, "hwm_kib": %s, "cpu_s": %s, "disk_kib": %s}\n' "$rss" "$hwm" "$cpu" "$du_kib" \
@@ -56,6 +61,8 @@ if [ "$NO_REFERENCE" != "1" ]; then
   log "scimload against scim2-server (about two minutes: it is slow)"
   "$SCIMLOAD" -u "$S2_URL" -t "$S2_TOKEN" "${load_args[@]}" --label scim2-server \
     --json "$OUT/scim2-server.json" 2>&1 | tee "$OUT/scim2-server.log" >&2 || true
+  "$SCIMLOAD" -u "$S2_URL" -t "$S2_TOKEN" "${lone_args[@]}" --label scim2-server \
+    --json "$OUT/scim2-server.lone.json" 2>&1 | tee -a "$OUT/scim2-server.log" >&2 || true
   read -r rss hwm cpu < <(proc_stats "$S2_PID")
   printf '{"rss_kib": %s, "hwm_kib": %s, "cpu_s": %s}\n' "$rss" "$hwm" "$cpu" \
     >"$OUT/scim2-server.proc.json"

@@ -33,6 +33,8 @@ pub const MAX_BATCH: usize = 64;
 struct Job {
     subject: String,
     request_id: Option<String>,
+    /// The requester's trace context, for the outbox entry its create queues.
+    trace: Option<String>,
     input: InputResource,
 }
 
@@ -119,6 +121,7 @@ impl Directory {
             Job {
                 subject: caller.subject.to_string(),
                 request_id: caller.request_id.map(str::to_string),
+                trace: crate::telemetry::propagation::current_traceparent(),
                 input,
             },
         ));
@@ -192,16 +195,20 @@ impl Directory {
                         request_id: job.request_id.as_deref(),
                     };
                     let mut savepoint = Savepoint::new(txn);
-                    match self.create_in(
-                        &mut savepoint,
-                        caller,
-                        kind,
-                        id,
-                        record,
-                        &job.input,
-                        &no_members,
-                        now,
-                    ) {
+                    let created =
+                        crate::telemetry::propagation::queued_as(job.trace.clone(), || {
+                            self.create_in(
+                                &mut savepoint,
+                                caller,
+                                kind,
+                                id,
+                                record,
+                                &job.input,
+                                &no_members,
+                                now,
+                            )
+                        });
+                    match created {
                         Ok(written) => {
                             savepoint.release()?;
                             results.push(Ok(written));
@@ -269,6 +276,7 @@ mod tests {
             Job {
                 subject: "okta".into(),
                 request_id: None,
+                trace: None,
                 input,
             },
         )
