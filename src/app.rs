@@ -14,7 +14,8 @@ use anyhow::Context;
 
 use crate::audit::recorder::{AuthFailure, FailureRecorder, FailureWriter};
 use crate::auth::extract::{AuthContext, FailureHook};
-use crate::auth::{load_or_create_key, Minter, Scope, Verifier};
+use crate::auth::registry::{Source, TokenRecord, TokenRegistry};
+use crate::auth::{load_or_create_key, Minter, Principal, Scope, Verifier};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::config::CoworkMode;
@@ -148,6 +149,8 @@ pub struct Core {
     pub changes: Arc<tokio::sync::Notify>,
     /// Records refused requests in the audit trail (rate-limited).
     pub auth_failures: FailureRecorder,
+    /// Every token minted or seen, and which are revoked.
+    pub tokens: Arc<TokenRegistry>,
     background: parking_lot::Mutex<Option<FailureWriter>>,
     retention_days: u32,
 }
@@ -174,6 +177,9 @@ impl Core {
             .with_unknown_attributes(unknown_attributes),
         );
         let metrics = Arc::new(Metrics::new());
+        if let Some(t) = crate::telemetry::global() {
+            t.attach_metrics(&metrics);
+        }
         let status = Arc::new(Status::new(
             store.clone(),
             directory.clone(),
@@ -186,9 +192,12 @@ impl Core {
             clock.clone(),
             config.audit.auth_failures_per_minute,
         );
+        let tokens =
+            Arc::new(TokenRegistry::load(store.clone()).context("loading the token registry")?);
         Ok(Self {
             store,
             registry,
+            tokens,
             directory,
             metrics,
             status,
@@ -281,6 +290,7 @@ impl Core {
                 crate::auth::AuthError::Missing => "missing",
                 crate::auth::AuthError::Invalid => "invalid",
                 crate::auth::AuthError::Expired => "expired",
+                crate::auth::AuthError::Revoked => "revoked",
                 crate::auth::AuthError::InsufficientScope(_) => "scope",
             };
             metrics.inc(
@@ -304,6 +314,7 @@ impl Core {
         });
         Ok(AuthContext {
             verifier,
+            registry: self.tokens.clone(),
             clock: self.clock.clone(),
             limiter: KeyedLimiter::new(
                 config.server.rate_limit_per_second,
@@ -554,19 +565,26 @@ fn checkpoint_head(
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads the signing key, creating it on first start, and prints one SCIM and one
-/// admin token when it was created.
-fn bootstrap_key(config: &Config, clock: &SharedClock) -> anyhow::Result<Vec<u8>> {
+/// admin token when it was created. Returns the key and the minted tokens'
+/// principals (for the token registry).
+fn bootstrap_key(
+    config: &Config,
+    clock: &SharedClock,
+) -> anyhow::Result<(Vec<u8>, Vec<Principal>)> {
     let (key, created) = load_or_create_key(&config.auth.signing_key_file)
         .context("loading the token signing key")?;
+    let mut minted = Vec::new();
     if created {
         let minter = Minter::new(&key, &config.auth.issuer, &config.auth.audience);
-        let scim = minter.mint("idp", Scope::Scim, BOOTSTRAP_TOKEN_DAYS, clock.as_ref())?;
-        let admin = minter.mint(
+        let (scim, scim_p) =
+            minter.mint_principal("idp", Scope::Scim, BOOTSTRAP_TOKEN_DAYS, clock.as_ref())?;
+        let (admin, admin_p) = minter.mint_principal(
             "operator",
             Scope::Admin,
             BOOTSTRAP_TOKEN_DAYS,
             clock.as_ref(),
         )?;
+        minted = vec![scim_p, admin_p];
         // A closed stdout must not stop the daemon; the key exists either way.
         let _ = writeln!(
             std::io::stdout(),
@@ -577,7 +595,7 @@ fn bootstrap_key(config: &Config, clock: &SharedClock) -> anyhow::Result<Vec<u8>
             config.auth.signing_key_file.display()
         );
     }
-    Ok(key)
+    Ok((key, minted))
 }
 
 fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
@@ -671,7 +689,7 @@ pub async fn serve_with(
         );
     }
     refuse_missing_key(&config, store.as_ref())?;
-    let key = bootstrap_key(&config, &clock)?;
+    let (key, minted) = bootstrap_key(&config, &clock)?;
     let mut last_checkpoint = None;
     checkpoint_head(&sled, &checkpoint_path, &mut last_checkpoint)
         .context("writing the audit head checkpoint")?;
@@ -700,7 +718,21 @@ pub async fn serve_with(
         })
     };
     let core = Core::new(&config, store, clock)?;
+    for principal in &minted {
+        core.tokens
+            .register(
+                TokenRecord::of(principal, Source::Bootstrap, core.clock.now()),
+                core.clock.now(),
+            )
+            .context("recording the first-start tokens")?;
+    }
     core.spawn_background();
+    let telemetry = crate::telemetry::global();
+    if let Some(t) = telemetry {
+        core.status.set_telemetry(t.health().clone());
+        t.start_audit_export(core.store.clone())?;
+        crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
+    }
     let downstream = downstream(&config).await?;
     let reconciler = Arc::new(Reconciler::new(
         core.store.clone(),
@@ -779,6 +811,11 @@ pub async fn serve_with(
     let _ = stop_workers.send(true);
     let _ = worker.await;
     core.auth_failures.flush().await;
+    if let Some(t) = telemetry {
+        // Its last pass exports what the shutdown audited; the cursor keeps the rest.
+        let t = t.clone();
+        let _ = tokio::task::spawn_blocking(move || t.stop_audit_export()).await;
+    }
     if let Some(sim) = downstream.sim {
         sim.stop().await.context("stopping the simulator")?;
     }

@@ -1,6 +1,7 @@
 //! The actix-web extractors that gate routes by scope: [`ScimCaller`] for
 //! `/scim/v2`, [`AdminCaller`] for `/admin/v1`. They verify the bearer token, check
-//! the scope, and apply the per-caller request budget. How a [`Rejection`] becomes a
+//! the scope, refuse revoked tokens (the [`TokenRegistry`]), and apply the per-caller
+//! request budget. How a [`Rejection`] becomes a
 //! response is decided in `http::error`, the one place that maps errors to HTTP.
 
 use std::future::{ready, Ready};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
+use super::registry::TokenRegistry;
 use super::{AuthError, Principal, Scope, Verifier};
 use crate::clock::SharedClock;
 use crate::ratelimit::KeyedLimiter;
@@ -20,6 +22,8 @@ pub type FailureHook = Arc<dyn Fn(&AuthError, &HttpRequest) + Send + Sync>;
 pub struct AuthContext {
     /// Token verification.
     pub verifier: Verifier,
+    /// Every token minted or seen; refuses revoked ones.
+    pub registry: Arc<TokenRegistry>,
     /// The clock for expiry and budgets.
     pub clock: SharedClock,
     /// Requests per caller.
@@ -89,6 +93,10 @@ pub fn authorize(
     let outcome = token
         .ok_or(AuthError::Missing)
         .and_then(|token| ctx.verifier.verify(token, ctx.clock.as_ref()))
+        .and_then(|p| {
+            ctx.registry.observe(&p, ctx.clock.now())?;
+            Ok(p)
+        })
         .and_then(|p| {
             if p.has(scope) {
                 Ok(p)

@@ -7,6 +7,7 @@
 //! [`extract`]; everything else here is free of actix.
 
 pub mod extract;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub enum AuthError {
     /// The token has expired (or is not valid yet).
     #[error("the bearer token has expired")]
     Expired,
+    /// The token was revoked (`token revoke`); it is refused from then on.
+    #[error("the bearer token has been revoked")]
+    Revoked,
     /// The token is valid but lacks the scope this route needs.
     #[error("the bearer token lacks the '{0}' scope")]
     InsufficientScope(&'static str),
@@ -140,8 +144,12 @@ pub struct Principal {
     pub subject: String,
     /// The scopes it carries.
     pub scopes: Vec<Scope>,
-    /// The token id (for correlation; not secret).
+    /// The token id (for correlation and revocation; not secret).
     pub token_id: String,
+    /// Issued at (seconds since the epoch).
+    pub issued_at: i64,
+    /// Expiry (seconds since the epoch).
+    pub expires_at: i64,
 }
 
 impl Principal {
@@ -247,6 +255,18 @@ impl Minter {
         ttl_days: u32,
         clock: &dyn Clock,
     ) -> Result<String, KeyError> {
+        Ok(self.mint_principal(subject, scope, ttl_days, clock)?.0)
+    }
+
+    /// Mints a token as [`Minter::mint`] does, with the principal it stands for (for
+    /// the token registry).
+    pub fn mint_principal(
+        &self,
+        subject: &str,
+        scope: Scope,
+        ttl_days: u32,
+        clock: &dyn Clock,
+    ) -> Result<(String, Principal), KeyError> {
         let now = clock.now().timestamp();
         let jti = hex(&random_bytes::<12>()?);
         let claims = Claims {
@@ -259,8 +279,18 @@ impl Minter {
             nbf: None,
             jti,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
-            .map_err(|e| KeyError::Sign(e.to_string()))
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        Ok((
+            token,
+            Principal {
+                subject: claims.sub,
+                scopes: vec![scope],
+                token_id: claims.jti,
+                issued_at: claims.iat,
+                expires_at: claims.exp,
+            },
+        ))
     }
 }
 
@@ -411,6 +441,8 @@ impl Verifier {
                 subject: claims.sub,
                 scopes,
                 token_id: claims.jti,
+                issued_at: claims.iat,
+                expires_at: claims.exp,
             },
             exp: claims.exp,
             nbf: claims.nbf,

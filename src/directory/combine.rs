@@ -37,6 +37,8 @@ type Outcome = Result<Written, DirectoryError>;
 pub(super) struct Job {
     subject: String,
     request_id: Option<String>,
+    /// The requester's trace context, for the outbox entry its write queues.
+    trace: Option<String>,
     change: Change,
 }
 
@@ -85,6 +87,7 @@ impl Directory {
             Job {
                 subject: caller.subject.to_string(),
                 request_id: caller.request_id.map(str::to_string),
+                trace: crate::telemetry::propagation::current_traceparent(),
                 change,
             },
         ));
@@ -131,12 +134,16 @@ impl Directory {
                 subject: &job.subject,
                 request_id: job.request_id.as_deref(),
             };
+            let before = ctx.trails.len();
             let outcome = match self.apply_change(&mut view, &mut ctx, caller, job.change) {
                 Ok(written) => Ok(written),
                 // This write fails alone; its writes were dropped.
                 Err(TxFail::Domain(e)) => Err(e),
                 Err(TxFail::Store(e)) => Err(store_stop(e)),
             };
+            for trail in &mut ctx.trails[before..] {
+                trail.trace.clone_from(&job.trace);
+            }
             outcomes.push((ticket, outcome));
             if view.len() >= WRITE_BUDGET {
                 break;

@@ -89,6 +89,8 @@ pub(super) struct Trail {
     details: Value,
     /// Empty when the write queues no downstream work.
     touched: Touched,
+    /// The requester's trace context, carried into the outbox entry.
+    pub trace: Option<String>,
 }
 
 impl Trail {
@@ -102,6 +104,7 @@ impl Trail {
             target: target.to_string(),
             details,
             touched: Touched::default(),
+            trace: None,
         }
     }
 
@@ -122,7 +125,9 @@ impl Trail {
                 .with(self.details.clone()),
             now,
         )?;
-        outbox::append(txn, &self.action, self.touched.clone(), now)?;
+        crate::telemetry::propagation::queued_as(self.trace.clone(), || {
+            outbox::append(txn, &self.action, self.touched.clone(), now)
+        })?;
         Ok(())
     }
 }

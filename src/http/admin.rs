@@ -1,6 +1,7 @@
 //! The operator API under `/admin/v1` (admin scope): the rule table (`GET|PUT
 //! /rules`, versions), plans and reconcile runs, status, a user's effective access,
-//! and the audit trail (`/audit`, `/audit/verify`).
+//! the audit trail (`/audit`, `/audit/verify`), and the token registry (`GET
+//! /tokens`, `DELETE /tokens/{jti}`).
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,8 @@ use super::error::ApiError;
 use super::support::{blocking, read_body, request_id};
 use super::AppState;
 use crate::audit;
-use crate::auth::extract::AdminCaller;
+use crate::auth::extract::{AdminCaller, AuthContext};
+use crate::auth::registry::Revocation;
 use crate::outbox;
 use crate::rules::{self, RuleFile, ValidRuleTable};
 use crate::ruleset;
@@ -40,6 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/users/{id}/effective-access",
             web::get().to(effective_access),
         )
+        .route("/tokens", web::get().to(tokens))
+        .route("/tokens/{jti}", web::delete().to(revoke_token))
         .route("/audit", web::get().to(audit_list))
         .route("/audit/verify", web::get().to(audit_verify));
 }
@@ -240,6 +244,7 @@ pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
         "rules": rules_version,
         "reconcile": state.status.reconcile(),
         "downstream": state.status.downstream(),
+        "telemetry": state.status.telemetry(),
         "recent_runs": runs,
     }))
 }
@@ -445,4 +450,61 @@ async fn audit_verify(
     Ok(json(
         &serde_json::to_value(verification).unwrap_or(Value::Null),
     ))
+}
+
+/// `GET /tokens`: every token minted or seen (never the token itself).
+async fn tokens(
+    auth: web::Data<AuthContext>,
+    _caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    Ok(json(&json!({ "tokens": auth.registry.list() })))
+}
+
+/// `DELETE /tokens/{jti}`: revokes a token (see [`revoke`]).
+async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: web::Data<AuthContext>,
+    sessions: web::Data<crate::ui::Sessions>,
+    caller: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let jti = req.match_info().get("jti").unwrap_or_default().to_string();
+    Ok(json(
+        &revoke(&state, &auth, &sessions, jti, caller.0.subject.clone()).await?,
+    ))
+}
+
+/// Revokes `jti` for `actor`, durably and audited, and ends the console sessions
+/// opened with it. Revoking a revoked jti answers the same way (200, with
+/// `"already_revoked": true`) and changes nothing; an unknown jti is a 404.
+pub async fn revoke(
+    state: &AppState,
+    auth: &AuthContext,
+    sessions: &crate::ui::Sessions,
+    jti: String,
+    actor: String,
+) -> Result<Value, ApiError> {
+    let registry = auth.registry.clone();
+    let now = state.clock.now();
+    let wanted = jti.clone();
+    let outcome = blocking(move || registry.revoke(&wanted, &actor, now)).await?;
+    let (record, already) = match outcome {
+        Revocation::Revoked(r) => (r, false),
+        Revocation::AlreadyRevoked(r) => (r, true),
+        Revocation::Unknown => {
+            return Err(ApiError::NotFound(format!(
+                "no token with jti '{jti}' has been issued or seen by this daemon"
+            )))
+        }
+    };
+    let closed = sessions.close_token(&record.jti).len();
+    if !already {
+        tracing::info!(jti = %record.jti, sessions_closed = closed, "token revoked");
+    }
+    Ok(json!({
+        "revoked": true,
+        "already_revoked": already,
+        "sessions_closed": closed,
+        "token": record,
+    }))
 }

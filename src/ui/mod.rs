@@ -201,6 +201,12 @@ fn now(req: &HttpRequest) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|c: SharedClock| c.now())
 }
 
+/// Whether the token a session was opened with has been revoked.
+fn token_revoked(req: &HttpRequest, token_id: &str) -> bool {
+    req.app_data::<web::Data<crate::auth::extract::AuthContext>>()
+        .is_some_and(|ctx| ctx.registry.is_revoked(token_id))
+}
+
 impl FromRequest for Operator {
     type Error = UiError;
     type Future = Ready<Result<Self, Self::Error>>;
@@ -210,6 +216,13 @@ impl FromRequest for Operator {
             let sessions = req.app_data::<web::Data<Sessions>>()?;
             let cookie = read_cookie(req, COOKIE)?;
             match sessions.find(&cookie, now(req)?) {
+                Lookup::Live(s) if token_revoked(req, &s.token_id) => {
+                    // Revocation closes these sessions at once; this catches any
+                    // opened in the moment before it.
+                    sessions.close(&cookie);
+                    tracing::info!(session = %s.handle, "console session ended: its token is revoked");
+                    None
+                }
                 Lookup::Live(s) => Some(s),
                 Lookup::Expired(s) => {
                     tracing::info!(session = %s.handle, "console session expired");

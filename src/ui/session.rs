@@ -150,6 +150,18 @@ impl Sessions {
         table.remove(&key)
     }
 
+    /// Ends every session opened with the token `token_id` (it was revoked);
+    /// returns them.
+    pub fn close_token(&self, token_id: &str) -> Vec<Session> {
+        let mut table = self.table.lock();
+        let keys: Vec<String> = table
+            .iter()
+            .filter(|(_, s)| s.token_id == token_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| table.remove(k)).collect()
+    }
+
     /// Live sessions, newest first.
     pub fn live(&self, now: DateTime<Utc>) -> Vec<Session> {
         let mut out: Vec<Session> = self
@@ -219,6 +231,13 @@ mod tests {
         let last = cookies.last().unwrap();
         assert!(sessions.close(last).is_some());
         assert_eq!(sessions.find(last, t0()), Lookup::Unknown);
+        let (a, _) = sessions.open("ops", "revoked", t0()).unwrap();
+        let (b, _) = sessions.open("ops", "revoked", t0()).unwrap();
+        let (c, _) = sessions.open("ops", "kept", t0()).unwrap();
+        assert_eq!(sessions.close_token("revoked").len(), 2);
+        assert_eq!(sessions.find(&a, t0()), Lookup::Unknown);
+        assert_eq!(sessions.find(&b, t0()), Lookup::Unknown);
+        assert!(matches!(sessions.find(&c, t0()), Lookup::Live(_)));
         assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("a", "ab"));
     }
 }

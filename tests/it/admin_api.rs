@@ -142,7 +142,14 @@ async fn the_audit_trail_lists_and_verifies() {
         .collect();
     assert_eq!(
         actions,
-        vec!["scim.user.create", "scim.user.patch", "rules.apply"]
+        vec![
+            // Each token is recorded the first time it is presented.
+            "token.seen",
+            "scim.user.create",
+            "scim.user.patch",
+            "token.seen",
+            "rules.apply"
+        ]
     );
     assert!(
         !r.text.contains("audited@example.com"),
@@ -159,7 +166,7 @@ async fn the_audit_trail_lists_and_verifies() {
     assert_eq!(bad.status, 400);
     let v = app.admin("GET", "/audit/verify", None).await;
     assert_eq!(v.body["ok"], true, "{}", v.text);
-    assert_eq!(v.body["checked"], 3);
+    assert_eq!(v.body["checked"], 5);
 }
 
 #[actix_web::test]

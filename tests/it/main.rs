@@ -23,3 +23,4 @@ mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
 mod support;
 mod tls;
+mod tokens;

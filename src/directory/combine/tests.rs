@@ -39,6 +39,7 @@ fn job(change: Change) -> (u64, Job) {
         Job {
             subject: "okta".into(),
             request_id: None,
+            trace: None,
             change,
         },
     )
