@@ -177,6 +177,9 @@ impl Core {
             .with_unknown_attributes(unknown_attributes),
         );
         let metrics = Arc::new(Metrics::new());
+        if let Some(t) = crate::telemetry::global() {
+            t.attach_metrics(&metrics);
+        }
         let status = Arc::new(Status::new(
             store.clone(),
             directory.clone(),
@@ -724,6 +727,12 @@ pub async fn serve_with(
             .context("recording the first-start tokens")?;
     }
     core.spawn_background();
+    let telemetry = crate::telemetry::global();
+    if let Some(t) = telemetry {
+        core.status.set_telemetry(t.health().clone());
+        t.start_audit_export(core.store.clone())?;
+        crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
+    }
     let downstream = downstream(&config).await?;
     let reconciler = Arc::new(Reconciler::new(
         core.store.clone(),
@@ -802,6 +811,11 @@ pub async fn serve_with(
     let _ = stop_workers.send(true);
     let _ = worker.await;
     core.auth_failures.flush().await;
+    if let Some(t) = telemetry {
+        // Its last pass exports what the shutdown audited; the cursor keeps the rest.
+        let t = t.clone();
+        let _ = tokio::task::spawn_blocking(move || t.stop_audit_export()).await;
+    }
     if let Some(sim) = downstream.sim {
         sim.stop().await.context("stopping the simulator")?;
     }

@@ -2,7 +2,8 @@
 //! overrides, then validated into [`Config`]. Unknown keys are an error. Every
 //! secret may be given inline or as a `*_file` path; secrets are redacted in `Debug`.
 //!
-//! Imports nothing of ours.
+//! Imports nothing of ours but the `[telemetry]` section's own module
+//! ([`crate::telemetry::config`]), which also reads the standard `OTEL_*` variables.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,6 +101,8 @@ struct FileConfig {
     audit: AuditSection,
     #[serde(default)]
     log: LogSection,
+    #[serde(default)]
+    telemetry: crate::telemetry::config::TelemetrySection,
     #[serde(default)]
     insights: InsightsSection,
 }
@@ -421,6 +424,8 @@ pub struct Config {
     pub log_refusals_per_minute: u32,
     /// `[log] level` (a tracing filter such as `info,cowork_sync=debug`).
     pub log_level: String,
+    /// `[telemetry]`
+    pub telemetry: crate::telemetry::config::TelemetryConfig,
 }
 
 impl Config {
@@ -440,11 +445,16 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        apply_env(&mut table, env)?;
-        let file: FileConfig = toml::Value::Table(table)
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        apply_env(&mut table, env.iter().cloned())?;
+        let mut file: FileConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
-        validate(file)
+        let telemetry = std::mem::take(&mut file.telemetry).resolve(&env)?;
+        Ok(Config {
+            telemetry,
+            ..validate(file)?
+        })
     }
 
     /// The configuration with every default and no file.
@@ -800,6 +810,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
                 })?;
             level
         },
+        telemetry: Default::default(),
     })
 }
 

@@ -2,10 +2,12 @@
 //!
 //! A small registry of counters, gauges and one latency histogram family. Labels
 //! carry route patterns, methods, statuses and action kinds, never ids or names, so
-//! cardinality stays bounded. Imports nothing of ours.
+//! cardinality stays bounded. A [`MetricSink`] (the OTLP bridge) may receive every
+//! update as well. Imports nothing of ours.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -35,10 +37,26 @@ struct Inner {
     latency: BTreeMap<Labels, Histogram>,
 }
 
+/// Receives every update of the registry as it happens (the OTLP bridge).
+pub trait MetricSink: Send + Sync + std::fmt::Debug {
+    /// `by` was added to a counter.
+    fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)], by: f64);
+    /// A gauge was set.
+    fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)], value: f64);
+    /// One request took `seconds` (the latency histogram, by route pattern).
+    fn latency(&self, route: &str, seconds: f64);
+}
+
+/// The upper bounds of the request latency histogram's buckets, in seconds.
+pub fn latency_buckets() -> Vec<f64> {
+    BUCKETS.to_vec()
+}
+
 /// The metrics registry.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    sink: OnceLock<Arc<dyn MetricSink>>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -96,14 +114,25 @@ impl Metrics {
         f(entry.2.entry(labels(pairs)).or_insert(0.0));
     }
 
+    /// Sends every later update to `sink` as well (once; a second sink is ignored).
+    pub fn set_sink(&self, sink: Arc<dyn MetricSink>) {
+        let _ = self.sink.set(sink);
+    }
+
     /// Adds `by` to a counter.
     pub fn inc(&self, name: &str, help: &str, pairs: &[(&str, &str)], by: f64) {
         self.add(Kind::Counter, name, help, pairs, |v| *v += by);
+        if let Some(sink) = self.sink.get() {
+            sink.counter(name, help, pairs, by);
+        }
     }
 
     /// Sets a gauge.
     pub fn set(&self, name: &str, help: &str, pairs: &[(&str, &str)], value: f64) {
         self.add(Kind::Gauge, name, help, pairs, |v| *v = value);
+        if let Some(sink) = self.sink.get() {
+            sink.gauge(name, help, pairs, value);
+        }
     }
 
     /// Records one HTTP request.
@@ -126,6 +155,10 @@ impl Metrics {
             if seconds <= *bound {
                 h.counts[i] += 1;
             }
+        }
+        drop(inner);
+        if let Some(sink) = self.sink.get() {
+            sink.latency(route, seconds);
         }
     }
 

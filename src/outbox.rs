@@ -67,6 +67,10 @@ pub struct OutboxEntry {
     /// Failed attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The W3C `traceparent` of the write that queued it, so the drain continues
+    /// its trace (absent when telemetry is off, and in entries written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// Queues work inside the caller's transaction. Empty work is not queued.
@@ -86,6 +90,7 @@ pub fn append(
         cause: cause.into(),
         touched,
         attempts: 0,
+        trace: crate::telemetry::propagation::traceparent_for_queue(),
     };
     tx_put_json(txn, Table::Outbox, &seq_key(seq), &entry)?;
     tx_bump(txn, Table::Meta, PENDING_KEY, 1)?;
@@ -166,6 +171,23 @@ mod tests {
         assert_eq!(queued.len(), 2);
         assert_eq!(queued[0].attempts, 1);
         assert_eq!(backlog(&store).unwrap().0, 2);
+    }
+
+    #[test]
+    fn entries_written_before_trace_context_still_decode_and_new_ones_omit_it_when_off() {
+        let old = r#"{"seq":3,"at":"2026-01-01T00:00:00.000Z","cause":"scim.user.create","touched":{"users":["u1"]},"attempts":1}"#;
+        let entry: OutboxEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(entry.trace, None);
+        assert_eq!(entry.touched, Touched::user("u1"));
+        let again = serde_json::to_string(&entry).unwrap();
+        assert!(!again.contains("trace"));
+        let traced = OutboxEntry {
+            trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            ..entry
+        };
+        let back: OutboxEntry =
+            serde_json::from_str(&serde_json::to_string(&traced).unwrap()).unwrap();
+        assert_eq!(back, traced);
     }
 
     #[test]

@@ -204,6 +204,8 @@ pub struct Status {
     user_failures: Mutex<BTreeMap<String, UserFailure>>,
     /// The last store write probe: when (ms since the epoch) and what it found.
     store_probe: Mutex<Option<(i64, Result<(), String>)>>,
+    /// The OTLP exporters' figures, when telemetry is on.
+    telemetry: std::sync::OnceLock<Arc<crate::telemetry::Health>>,
 }
 
 impl Status {
@@ -226,7 +228,18 @@ impl Status {
             phase: AtomicU8::new(Phase::Starting as u8),
             user_failures: Mutex::new(BTreeMap::new()),
             store_probe: Mutex::new(None),
+            telemetry: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reports the OTLP exporters' health from now on (once).
+    pub fn set_telemetry(&self, health: Arc<crate::telemetry::Health>) {
+        let _ = self.telemetry.set(health);
+    }
+
+    /// The exporters' figures (`None`: telemetry is not configured).
+    pub fn telemetry(&self) -> Option<crate::telemetry::HealthReport> {
+        self.telemetry.get().map(|h| h.report())
     }
 
     /// Moves the daemon to `phase` (serving once listening, shutting down on a signal).
@@ -451,6 +464,9 @@ impl Status {
                 Err(e) => Check::new(Verdict::Degraded, format!("store error: {e}")),
             },
         );
+        if let Some(t) = self.telemetry() {
+            checks.insert("telemetry".into(), telemetry_check(&t));
+        }
         Readiness::of(checks)
     }
 
@@ -519,5 +535,30 @@ impl Status {
             &[],
             f64::from(r.consecutive_failures),
         );
+    }
+}
+
+/// The telemetry check: `degraded` while audit records cannot be exported (they wait
+/// behind the cursor; SCIM writes are never affected).
+fn telemetry_check(t: &crate::telemetry::HealthReport) -> Check {
+    let lag = format!(
+        "audit records exported up to #{} (lag {})",
+        t.audit_cursor, t.audit_lag
+    );
+    match &t.last_error {
+        Some(e) if t.audit_failures_in_row > 0 => Check::new(
+            Verdict::Degraded,
+            format!(
+                "exporting to {} fails ({} in a row: {e}); {lag}",
+                t.endpoint, t.audit_failures_in_row
+            ),
+        ),
+        _ => Check::new(
+            Verdict::Ok,
+            format!(
+                "exporting to {}; {lag}; {} span(s) dropped",
+                t.endpoint, t.spans_dropped
+            ),
+        ),
     }
 }

@@ -20,15 +20,21 @@ fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
     Config::load(path, std::env::vars()).map_err(|e| Failure::invalid(e.to_string()))
 }
 
-/// Sets up logging: the config's level (or `RUST_LOG`), text or JSON lines, to stderr.
-fn init_logging(level: &str, format: LogFormat) {
+/// Sets up logging: the config's level (or `RUST_LOG`), text or JSON lines, to stderr;
+/// with `telemetry`, spans go to its OTLP collector as well.
+fn init_logging(
+    level: &str,
+    format: LogFormat,
+    telemetry: Option<&std::sync::Arc<crate::telemetry::Telemetry>>,
+) {
     let level = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
     let targets: Targets = level
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let registry = tracing_subscriber::registry()
         .with(targets)
-        .with(crate::http::limits::QuietParseErrors);
+        .with(crate::http::limits::QuietParseErrors)
+        .with(telemetry.map(|t| t.layer()));
     let result = match format {
         LogFormat::Json => registry
             .with(
@@ -55,14 +61,23 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             accept_rollback,
         } => {
             let config = load_config(config.as_deref())?;
-            init_logging(&config.log_level, config.log_format);
-            actix_web::rt::System::new()
+            let telemetry = crate::telemetry::Telemetry::start(&config.telemetry)
+                .map_err(|e| Failure::invalid(e.to_string()))?;
+            if let Some(t) = &telemetry {
+                t.install();
+            }
+            init_logging(&config.log_level, config.log_format, telemetry.as_ref());
+            let served = actix_web::rt::System::new()
                 .block_on(crate::app::serve_with(
                     config,
                     clock::system(),
                     crate::app::ServeOptions { accept_rollback },
                 ))
-                .map_err(Failure::from)
+                .map_err(Failure::from);
+            if let Some(t) = telemetry {
+                t.shutdown();
+            }
+            served
         }
         Command::Token {
             command:
@@ -215,7 +230,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
                 Failure::invalid(format!("--listen '{listen}' is not an address:port ({e})"))
             })?;
-            init_logging("info", LogFormat::Text);
+            init_logging("info", LogFormat::Text, None);
             let options = crate::sim::SimOptions {
                 listen,
                 data_dir: Some(data_dir),

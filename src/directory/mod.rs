@@ -1,12 +1,13 @@
 //! The SCIM directory: Users and Groups on the store.
 //!
 //! Each operation validates with the pure protocol code (`scim`), then makes its
-//! change in ONE store transaction together with its audit entry and its outbox
-//! entry, and returns only once the write is durable. Writers are serialized by one
-//! lock so that the reads a write depends on (uniqueness, current members) cannot go
-//! stale; the durable flush happens outside that lock so concurrent writers share it.
-//! Concurrent user creates are combined into one transaction and one flush
-//! ([`combine`]); PUT and PATCH compute their new document before taking the lock.
+//! change in a store transaction together with its audit entry and its outbox
+//! entry, and returns only once the write is durable. Every SCIM write goes through
+//! the combining writer ([`combine`]): concurrent writes are validated one after the
+//! other against a view that includes the writes before them ([`view`]), so the reads
+//! a write depends on (uniqueness, `If-Match`, current members) cannot go stale, and
+//! they commit in one transaction and one flush. PUT and PATCH compute their new
+//! document before queueing ([`write`]).
 //!
 //! Memberships are keys of their own (`Members`, `MemberOf`), so a PATCH that adds
 //! 100 members to a group of 100,000 costs 100 key writes. Every call here is
@@ -20,6 +21,8 @@ pub mod query;
 pub mod records;
 mod render;
 pub mod snapshot;
+mod view;
+mod write;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -27,15 +30,17 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use crate::audit::{self, AuditDraft};
 use crate::clock::SharedClock;
 use crate::config::UnknownMembers;
-use crate::outbox::{self, Touched};
+use crate::outbox::Touched;
 use crate::scim::members::{MemberKind, MemberOp, MemberRef};
-use crate::scim::resource::{self, InputResource};
+use crate::scim::resource;
 use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError, UnknownAttributes, Unknowns};
-use crate::store::codec::{from_bytes, scan_json, tx_bump, tx_get_json, tx_put_json};
-use crate::store::{transaction, Store, StoreError, Table, TxFail, Txn, WriteIntent};
+use crate::store::codec::{from_bytes, tx_bump, tx_get_json, tx_put_json};
+
+use crate::store::{Store, StoreError, Table, TxFail, Txn};
+use view::{Plain, Reads};
+use write::{Change, Edit, Update};
 
 pub use ids::IdGen;
 pub use records::Record;
@@ -63,28 +68,6 @@ pub enum DirectoryError {
 }
 
 type TxResult<T> = Result<T, TxFail<DirectoryError>>;
-
-/// Why an update transaction stopped: a real failure, or nothing to change (then
-/// the transaction is abandoned so even net-zero writes are not committed).
-enum UpdateAbort {
-    Failed(DirectoryError),
-    Unchanged,
-}
-
-impl From<StoreError> for UpdateAbort {
-    fn from(e: StoreError) -> Self {
-        UpdateAbort::Failed(DirectoryError::Store(e))
-    }
-}
-
-impl From<TxFail<DirectoryError>> for TxFail<UpdateAbort> {
-    fn from(e: TxFail<DirectoryError>) -> Self {
-        match e {
-            TxFail::Domain(d) => TxFail::Domain(UpdateAbort::Failed(d)),
-            TxFail::Store(s) => TxFail::Store(s),
-        }
-    }
-}
 
 fn scim_fail<T>(e: ScimError) -> TxResult<T> {
     Err(TxFail::Domain(DirectoryError::Scim(e)))
@@ -309,7 +292,7 @@ pub struct Directory {
     registry: Arc<SchemaRegistry>,
     clock: SharedClock,
     writer: Mutex<()>,
-    /// Combines concurrent user creates into one transaction (see [`combine`]).
+    /// Combines concurrent writes into one transaction (see [`combine`]).
     combiner: combine::Combiner,
     ids: IdGen,
     unknown_members: UnknownMembers,
@@ -439,105 +422,7 @@ impl Directory {
         body: Value,
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        let unknown = input.unknown.clone();
-        if kind == ResourceKind::User {
-            // Users name no members: their creates are combined (see `combine`).
-            return self.create_combined(caller, input).map(|written| Written {
-                unknown_attributes: unknown,
-                ..written
-            });
-        }
-        let written = {
-            // Announced before queueing, so a flush waits for this commit too.
-            let _intent = WriteIntent::new(self.store.as_ref());
-            let _writer = self.writer.lock();
-            let now = self.clock.now();
-            let id = self
-                .ids
-                .next(self.clock.now_millis())
-                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
-            let record = Record::new(input.document.clone(), now);
-            let members = self.resolve_members(kind, &id, input.members.as_deref())?;
-            // Ids grow with time, so a new resource is normally last in list order;
-            // one that sorts earlier (a clock stepped back) shifts known positions.
-            let shifts = self
-                .store
-                .last(table(kind), b"")?
-                .is_some_and(|(last, _)| last.as_slice() > id.as_bytes());
-            let created = transaction(self.store.as_ref(), |txn| -> TxResult<Written> {
-                self.create_in(txn, caller, kind, &id, &record, &input, &members, now)
-            })?;
-            if shifts {
-                self.positions.forget(kind);
-            }
-            created
-        };
-        self.store.sync()?;
-        Ok(Written {
-            unknown_attributes: unknown,
-            ..written
-        })
-    }
-
-    /// The transaction body of a create: indexes (refusing taken unique values),
-    /// memberships, the record, the counter, the audit entry and the outbox entry.
-    #[allow(clippy::too_many_arguments)]
-    fn create_in(
-        &self,
-        txn: &mut dyn Txn,
-        caller: Caller<'_>,
-        kind: ResourceKind,
-        id: &str,
-        record: &Record,
-        input: &InputResource,
-        members: &ResolvedMembers,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> TxResult<Written> {
-        for index in indexes(kind) {
-            if let Some(key) = index.key(&record.doc, id) {
-                index.insert(txn, &key, id)?;
-            }
-        }
-        let mut record = record.clone();
-        let mut delta = MemberDelta {
-            unknown: members.unknown.clone(),
-            ..MemberDelta::default()
-        };
-        if kind == ResourceKind::Group {
-            let display = record.display(kind);
-            for (member, member_kind, member_display) in &members.known {
-                add_member(
-                    txn,
-                    id,
-                    display.as_deref(),
-                    member,
-                    *member_kind,
-                    member_display.clone(),
-                )?;
-                delta.added.push((member.clone(), *member_kind));
-            }
-            record.member_count = delta.added.len() as u64;
-        }
-        tx_put_json(txn, table(kind), id.as_bytes(), &record)?;
-        tx_bump(txn, Table::Meta, count_key(kind), 1)?;
-        let action = format!("scim.{}.create", kind_word(kind));
-        let mut details = json!({ "attributes": input.attribute_names });
-        if kind == ResourceKind::Group {
-            merge(&mut details, delta.audit_details());
-        }
-        self.audit(txn, caller, &action, id, details)?;
-        let touched = match kind {
-            ResourceKind::User => Touched::user(id),
-            ResourceKind::Group => delta.touched(),
-        };
-        outbox::append(txn, &action, touched, now)?;
-        Ok(Written {
-            id: id.to_string(),
-            record,
-            changed: true,
-            unknown_members: delta.unknown.len(),
-            unknown_attributes: Unknowns::default(),
-        })
+        self.submit(caller, Change::Create { kind, input })
     }
 
     /// `PUT /Users/{id}` and `PUT /Groups/{id}`.
@@ -550,31 +435,7 @@ impl Directory {
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        let written = self.update(caller, kind, id, precondition, "replace", |record, _| {
-            let doc = resource::replace_document(&self.registry, kind, &record.doc, &input)?;
-            let member_ops = match (&input, kind) {
-                (
-                    InputResource {
-                        members: Some(m), ..
-                    },
-                    ResourceKind::Group,
-                ) => {
-                    vec![MemberOp::Replace(m.clone())]
-                }
-                // RFC 7644 §3.5.1: PUT replaces the resource; absent members means none.
-                (_, ResourceKind::Group) => vec![MemberOp::RemoveAll],
-                _ => Vec::new(),
-            };
-            Ok((
-                doc,
-                member_ops,
-                input.attribute_names.iter().cloned().collect(),
-            ))
-        })?;
-        Ok(Written {
-            unknown_attributes: input.unknown,
-            ..written
-        })
+        self.update(caller, kind, id, precondition, Edit::Replace(input))
     }
 
     /// `PATCH /Users/{id}` and `PATCH /Groups/{id}`.
@@ -587,154 +448,37 @@ impl Directory {
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
         let request = patch::parse(&self.registry, kind, body, self.unknown_attributes)?;
-        // What the last application dropped (it may run twice, see `update`).
-        let unknown = Mutex::new(Unknowns::default());
-        let written = self.update(caller, kind, id, precondition, "patch", |record, id| {
-            let mut outcome = patch::apply(&self.registry, kind, id, &record.doc, &request)?;
-            if let Some(doc) = outcome.document.as_object_mut() {
-                resource::normalize_names(doc)?;
-            }
-            *unknown.lock() = std::mem::take(&mut outcome.unknown);
-            Ok((outcome.document, outcome.member_ops, outcome.changed))
-        })?;
-        Ok(Written {
-            unknown_attributes: unknown.into_inner(),
-            ..written
-        })
+        self.update(caller, kind, id, precondition, Edit::Patch(request))
     }
 
-    /// The shared write path of PUT and PATCH: compute the new document and member
-    /// operations from the current record, then apply both in one transaction.
+    /// The shared path of PUT and PATCH: the request is applied here, before
+    /// queueing (a PATCH of thousands of operations costs no other write its time),
+    /// against the current record; the combining writer reuses the result when the
+    /// record is still that version (the usual case) and applies it again otherwise.
     fn update(
         &self,
         caller: Caller<'_>,
         kind: ResourceKind,
         id: &str,
         precondition: &Precondition,
-        verb: &str,
-        compute: impl Fn(&Record, &str) -> Result<(Value, Vec<MemberOp>, BTreeSet<String>), ScimError>,
+        edit: Edit,
     ) -> Result<Written, DirectoryError> {
-        // Applying the request (a PATCH of thousands of operations, a PUT) happens
-        // before taking the writer lock, against the current record; under the lock
-        // it is reused when the record is still that version (the usual case).
         let seen = self
             .record(kind, id)?
             .ok_or_else(|| Self::not_found(kind, id))?;
         precondition.check(&seen)?;
-        let computed = compute(&seen, id)?;
-        let written = {
-            // Announced before queueing, so a flush waits for this commit too.
-            let _intent = WriteIntent::new(self.store.as_ref());
-            let _writer = self.writer.lock();
-            let now = self.clock.now();
-            let current = self
-                .record(kind, id)?
-                .ok_or_else(|| Self::not_found(kind, id))?;
-            let (doc, member_ops, mut changed_names) = if current.version == seen.version {
-                computed
-            } else {
-                // A concurrent write changed it meanwhile: check and apply again.
-                precondition.check(&current)?;
-                compute(&current, id)?
-            };
-            let doc = guard_tombstone(kind, &current.doc, doc, &mut changed_names);
-            let doc_changed = doc != current.doc;
-            let plan = self.plan_member_ops(kind, id, &member_ops)?;
-            let old_display = current.display(kind);
-            let mut next = current.clone();
-            next.doc = doc;
-            let new_display = next.display(kind);
-            let display_changed = old_display != new_display;
-            // Rewriting denormalized display names needs the other side of each membership.
-            let relinks = if display_changed {
-                self.relinks(kind, id)?
-            } else {
-                Relinks::default()
-            };
-            let result = transaction(
-                self.store.as_ref(),
-                |txn| -> Result<Written, TxFail<UpdateAbort>> {
-                    let mut next = next.clone();
-                    let delta = apply_member_plan(txn, id, new_display.as_deref(), &plan)?;
-                    let members_changed = !delta.added.is_empty() || !delta.removed.is_empty();
-                    if !doc_changed && !members_changed {
-                        if delta.unknown.is_empty() {
-                            return Err(TxFail::Domain(UpdateAbort::Unchanged));
-                        }
-                        // Nothing changed, but the skipped ids are worth a record.
-                        let action = format!("scim.{}.{verb}", kind_word(kind));
-                        self.audit(txn, caller, &action, id, delta.audit_details())?;
-                        return Ok(Written {
-                            id: id.to_string(),
-                            record: current.clone(),
-                            changed: false,
-                            unknown_members: delta.unknown.len(),
-                            unknown_attributes: Unknowns::default(),
-                        });
-                    }
-                    if doc_changed {
-                        for index in indexes(kind) {
-                            let old = index.key(&current.doc, id);
-                            let new = index.key(&next.doc, id);
-                            if old != new {
-                                if let Some(old) = &old {
-                                    txn.remove(index.table, old)?;
-                                }
-                                if let Some(new) = &new {
-                                    index.insert(txn, new, id)?;
-                                }
-                            }
-                        }
-                    }
-                    if display_changed {
-                        relink_display(txn, kind, id, new_display.as_deref(), &relinks)?;
-                    }
-                    next.member_count = (next.member_count + delta.added.len() as u64)
-                        .saturating_sub(delta.removed.len() as u64);
-                    next.touch(now);
-                    tx_put_json(txn, table(kind), id.as_bytes(), &next)?;
-                    let action = format!("scim.{}.{verb}", kind_word(kind));
-                    let mut names: Vec<String> = changed_names.iter().cloned().collect();
-                    if members_changed && !names.iter().any(|n| n == "members") {
-                        names.push("members".into());
-                    }
-                    let mut details = json!({ "attributes": names });
-                    if kind == ResourceKind::Group {
-                        merge(&mut details, delta.audit_details());
-                    }
-                    self.audit(txn, caller, &action, id, details)?;
-                    let mut touched = delta.touched();
-                    match kind {
-                        ResourceKind::User => touched.users.push(id.to_string()),
-                        ResourceKind::Group if doc_changed => touched.groups.push(id.to_string()),
-                        ResourceKind::Group => {}
-                    }
-                    outbox::append(txn, &action, touched, now)?;
-                    Ok(Written {
-                        id: id.to_string(),
-                        record: next,
-                        changed: true,
-                        unknown_members: delta.unknown.len(),
-                        unknown_attributes: Unknowns::default(),
-                    })
-                },
-            );
-            match result {
-                Ok(written) => written,
-                Err(UpdateAbort::Unchanged) => Written {
-                    id: id.to_string(),
-                    record: current,
-                    changed: false,
-                    unknown_members: 0,
-                    unknown_attributes: Unknowns::default(),
-                },
-                Err(UpdateAbort::Failed(e)) => return Err(e),
-            }
-        };
-        if written.changed {
-            self.store.sync()?;
-        }
-        Ok(written)
+        let computed = self.compute(kind, id, &edit, &seen)?;
+        self.submit(
+            caller,
+            Change::Update(Box::new(Update {
+                kind,
+                id: id.to_string(),
+                precondition: precondition.clone(),
+                edit,
+                seen_version: seen.version,
+                computed,
+            })),
+        )
     }
 
     /// `DELETE /Users/{id}` and `DELETE /Groups/{id}`.
@@ -745,148 +489,41 @@ impl Directory {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), DirectoryError> {
-        {
-            // Announced before queueing, so a flush waits for this commit too.
-            let _intent = WriteIntent::new(self.store.as_ref());
-            let _writer = self.writer.lock();
-            let now = self.clock.now();
-            let current = self
-                .record(kind, id)?
-                .ok_or_else(|| Self::not_found(kind, id))?;
-            precondition.check(&current)?;
-            // Both directions of every membership this resource takes part in.
-            let parents = self.member_of(id)?;
-            let members = if kind == ResourceKind::Group {
-                self.members(id)?
-            } else {
-                Vec::new()
-            };
-            let touched = match kind {
-                ResourceKind::User => Touched::user(id),
-                ResourceKind::Group => {
-                    let users = self.transitive_users(id)?;
-                    if users.len() > TOUCHED_USERS_MAX {
-                        Touched::everything()
-                    } else {
-                        Touched {
-                            users: users.into_iter().collect(),
-                            ..Touched::default()
-                        }
-                    }
-                }
-            };
-            transaction(self.store.as_ref(), |txn| -> TxResult<()> {
-                for index in indexes(kind) {
-                    if let Some(key) = index.key(&current.doc, id) {
-                        txn.remove(index.table, &key)?;
-                    }
-                }
-                for group in &parents {
-                    txn.remove(Table::Members, &member_key(group, id))?;
-                    txn.remove(Table::MemberOf, &member_of_key(id, group))?;
-                    bump_group(txn, group, -1, now)?;
-                }
-                for (member, _) in &members {
-                    txn.remove(Table::MemberOf, &member_of_key(member, id))?;
-                    txn.remove(Table::Members, &member_key(id, member))?;
-                }
-                let removed = (parents.len() + members.len()) as i64;
-                tx_bump(txn, Table::Meta, MEMBERSHIP_COUNT_KEY, -removed)?;
-                txn.remove(table(kind), id.as_bytes())?;
-                tx_bump(txn, Table::Meta, count_key(kind), -1)?;
-                let action = format!("scim.{}.delete", kind_word(kind));
-                self.audit(
-                    txn,
-                    caller,
-                    &action,
-                    id,
-                    json!({ "memberships_removed": removed }),
-                )?;
-                outbox::append(txn, &action, touched.clone(), now)?;
-                Ok(())
-            })?;
-            // Every later resource moved up one place in list order.
-            self.positions.forget(kind);
-        }
-        self.store.sync()?;
-        Ok(())
-    }
-
-    fn audit(
-        &self,
-        txn: &mut dyn Txn,
-        caller: Caller<'_>,
-        action: &str,
-        target: &str,
-        mut details: Value,
-    ) -> TxResult<()> {
-        if let Some(rid) = caller.request_id {
-            merge(&mut details, json!({ "request_id": rid }));
-        }
-        audit::append(
-            txn,
-            AuditDraft::new(caller.subject, action, Some(target)).with(details),
-            self.clock.now(),
-        )?;
-        Ok(())
+        self.submit(
+            caller,
+            Change::Delete {
+                kind,
+                id: id.to_string(),
+                precondition: precondition.clone(),
+            },
+        )
+        .map(|_| ())
     }
 
     /// The groups `id` is a direct member of.
     pub fn member_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        self.store
-            .scan(Table::MemberOf, &prefix(id), None, &mut |k, _| {
-                if let Some(g) = crate::store::codec::pair_second(k) {
-                    out.push(g.to_string());
-                }
-                std::ops::ControlFlow::Continue(())
-            })?;
-        Ok(out)
+        member_of_in(&Plain(self.store.as_ref()), id)
     }
 
     /// The direct members of group `id`.
     pub fn members(&self, id: &str) -> Result<Vec<(String, MemberKind)>, StoreError> {
-        let mut out = Vec::new();
-        scan_json::<MemberValue>(
-            self.store.as_ref(),
-            Table::Members,
-            &prefix(id),
-            None,
-            |k, v| {
-                if let Some(m) = crate::store::codec::pair_second(k) {
-                    out.push((m.to_string(), v.kind.into()));
-                }
-                std::ops::ControlFlow::Continue(())
-            },
-        )?;
-        Ok(out)
+        members_in(&Plain(self.store.as_ref()), id)
     }
 
     /// Every user in group `id` or in groups nested inside it (cycle-safe).
     pub fn transitive_users(&self, id: &str) -> Result<BTreeSet<String>, StoreError> {
-        let mut users = BTreeSet::new();
-        let mut seen = HashSet::new();
-        let mut queue = vec![id.to_string()];
-        while let Some(group) = queue.pop() {
-            if !seen.insert(group.clone()) {
-                continue;
-            }
-            for (member, kind) in self.members(&group)? {
-                match kind {
-                    MemberKind::User => {
-                        users.insert(member);
-                    }
-                    MemberKind::Group => queue.push(member),
-                }
-            }
-        }
-        Ok(users)
+        transitive_users_in(&Plain(self.store.as_ref()), id)
     }
 
-    fn relinks(&self, kind: ResourceKind, id: &str) -> Result<Relinks, StoreError> {
-        let parents = self.member_of(id)?;
+    fn relinks(
+        &self,
+        reads: &dyn Reads,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Relinks, StoreError> {
+        let parents = member_of_in(reads, id)?;
         let members = if kind == ResourceKind::Group {
-            self.members(id)?.into_iter().map(|(m, _)| m).collect()
+            members_in(reads, id)?.into_iter().map(|(m, _)| m).collect()
         } else {
             Vec::new()
         };
@@ -897,6 +534,7 @@ impl Directory {
     /// display), which do not.
     fn resolve_members(
         &self,
+        reads: &dyn Reads,
         kind: ResourceKind,
         group_id: &str,
         refs: Option<&[MemberRef]>,
@@ -918,7 +556,7 @@ impl Directory {
                     ScimError::InvalidValue("a group cannot be a member of itself".into()).into(),
                 );
             }
-            match self.lookup_member(r)? {
+            match self.lookup_member(reads, r)? {
                 Some((kind, display)) => {
                     out.known
                         .push((r.value.clone(), kind, r.display.clone().or(display)))
@@ -934,6 +572,7 @@ impl Directory {
 
     fn lookup_member(
         &self,
+        reads: &dyn Reads,
         r: &MemberRef,
     ) -> Result<Option<(MemberKind, Option<String>)>, StoreError> {
         let kinds: &[MemberKind] = match r.kind {
@@ -942,7 +581,7 @@ impl Directory {
             None => &[MemberKind::User, MemberKind::Group],
         };
         for k in kinds {
-            if let Some(bytes) = self.store.get(member_table(*k), r.value.as_bytes())? {
+            if let Some(bytes) = reads.get(member_table(*k), r.value.as_bytes())? {
                 let record: Record = from_bytes(&bytes, member_table(*k))?;
                 let resource_kind = match k {
                     MemberKind::User => ResourceKind::User,
@@ -958,6 +597,7 @@ impl Directory {
     /// and the current member list read only when an operation needs it.
     fn plan_member_ops(
         &self,
+        reads: &dyn Reads,
         kind: ResourceKind,
         group_id: &str,
         ops: &[MemberOp],
@@ -970,13 +610,13 @@ impl Directory {
             .iter()
             .any(|op| matches!(op, MemberOp::RemoveAll | MemberOp::Replace(_)));
         if needs_current {
-            plan.current = Some(self.members(group_id)?);
+            plan.current = Some(members_in(reads, group_id)?);
         }
         let mut unknown = Vec::new();
         for op in ops {
             let step = match op {
                 MemberOp::Add(refs) | MemberOp::Replace(refs) => {
-                    let resolved = self.resolve_members(kind, group_id, Some(refs))?;
+                    let resolved = self.resolve_members(reads, kind, group_id, Some(refs))?;
                     unknown.extend(resolved.unknown);
                     let known = resolved.known;
                     if matches!(op, MemberOp::Add(_)) {
@@ -993,6 +633,62 @@ impl Directory {
         plan.unknown = unknown;
         Ok(plan)
     }
+}
+
+/// The groups `id` is a direct member of.
+fn member_of_in(reads: &dyn Reads, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    reads.scan(Table::MemberOf, &prefix(id), &mut |k, _| {
+        if let Some(g) = crate::store::codec::pair_second(k) {
+            out.push(g.to_string());
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// The direct members of group `id`.
+fn members_in(reads: &dyn Reads, id: &str) -> Result<Vec<(String, MemberKind)>, StoreError> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    reads.scan(
+        Table::Members,
+        &prefix(id),
+        &mut |k, v| match from_bytes::<MemberValue>(v, Table::Members) {
+            Ok(value) => {
+                if let Some(m) = crate::store::codec::pair_second(k) {
+                    out.push((m.to_string(), value.kind.into()));
+                }
+                std::ops::ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                std::ops::ControlFlow::Break(())
+            }
+        },
+    )?;
+    failed.map_or(Ok(out), Err)
+}
+
+/// Every user in group `id` or in groups nested inside it (cycle-safe).
+fn transitive_users_in(reads: &dyn Reads, id: &str) -> Result<BTreeSet<String>, StoreError> {
+    let mut users = BTreeSet::new();
+    let mut seen = HashSet::new();
+    let mut queue = vec![id.to_string()];
+    while let Some(group) = queue.pop() {
+        if !seen.insert(group.clone()) {
+            continue;
+        }
+        for (member, kind) in members_in(reads, &group)? {
+            match kind {
+                MemberKind::User => {
+                    users.insert(member);
+                }
+                MemberKind::Group => queue.push(member),
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// Members a body named, split into those that exist and those that do not.

@@ -244,6 +244,7 @@ pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
         "rules": rules_version,
         "reconcile": state.status.reconcile(),
         "downstream": state.status.downstream(),
+        "telemetry": state.status.telemetry(),
         "recent_runs": runs,
     }))
 }

@@ -78,7 +78,7 @@ pub async fn observe<B: MessageBody>(
                 .map(|s| s.clock.clone()),
         )
         .and_then(|l| scim_target(req.path()).map(|t| (l, t)));
-    let span = tracing::info_span!("request", id = %rid, method = %method, route = %route);
+    let span = request_span(&req, &rid, &method, &route);
     let result = match super::limits::check_head(&req) {
         Ok(()) => next.call(req).instrument(span.clone()).await,
         Err(refused) => Err(refused.into()),
@@ -90,6 +90,10 @@ pub async fn observe<B: MessageBody>(
     };
     if let Some(m) = metrics {
         m.observe_request(&route, &method, status, elapsed);
+    }
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "error");
     }
     let _enter = span.enter();
     if status >= 500 {
@@ -142,6 +146,44 @@ pub async fn observe<B: MessageBody>(
         }
         res
     })
+}
+
+/// The request's span: our fields (id, method, route) plus, for OpenTelemetry, the
+/// HTTP server conventions (`{method} {route}`, kind server, `http.request.method`,
+/// `http.route`, `url.path` with anything personal redacted, `url.scheme`, the status)
+/// and the IdP's `traceparent` as parent.
+fn request_span(req: &ServiceRequest, rid: &str, method: &str, route: &str) -> tracing::Span {
+    if !crate::telemetry::propagation::enabled() {
+        return tracing::info_span!("request", id = %rid, method = %method, route = %route);
+    }
+    let span = tracing::info_span!(
+        "request",
+        id = %rid,
+        method = %method,
+        route = %route,
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = %route,
+        url.path = %crate::telemetry::propagation::redact_path(req.path()),
+        url.scheme = %req.connection_info().scheme(),
+        network.protocol.version = %protocol_version(req.version()),
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::propagation::accept_parent(&span, |name| {
+        req.headers().get(name).and_then(|v| v.to_str().ok())
+    });
+    span
+}
+
+fn protocol_version(v: actix_web::http::Version) -> &'static str {
+    match v {
+        actix_web::http::Version::HTTP_10 => "1.0",
+        actix_web::http::Version::HTTP_2 => "2",
+        actix_web::http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
 }
 
 /// The one line standing for the refusals a minute's budget left out.

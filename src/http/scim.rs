@@ -275,6 +275,24 @@ fn caller<'a>(who: &'a ScimCaller, rid: &'a Option<String>) -> Caller<'a> {
     }
 }
 
+/// The span of one directory write (the transaction, its audit entry and the outbox
+/// entry that carries this span's trace context to the drain).
+fn write_span(kind: ResourceKind, op: &'static str) -> tracing::Span {
+    if !crate::telemetry::propagation::enabled() {
+        return tracing::Span::none();
+    }
+    let resource = match kind {
+        ResourceKind::User => "User",
+        ResourceKind::Group => "Group",
+    };
+    tracing::info_span!(
+        "directory.write",
+        otel.name = %format!("directory {op} {resource}"),
+        scim.resource = resource,
+        scim.operation = op,
+    )
+}
+
 /// Which directory write a request makes.
 #[derive(Clone, Copy)]
 enum Write {
@@ -302,8 +320,17 @@ async fn write(
     // request names `attributes` (RFC 7644 §3.5.2: then 200 with the resource).
     let needs_body = !matches!(op, Write::Patch) || kind == ResourceKind::User || attributes_asked;
     let directory = state.directory.clone();
+    let span = write_span(
+        kind,
+        match op {
+            Write::Create => "create",
+            Write::Replace => "replace",
+            Write::Patch => "patch",
+        },
+    );
     // The write and the rendering of its answer in one trip to the blocking pool.
     let (written, rendered) = blocking(move || {
+        let _span = span.entered();
         let who = caller(&who, &rid);
         let written = match op {
             Write::Create => directory.create(who, kind, body),
@@ -377,7 +404,12 @@ async fn delete(
     let rid = request_id(&req);
     let pre = precondition(&req);
     let directory = state.directory.clone();
-    blocking(move || directory.delete(caller(&who, &rid), kind, &id, &pre)).await?;
+    let span = write_span(kind, "delete");
+    blocking(move || {
+        let _span = span.entered();
+        directory.delete(caller(&who, &rid), kind, &id, &pre)
+    })
+    .await?;
     state.notify_change();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -34,8 +34,8 @@ pub struct ReadPlan {
     pub desired_keys: BTreeSet<String>,
     /// Per-user spend overrides are needed (materializing, or owned overrides exist).
     pub user_spend: bool,
-    /// Plugin names the rules give group settings (their installation settings are
-    /// read through the beta Plugins API in real mode).
+    /// Plugin names the rules give settings, org-wide or per group (their
+    /// installation settings are read through the beta Plugins API in real mode).
     pub plugin_names: BTreeSet<String>,
 }
 

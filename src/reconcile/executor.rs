@@ -541,6 +541,16 @@ impl<C: CoworkApi> Executor<'_, C> {
                 c.put_plugin_policy(plugin_id, &update, key).await?;
                 done(Outcome::Applied, Vec::new())
             }
+            Op::SetOrgPluginSetting {
+                plugin_id,
+                preference,
+                ..
+            } => {
+                let target = crate::cowork::PluginTarget::Organization;
+                c.set_plugin_setting(plugin_id, &target, (*preference).into(), key)
+                    .await?;
+                done(Outcome::Applied, Vec::new())
+            }
             Op::SetPluginSetting {
                 plugin_id,
                 group,

@@ -45,6 +45,8 @@ use std::time::Instant;
 use serde_json::json;
 
 pub use error::ReconcileError;
+
+use crate::telemetry::work::phase_span;
 pub use held::{render_approval, render_held, Approval, ApproveReport};
 pub use options::{ReconcileOptions, RunOptions};
 pub use outbox_worker::outbox_worker;
@@ -55,6 +57,7 @@ pub use report::{
 };
 pub use runs::{RunOutcome, RunRecord, Trigger};
 pub use scheduler::start_scheduler;
+use tracing::Instrument;
 
 use crate::audit::timestamp;
 use crate::clock::SharedClock;
@@ -182,7 +185,8 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             return Err(ReconcileError::AlreadyRunning);
         }
         let _apply = self.apply.lock().await;
-        let result = self.run_locked(&options).await;
+        let span = crate::telemetry::work::run_span(&options.trigger);
+        let result = self.run_locked(&options).instrument(span).await;
         self.end_run(&result);
         result
     }
@@ -287,7 +291,11 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 error,
             }
         };
-        let prepared = match self.prepare_full(None, Some(&progress)).await {
+        let prepared = match self
+            .prepare_full(None, Some(&progress))
+            .instrument(phase_span("read"))
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 self.status.downstream_outcome(Err(e.to_string()));
@@ -319,6 +327,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             Some(prepared) => {
                 let mut planned = self
                     .plan_prepared(prepared, options.force, Some(&progress))
+                    .instrument(phase_span("plan"))
                     .await?;
                 let read_calls = calls_since(before, self.client.call_counts());
                 let who = Applier {
@@ -333,7 +342,10 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                     progress: Some(progress.clone()),
                     stop_on_transient: false,
                 };
-                let executed = self.apply(&mut planned, who).await?;
+                let executed = self
+                    .apply(&mut planned, who)
+                    .instrument(phase_span("apply"))
+                    .await?;
                 let outcome = match (executed.failed + executed.skipped, planned.plan.holds()) {
                     (0, false) => RunOutcome::Ok,
                     (0, true) => RunOutcome::Held,
@@ -351,7 +363,10 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             RunOutcome::Ok | RunOutcome::Held | RunOutcome::Skipped => Some(mark),
             _ => None,
         };
-        let acked = self.record_run(&report, ack_up_to).await?;
+        let acked = self
+            .record_run(&report, ack_up_to)
+            .instrument(phase_span("record"))
+            .await?;
         let report = RunReport {
             outbox_acked: acked,
             ..report
@@ -401,6 +416,16 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         if entries.is_empty() {
             return Ok(DrainReport::default());
         }
+        let span = crate::telemetry::work::drain_span(&entries);
+        self.drain_entries(entries).instrument(span).await
+    }
+
+    /// Applies what `entries` touched (in the drain's span, which continues the
+    /// traces of the writes that queued them).
+    async fn drain_entries(
+        &self,
+        entries: Vec<OutboxEntry>,
+    ) -> Result<DrainReport, ReconcileError> {
         let before = self.client.call_counts();
         let mut report = if entries.iter().any(|e| e.touched.everything) {
             self.drain_everything(&entries).await?

@@ -228,6 +228,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 .groups
                 .values()
                 .flat_map(|g| g.plugins.keys().cloned())
+                .chain(desired.org.plugins.keys().cloned())
                 .collect(),
         };
         let actual = actual::read_full(&self.client, &ownership, &what, progress_fn).await?;

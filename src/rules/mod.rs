@@ -25,6 +25,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pool;
 
 pub use diff::{diff, RuleTableDiff};
 pub use error::{ErrorCode, RuleError, RuleErrors, RuleWarning, Subject, WarningCode};
@@ -34,8 +36,8 @@ pub use explain::{
 };
 pub use model::{
     AdminLevel, Blanket, Capabilities, ConnectorMode, ConnectorSpec, ConnectorTools, GroupSpec,
-    MatchSpec, OrgPlugins, OrgSpec, Plan, PluginPreference, ProvisioningMode, RoleSpec, RuleFile,
-    RuleSpec, SpendAmount, SpendSpec,
+    MatchSpec, OrgPlugins, OrgSpec, Plan, PluginPreference, PoolTable, ProvisioningMode, RoleSpec,
+    RuleFile, RuleSpec, SpendAmount, SpendSpec,
 };
 pub use resolve::{
     resolve, DesiredGroup, DesiredState, ManagedUser, OrgExpectations, ResolutionWarning,
@@ -44,6 +46,6 @@ pub use resolve::{
 #[doc(hidden)]
 pub use synthetic::synthetic_snapshot;
 pub use validate::{
-    load_rule_file, validate, CompiledRule, PluginOrigin, RuleMatcher, SpendLimit, TargetGroup,
-    ValidRuleTable, MAX_GROUPS,
+    load_rule_file, validate, CompiledRule, PluginOrigin, PoolSpec, RuleMatcher, SpendLimit,
+    TargetGroup, ValidRuleTable, MAX_GROUPS,
 };

@@ -551,6 +551,33 @@ pub struct SpendSpec {
     pub tokens: Option<SpendAmount>,
 }
 
+/// `pool`: a budget for the whole group per month, on top of the per-member limit
+/// (design §6.1). Validated like `spend` (monthly, minor units of the billing
+/// currency, usage credits on) plus `0 < warn_at < 1`; the other keys exist so
+/// validation can name them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolTable {
+    /// The group's monthly budget in minor units of the billing currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly: Option<SpendAmount>,
+    /// The share of `monthly` at which the daemon warns (default 0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_at: Option<f64>,
+    /// Must equal `org.billing_currency` when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Refused: only monthly budgets exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly: Option<SpendAmount>,
+    /// Refused: only monthly budgets exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily: Option<SpendAmount>,
+    /// Refused: budgets are money, not tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<SpendAmount>,
+}
+
 /// One `[[rules]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -574,6 +601,9 @@ pub struct RuleSpec {
     /// The group's per-member spend limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend: Option<SpendSpec>,
+    /// The group's pooled monthly budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolTable>,
     /// The group's plugin overrides.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plugins: BTreeMap<String, PluginPreference>,

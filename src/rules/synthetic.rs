@@ -102,6 +102,7 @@ pub fn synthetic_snapshot(
             description: None,
         },
         roles: vec![format!("role-{}", i % ROLES)],
+        pool: None,
         spend: Some(SpendSpec {
             monthly: Some(if i % 4 == 3 {
                 SpendAmount::Text("unlimited".into())

@@ -231,6 +231,9 @@ mod tests {
         let last = cookies.last().unwrap();
         assert!(sessions.close(last).is_some());
         assert_eq!(sessions.find(last, t0()), Lookup::Unknown);
+        // A fresh table: in the full one above, sessions opened at t0 are the oldest
+        // and would be evicted by the next open.
+        let sessions = Sessions::new();
         let (a, _) = sessions.open("ops", "revoked", t0()).unwrap();
         let (b, _) = sessions.open("ops", "revoked", t0()).unwrap();
         let (c, _) = sessions.open("ops", "kept", t0()).unwrap();

@@ -1363,6 +1363,70 @@ async fn real_mode_writes_plugin_settings_and_reports_group_spend_drift() {
 }
 
 #[tokio::test]
+async fn real_mode_writes_the_org_wide_plugin_settings_the_org_lists() {
+    // [org] plugins = ["finance-close", "brand-kit"]: both `available` org-wide.
+    let f = fixture(false).await;
+    let r = f.env.reconciler(client(&f.h, Mode::Real), 1.0);
+    let first = r.run(full()).await.unwrap();
+    assert_eq!(first.outcome, RunOutcome::Ok, "{}", render_run(&first));
+    assert!(
+        !first
+            .plan
+            .counts
+            .contains_key(&ActionKind::SetOrgPluginSetting),
+        "the seeded org settings already match: {}",
+        render_run(&first)
+    );
+    // Someone changes one org-wide setting in claude.ai and deletes the other.
+    {
+        let now = f.h.sim().clock().now();
+        let mut s = f.h.state();
+        s.set_plugin_setting(
+            &sim::state::plugin_api_id("finance-close"),
+            &PluginTarget::Organization,
+            InstallationPreference::Required,
+            now,
+        )
+        .unwrap();
+        s.delete_plugin_setting(
+            &sim::state::plugin_api_id("brand-kit"),
+            &PluginTarget::Organization,
+            now,
+        )
+        .unwrap();
+    }
+    let repair = r.run(full()).await.unwrap();
+    assert_eq!(repair.outcome, RunOutcome::Ok, "{}", render_run(&repair));
+    assert_eq!(
+        repair.plan.counts[&ActionKind::SetOrgPluginSetting],
+        2,
+        "{}",
+        render_run(&repair)
+    );
+    assert_eq!(repair.plan.actions.len(), 2, "{}", render_run(&repair));
+    assert_eq!(repair.calls.writes, 2);
+    let org_pref = |name: &str| {
+        f.h.state()
+            .org()
+            .settings
+            .plugins
+            .iter()
+            .find(|p| p.id == name)
+            .map(|p| p.org_preference)
+    };
+    assert_eq!(org_pref("finance-close"), Some(Preference::Available));
+    assert_eq!(org_pref("brand-kit"), Some(Preference::Available));
+    // The group setting was not touched, and the next run has nothing to do.
+    assert_eq!(
+        f.h.state().plugin_overrides("finance-close")[0].preference,
+        Preference::InstalledByDefault
+    );
+    let again = r.run(full()).await.unwrap();
+    assert!(again.plan.actions.is_empty(), "{}", render_run(&again));
+    f.h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn real_mode_materializes_group_spend_as_owned_user_overrides() {
     let f = fixture(false).await;
     let r = Arc::new(Reconciler::new(

@@ -334,7 +334,14 @@ impl HttpCoworkClient {
         let mut attempt = 1;
         loop {
             self.pace(call.limit).await;
-            let err = match self.attempt(call).await {
+            let span = crate::telemetry::work::client_span(
+                call.method.as_str(),
+                &self.base,
+                &call.path,
+                call.op,
+                attempt,
+            );
+            let err = match tracing::Instrument::instrument(self.attempt(call), span).await {
                 Ok(body) => return Ok(body),
                 Err(e) => e,
             };
@@ -390,8 +397,12 @@ impl HttpCoworkClient {
         if let Some(b) = call.beta {
             req = req.header(beta::HEADER, b.header_value());
         }
+        for (name, value) in crate::telemetry::propagation::headers_of(&tracing::Span::current()) {
+            req = req.header(name, value);
+        }
         let resp = req.send().await.map_err(transport_error)?;
         let status = resp.status().as_u16();
+        crate::telemetry::work::client_status(status);
         let request_id = resp
             .headers()
             .get("request-id")

@@ -28,6 +28,8 @@ pub enum ActionKind {
     ClearGroupSpend,
     /// Tier B: set a plugin's group overrides.
     SetPluginPolicy,
+    /// Set a plugin's org-wide installation setting (the beta Plugins API: tier A).
+    SetOrgPluginSetting,
     /// Set or delete one group's installation setting of a plugin (the beta Plugins
     /// API: tier A).
     SetPluginSetting,
@@ -54,7 +56,7 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind, in plan order.
-    pub const ALL: [ActionKind; 18] = [
+    pub const ALL: [ActionKind; 19] = [
         ActionKind::CreateRole,
         ActionKind::UpdateRole,
         ActionKind::CreateGroup,
@@ -63,6 +65,7 @@ impl ActionKind {
         ActionKind::SetGroupSpend,
         ActionKind::ClearGroupSpend,
         ActionKind::SetPluginPolicy,
+        ActionKind::SetOrgPluginSetting,
         ActionKind::SetPluginSetting,
         ActionKind::SetUserRole,
         ActionKind::InviteUser,
@@ -86,6 +89,7 @@ impl ActionKind {
             ActionKind::SetGroupSpend => "set_group_spend",
             ActionKind::ClearGroupSpend => "clear_group_spend",
             ActionKind::SetPluginPolicy => "set_plugin_policy",
+            ActionKind::SetOrgPluginSetting => "set_org_plugin_setting",
             ActionKind::SetPluginSetting => "set_plugin_setting",
             ActionKind::SetUserRole => "set_user_role",
             ActionKind::InviteUser => "invite_user",
@@ -263,6 +267,15 @@ pub enum Op {
         overrides: Vec<PluginOverride>,
         /// Overrides of other groups, kept as they are.
         keep: Vec<GroupOverride>,
+    },
+    /// [`ActionKind::SetOrgPluginSetting`].
+    SetOrgPluginSetting {
+        /// The plugin's name, as the rules write it.
+        plugin: String,
+        /// `plugin_01...`.
+        plugin_id: String,
+        /// The org-wide preference to set.
+        preference: Preference,
     },
     /// [`ActionKind::SetPluginSetting`].
     SetPluginSetting {
@@ -458,6 +471,11 @@ impl Action {
                     .collect();
                 write!(f, "|{plugin_id}|{}|{}", mine.join(","), theirs.join(","))
             }
+            Op::SetOrgPluginSetting {
+                plugin_id,
+                preference,
+                ..
+            } => write!(f, "|{plugin_id}|organization|{preference:?}"),
             Op::SetPluginSetting {
                 plugin_id,
                 group,

@@ -1,9 +1,10 @@
-//! Phase: plugin settings per group. Extended mode: for each plugin the rules
-//! mention, the overrides of the daemon's groups are set as a whole (tier B
-//! `plugin_policies`), keeping other groups' overrides verbatim. Real mode: the beta
-//! Plugins API makes them tier A, so each bound group's installation setting is set
-//! or deleted on its own (names mapped to plugin ids through `GET /plugins`), one
-//! action per plugin and group, applied one at a time; where that API is not
+//! Phase: plugin settings. Extended mode: for each plugin the rules mention, the
+//! overrides of the daemon's groups are set as a whole (tier B `plugin_policies`),
+//! keeping other groups' overrides verbatim. Real mode: the beta Plugins API makes
+//! them tier A, so each bound group's installation setting is set or deleted on its
+//! own, and the org-wide setting of each plugin in `[org] plugins` is set to the
+//! rules' org preference (names mapped to plugin ids through `GET /plugins`), one
+//! action per plugin and target, applied one at a time; where that API is not
 //! available, each difference is reported with its console step. Full plans only.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use super::groups::BoundGroups;
 use super::index::Ctx;
 use super::model::{ActualPlugin, DriftKind};
 use crate::cowork::{GroupOverride, Preference};
+use crate::rules::PluginPreference;
 
 /// Plugin overrides of the bound groups.
 pub(super) fn plan(ctx: &Ctx<'_>, bound: &BoundGroups<'_>) -> Findings {
@@ -44,12 +46,17 @@ pub(super) fn plan(ctx: &Ctx<'_>, bound: &BoundGroups<'_>) -> Findings {
     }
     if !ctx.extended() {
         if let Some(settings) = &ctx.input.actual.plugin_settings {
-            out.extend(settings_api(bound, &wanted, settings));
+            out.extend(settings_api(
+                bound,
+                &wanted,
+                &ctx.input.desired.org.plugins,
+                settings,
+            ));
             return out;
         }
-        if !wanted.is_empty() {
+        if !wanted.is_empty() || !ctx.input.desired.org.plugins.is_empty() {
             out.notes.push(
-                "the Plugins API is not available to this organization (or not reachable): group plugin settings are reported, not written"
+                "the Plugins API is not available to this organization (or not reachable): plugin settings are reported, not written"
                     .into(),
             );
         }
@@ -167,25 +174,58 @@ pub(super) fn plan(ctx: &Ctx<'_>, bound: &BoundGroups<'_>) -> Findings {
     out
 }
 
-/// Real mode with the Plugins API: one tier-A action per (plugin, bound group) whose
-/// setting differs: set what the rules want, delete what they no longer want. Other
-/// groups' settings and the org-wide setting are never touched.
+/// Real mode with the Plugins API: one tier-A action per (plugin, target) whose
+/// setting differs. The org-wide setting of each plugin in `[org] plugins` is set to
+/// its org preference; each bound group's setting is set to what the rules want, or
+/// deleted when they no longer want one. Other groups' settings, and the org-wide
+/// setting of a plugin `[org] plugins` does not list, are never touched.
 fn settings_api(
     bound: &BoundGroups<'_>,
     wanted: &BTreeMap<&str, Vec<PluginOverride>>,
+    org: &BTreeMap<String, PluginPreference>,
     settings: &BTreeMap<String, ActualPlugin>,
 ) -> Findings {
     let mut out = Findings::default();
+    let named: BTreeSet<&str> = wanted
+        .keys()
+        .copied()
+        .chain(org.keys().map(String::as_str))
+        .collect();
+    for plugin in named.iter().filter(|p| !settings.contains_key(**p)) {
+        out.drift(
+            DriftKind::OrgSetting,
+            format!("plugin:{plugin}"),
+            format!("plugin {plugin} is not among the organization's plugins"),
+            Some(format!(
+                "{CONSOLE} › Plugins: add {plugin} to the marketplace"
+            )),
+        );
+    }
+    for (plugin, pref) in org {
+        let Some(actual) = settings.get(plugin) else {
+            continue;
+        };
+        let want = preference(*pref);
+        if actual.org == Some(want) {
+            continue;
+        }
+        out.push(
+            ActionKind::SetOrgPluginSetting,
+            format!("plugin:{plugin}"),
+            format!(
+                "set plugin {plugin} to {} for the whole organization (now {})",
+                pref_name(want),
+                actual.org.map_or("unset", pref_name)
+            ),
+            Op::SetOrgPluginSetting {
+                plugin: plugin.clone(),
+                plugin_id: actual.id.clone(),
+                preference: want,
+            },
+        );
+    }
     for (plugin, mine) in wanted {
         let Some(actual) = settings.get(*plugin) else {
-            out.drift(
-                DriftKind::OrgSetting,
-                format!("plugin:{plugin}"),
-                format!("plugin {plugin} is not among the organization's plugins"),
-                Some(format!(
-                    "{CONSOLE} › Plugins: add {plugin} to the marketplace"
-                )),
-            );
             continue;
         };
         for o in mine {

@@ -143,3 +143,72 @@ fn a_built_in_role_is_never_updated_attached_or_deleted() {
         assert!(!p.sync.iter().any(|c| matches!(c, Change::PutRole(_))));
     }
 }
+
+#[test]
+fn real_mode_sets_the_org_wide_setting_of_each_plugin_the_org_lists() {
+    let mut w = mirror(two_groups(), Mode::Real);
+    with_plugin_settings(&mut w, &[(&group_id("a"), Preference::InstalledByDefault)]);
+    let org_settings = |p: &Plan| -> Vec<(String, String, Preference)> {
+        p.actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::SetOrgPluginSetting)
+            .map(|a| match &a.op {
+                Op::SetOrgPluginSetting {
+                    plugin,
+                    plugin_id,
+                    preference,
+                } => (plugin.clone(), plugin_id.clone(), *preference),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    // In state: nothing to do.
+    assert!(org_settings(&w.plan(&options(Mode::Real))).is_empty());
+    // Changed by hand, or unset (the marketplace default applies): set it back.
+    for org in [Some(Preference::Required), None] {
+        if let Some(s) = w.actual.plugin_settings.as_mut() {
+            s.get_mut("finance-close").unwrap().org = org;
+        }
+        let p = w.plan(&options(Mode::Real));
+        assert_eq!(
+            org_settings(&p),
+            vec![(
+                "finance-close".to_owned(),
+                "plugin_01fin".to_owned(),
+                Preference::Available
+            )],
+            "{:#?}",
+            p.actions
+        );
+        let a = p
+            .actions
+            .iter()
+            .find(|a| a.kind == ActionKind::SetOrgPluginSetting)
+            .unwrap();
+        assert!(!a.kind.is_tier_b());
+        assert!(
+            a.description.contains("whole organization"),
+            "{}",
+            a.description
+        );
+        assert!(!p.drift.iter().any(|d| d.target.starts_with("plugin:")));
+    }
+    // A plugin [org] plugins does not list keeps its org-wide setting.
+    if let Some(s) = w.actual.plugin_settings.as_mut() {
+        s.get_mut("finance-close").unwrap().org = Some(Preference::Available);
+        s.insert(
+            "theirs".into(),
+            ActualPlugin {
+                id: "plugin_01theirs".into(),
+                org: Some(Preference::Required),
+                groups: BTreeMap::new(),
+            },
+        );
+    }
+    let p = w.plan(&options(Mode::Real));
+    assert!(org_settings(&p).is_empty(), "{:#?}", p.actions);
+    // Extended mode does not use the Plugins API for it.
+    let mut x = mirror(two_groups(), Mode::Extended);
+    x.actual.plugin_settings = w.actual.plugin_settings.clone();
+    assert!(org_settings(&x.plan(&options(Mode::Extended))).is_empty());
+}
