@@ -109,6 +109,37 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             outln!("{token}");
             Ok(())
         }
+        Command::Token {
+            command: TokenCommand::List { json, remote },
+        } => remote_call(&remote, |c| async move {
+            let body = c.call(Method::GET, "/admin/v1/tokens", None).await?;
+            if json {
+                print_report(&body, true);
+            } else {
+                outln!("{}", super::tokens::render_list(&body));
+            }
+            Ok(())
+        }),
+        Command::Token {
+            command: TokenCommand::Revoke { jti, json, remote },
+        } => {
+            let jti = jti.trim().to_string();
+            if jti.is_empty() {
+                return Err(Failure::invalid(
+                    "name the jti to revoke (from `cowork-sync token list`)",
+                ));
+            }
+            remote_call(&remote, |c| async move {
+                let path = format!("/admin/v1/tokens/{}", encode_segment(&jti));
+                let body = c.call(Method::DELETE, &path, None).await?;
+                if json {
+                    print_report(&body, true);
+                } else {
+                    outln!("{}", super::tokens::render_revoke(&body));
+                }
+                Ok(())
+            })
+        }
         Command::Doctor { config } => {
             let config = load_config(config.as_deref())?;
             let now = clock::system().now();

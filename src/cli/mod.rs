@@ -9,6 +9,7 @@
 pub mod client;
 mod commands;
 pub mod status;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -262,6 +263,25 @@ enum TokenCommand {
         /// Configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Tokens the daemon has issued or seen: jti, scope, subject, issued, expires,
+    /// last used, revoked (never the token itself).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a token by its jti (from `token list`): refused from then on.
+    Revoke {
+        /// The token's jti.
+        jti: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 

@@ -1,0 +1,122 @@
+//! `token list` and `token revoke`: the daemon's token registry through the admin
+//! API (`GET /admin/v1/tokens`, `DELETE /admin/v1/tokens/{jti}`), rendered as an
+//! aligned table. Tokens themselves are never shown (the daemon does not have them).
+
+use serde_json::Value;
+
+/// The columns of `token list`, with the record field each shows.
+const COLUMNS: [(&str, &str); 7] = [
+    ("JTI", "jti"),
+    ("SCOPE", "scope"),
+    ("SUBJECT", "subject"),
+    ("ISSUED", "issued"),
+    ("EXPIRES", "expires"),
+    ("LAST USED", "last_used"),
+    ("REVOKED", "revoked"),
+];
+
+fn cell(record: &Value, field: &str) -> String {
+    match record.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The `GET /admin/v1/tokens` answer as an aligned table (one line per token).
+pub fn render_list(body: &Value) -> String {
+    let records: Vec<&Value> = body
+        .get("tokens")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    if records.is_empty() {
+        return "no tokens issued or seen yet".into();
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| COLUMNS.iter().map(|(_, f)| cell(r, f)).collect())
+        .collect();
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(COLUMNS.iter().map(|(h, _)| h.to_string()).collect())];
+    out.extend(rows.into_iter().map(line));
+    out.join("\n")
+}
+
+/// The `DELETE /admin/v1/tokens/{jti}` answer in one sentence.
+pub fn render_revoke(body: &Value) -> String {
+    let jti = cell(&body["token"], "jti");
+    let at = cell(&body["token"], "revoked");
+    if body["already_revoked"].as_bool().unwrap_or(false) {
+        format!("token {jti} was already revoked (at {at}); nothing changed")
+    } else {
+        let sessions = body["sessions_closed"].as_u64().unwrap_or(0);
+        format!(
+            "revoked token {jti} at {at}; it is refused from now on ({sessions} console session{} ended)",
+            if sessions == 1 { "" } else { "s" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_list_is_an_aligned_table_with_dashes_for_missing_times() {
+        let body = json!({"tokens": [
+            {"jti": "a1", "scope": "scim", "subject": "okta", "issued": "2026-01-01T00:00:00Z",
+             "expires": "2027-01-01T00:00:00Z", "last_used": null, "revoked": null},
+            {"jti": "bbbbbb", "scope": "admin", "subject": "alice", "issued": "2026-01-02T00:00:00Z",
+             "expires": "2026-02-01T00:00:00Z", "last_used": "2026-01-03T00:00:00Z",
+             "revoked": "2026-01-04T00:00:00Z"}
+        ]});
+        let text = render_list(&body);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("JTI     SCOPE  SUBJECT"), "{text}");
+        let col = |l: &str, name: &str| l.find(name).unwrap();
+        assert_eq!(col(lines[0], "SUBJECT"), col(lines[1], "okta"));
+        assert_eq!(col(lines[0], "SUBJECT"), col(lines[2], "alice"));
+        let cells: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(cells[5..], ["-", "-"], "{text}");
+        assert_eq!(col(lines[0], "REVOKED"), col(lines[2], "2026-01-04"));
+        assert_eq!(
+            render_list(&json!({"tokens": []})),
+            "no tokens issued or seen yet"
+        );
+    }
+
+    #[test]
+    fn a_revocation_reads_as_one_sentence() {
+        let first = json!({"already_revoked": false, "sessions_closed": 1,
+            "token": {"jti": "a1", "revoked": "2026-01-04T00:00:00Z"}});
+        assert_eq!(
+            render_revoke(&first),
+            "revoked token a1 at 2026-01-04T00:00:00Z; it is refused from now on (1 console session ended)"
+        );
+        let again = json!({"already_revoked": true, "token": {"jti": "a1", "revoked": "t"}});
+        assert!(render_revoke(&again).contains("already revoked"));
+    }
+}
