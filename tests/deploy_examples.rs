@@ -29,6 +29,10 @@ const UNSET_BY_DEFAULT: &[&str] = &[
     "cowork.api_key",
     "insights.analytics_api_key_file",
     "insights.analytics_api_key",
+    "telemetry.otlp_endpoint",
+    "telemetry.headers",
+    "telemetry.headers_file",
+    "telemetry.service_instance_id",
 ];
 
 /// One `key = value` line of the example, active or commented out.
@@ -189,7 +193,9 @@ fn every_example_value_in_the_example_config_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     // api_key and api_key_file exclude each other; the file is the recommended one.
     let text = uncommented(&example_text(), |k| {
-        k.dotted() != "cowork.api_key" && k.dotted() != "insights.analytics_api_key"
+        k.dotted() != "cowork.api_key"
+            && k.dotted() != "insights.analytics_api_key"
+            && k.dotted() != "telemetry.headers_file"
     });
     let path = write(dir.path(), "everything.toml", &text);
     let key_file = write(dir.path(), "cowork-api-key", "sk-ant-api01-example\n");
@@ -213,6 +219,7 @@ fn every_example_value_in_the_example_config_is_valid() {
         Some("sk-ant-api01-example")
     );
     assert!(config.insights.analytics_api_key.is_some());
+    assert!(config.telemetry.endpoint.is_some());
 }
 
 /// The `config.toml` block of the Kubernetes ConfigMap (a YAML literal block indented
