@@ -150,6 +150,7 @@ struct Worker<E: LogExporter> {
     batch: usize,
     retry_max: Duration,
     health: Arc<Health>,
+    clock: crate::clock::SharedClock,
 }
 
 impl<E: LogExporter> Worker<E> {
@@ -161,15 +162,19 @@ impl<E: LogExporter> Worker<E> {
             .map_or(0, |h| h.seq);
         let entries = crate::audit::list(self.store.as_ref(), None, from, self.batch)
             .map_err(|e| e.to_string())?;
+        // The lag counts what waits even while the collector refuses it.
+        self.health.audit_progress(from, head, 0);
         let Some(last) = entries.last().map(|e| e.seq) else {
-            self.health.audit_progress(from, head, 0);
             return Ok(0);
         };
+        // The OTLP encoder requires an observed time (the SDK's `emit` would set it).
+        let observed = SystemTime::from(self.clock.now());
         let records: Vec<SdkLogRecord> = entries
             .iter()
             .map(|e| {
                 let mut r = self.logger.create_log_record();
                 fill(&mut r, e);
+                r.set_observed_timestamp(observed);
                 r
             })
             .collect();
@@ -228,6 +233,7 @@ impl AuditExport {
         exporter: E,
         config: &TelemetryConfig,
         health: Arc<Health>,
+        clock: crate::clock::SharedClock,
     ) -> Result<Self, TelemetryError> {
         let provider = SdkLoggerProvider::builder().build();
         let worker = Worker {
@@ -240,6 +246,7 @@ impl AuditExport {
             batch: config.audit_batch,
             retry_max: config.retry_max,
             health,
+            clock,
         };
         let (stop, stop_rx) = channel();
         let handle = std::thread::Builder::new()

@@ -400,6 +400,7 @@ impl Telemetry {
     pub fn start_audit_export(
         &self,
         store: Arc<dyn crate::store::Store>,
+        clock: crate::clock::SharedClock,
     ) -> Result<(), TelemetryError> {
         if !self.config.audit_logs {
             return Ok(());
@@ -414,6 +415,7 @@ impl Telemetry {
             exporter,
             &self.config,
             self.health.clone(),
+            clock,
         )?);
         Ok(())
     }
