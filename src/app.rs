@@ -736,7 +736,7 @@ pub async fn serve_with(
     let telemetry = crate::telemetry::global();
     if let Some(t) = telemetry {
         core.status.set_telemetry(t.health().clone());
-        t.start_audit_export(core.store.clone())?;
+        t.start_audit_export(core.store.clone(), core.clock.clone())?;
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
     let downstream = downstream(&config).await?;
