@@ -192,8 +192,14 @@ impl Core {
             clock.clone(),
             config.audit.auth_failures_per_minute,
         );
-        let tokens =
-            Arc::new(TokenRegistry::load(store.clone()).context("loading the token registry")?);
+        let tokens = Arc::new(
+            TokenRegistry::load(store.clone(), clock.now())
+                .context("loading the token registry")?
+                .with_minted_dir(
+                    crate::auth::minted::dir_in(&config.storage.data_dir),
+                    clock.now(),
+                ),
+        );
         Ok(Self {
             store,
             registry,
