@@ -192,8 +192,14 @@ impl Core {
             clock.clone(),
             config.audit.auth_failures_per_minute,
         );
-        let tokens =
-            Arc::new(TokenRegistry::load(store.clone()).context("loading the token registry")?);
+        let tokens = Arc::new(
+            TokenRegistry::load(store.clone(), clock.now())
+                .context("loading the token registry")?
+                .with_minted_dir(
+                    crate::auth::minted::dir_in(&config.storage.data_dir),
+                    clock.now(),
+                ),
+        );
         Ok(Self {
             store,
             registry,
@@ -760,7 +766,7 @@ pub async fn serve_with(
     let telemetry = crate::telemetry::global();
     if let Some(t) = telemetry {
         core.status.set_telemetry(t.health().clone());
-        t.start_audit_export(core.store.clone())?;
+        t.start_audit_export(core.store.clone(), core.clock.clone())?;
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
     let downstream = downstream(&config).await?;

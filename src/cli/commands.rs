@@ -12,7 +12,6 @@ use serde_json::Value;
 use super::client::{block_on, AdminClient, RequestBody};
 use super::{errln, out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
-use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
 use crate::config::{Config, LogFormat};
 
@@ -89,25 +88,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 },
         } => {
             let config = load_config(config.as_deref())?;
-            let scope = Scope::parse(&scope)
-                .ok_or_else(|| Failure::invalid("--scope must be scim or admin"))?;
-            let key = load_key(&config.auth.signing_key_file).map_err(|e| {
-                Failure::failed(format!(
-                    "{e}; start the daemon once to create the key, or set auth.signing_key_file"
-                ))
-            })?;
-            let subject = subject.unwrap_or_else(|| match scope {
-                Scope::Scim => "idp".into(),
-                Scope::Admin => "operator".into(),
-            });
-            if ttl == 0 {
-                return Err(Failure::invalid("--ttl must be at least 1 day"));
-            }
-            let token = Minter::new(&key, &config.auth.issuer, &config.auth.audience)
-                .mint(&subject, scope, ttl, clock::system().as_ref())
-                .map_err(|e| Failure::failed(e.to_string()))?;
-            outln!("{token}");
-            Ok(())
+            super::tokens::mint(&config, &scope, subject, ttl)
         }
         Command::Token {
             command: TokenCommand::List { json, remote },

@@ -22,5 +22,6 @@ mod scim_http;
 mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
 mod support;
+mod telemetry;
 mod tls;
 mod tokens;

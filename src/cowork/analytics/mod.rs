@@ -1,0 +1,3 @@
+//! The Claude Enterprise Analytics API and cost reports (reference §1.4, §1.10).
+
+pub mod types;
