@@ -72,8 +72,9 @@ fn scim_group_id(h: &SimHandle) -> String {
 }
 
 mod mock_server;
+mod mock_spend_reads;
 mod mock_transport;
 mod sim_resources;
 mod sim_server;
 
-pub(crate) use mock_server::{error_json, group_json, mock, user_json, Reply};
+pub(crate) use mock_server::{error_json, group_json, mock, user_json, Mock, Reply};
