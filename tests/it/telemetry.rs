@@ -882,6 +882,22 @@ fn audit_records_arrive_complete_and_in_order_across_an_outage_and_a_restart() {
     });
     assert!(t["last_error"].is_string(), "{t}");
     assert!(receiver.refused() > refused);
+    // `status` names the lag.
+    let out = Command::new(BIN)
+        .arg("status")
+        .env("COWORK_SYNC_URL", &daemon.base)
+        .env("COWORK_SYNC_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let line = printed
+        .lines()
+        .find(|l| l.starts_with("telemetry"))
+        .unwrap_or_else(|| panic!("no telemetry line in\n{printed}"));
+    assert!(
+        line.contains("degraded") && line.contains("audit export lag"),
+        "{line}"
+    );
     // It comes back: everything arrives.
     receiver.set_unavailable(false);
     let head = wait_caught_up(&daemon, &admin);
