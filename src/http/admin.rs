@@ -422,11 +422,9 @@ async fn audit_list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = match query.since.as_deref() {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| ApiError::BadRequest(format!("since: '{s}' is not an RFC 3339 time")))?
-                .with_timezone(&Utc),
-        ),
+        Some(s) => Some(audit::parse_since(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("since: '{s}' is not {}", audit::SINCE_FORMS))
+        })?),
         None => None,
     };
     let limit = query.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_PAGE);
