@@ -1024,7 +1024,10 @@ mod tests {
             Duration::ZERO
         );
         let e = duration_key(Some("0s"), d, "a.b", Zero::Refused).unwrap_err();
-        assert!(e.to_string().contains("a.b: must be longer than zero"), "{e}");
+        assert!(
+            e.to_string().contains("a.b: must be longer than zero"),
+            "{e}"
+        );
         let e = duration_key(Some("soon"), d, "a.b", Zero::Allowed).unwrap_err();
         assert!(e.to_string().contains("a.b"), "{e}");
     }
