@@ -364,7 +364,6 @@ struct Daemon {
     child: Child,
     base: String,
     /// Every stderr line, as the daemon writes them.
-    #[allow(dead_code)]
     lines: Arc<Mutex<Vec<String>>>,
 }
 
@@ -517,6 +516,18 @@ fn wait_status(daemon: &Daemon, admin: &str, what: &str, done: impl Fn(&Value) -
     }
 }
 
+/// Polls the daemon's stderr until a line satisfies `done`, and returns it.
+fn wait_line(daemon: &Daemon, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Some(l) = daemon.lines.lock().unwrap().iter().find(|l| done(l)) {
+            return l.clone();
+        }
+        assert!(Instant::now() < until, "the daemon never logged {what}");
+        std::thread::park_timeout(Duration::from_millis(25));
+    }
+}
+
 /// Polls the daemon's status until its outbox is empty.
 fn wait_outbox_empty(daemon: &Daemon, admin: &str) {
     let until = Instant::now() + DEADLINE;
@@ -657,6 +668,33 @@ fn a_scim_write_is_one_trace_from_the_idp_to_the_downstream_call_and_metrics_arr
     assert!(attr(&client.attributes, "http.response.status_code").is_some());
     assert!(attr(&client.attributes, "server.address").is_some());
 
+    // Text log lines name the trace and span they belong to.
+    let other_trace = "0af7651916cd43dd8448eb211c80319c";
+    let (status, _) = call(
+        "GET",
+        &format!("{}/scim/v2/Users", daemon.base),
+        "not-a-token",
+        &[(
+            "traceparent",
+            &format!("00-{other_trace}-b7ad6b7169203331-01"),
+        )],
+        None,
+    );
+    assert_eq!(status, 401);
+    let line = wait_line(&daemon, "the refusal's log line", |l| {
+        l.contains("request refused") && l.contains(other_trace)
+    });
+    let refused = receiver.wait_for("the refused request's span", |got| {
+        got.spans
+            .iter()
+            .find(|(_, s)| hex(&s.trace_id) == other_trace)
+            .map(|(_, s)| s.clone())
+    });
+    assert!(
+        line.contains(&format!("span_id={}", hex(&refused.span_id))),
+        "{line}"
+    );
+
     // A request without a traceparent starts a trace of its own.
     let own = receiver.wait_for("the user create's server span", |got| {
         let write = got
@@ -706,10 +744,20 @@ fn a_scim_write_is_one_trace_from_the_idp_to_the_downstream_call_and_metrics_arr
         }
         assert_eq!(got.undecodable, 0);
     });
-    // The audit records come too, under the same resource.
-    receiver.wait_for("audit records", |got| {
-        (!got.log_requests.is_empty()).then_some(())
+    // The audit records come too, under the same resource; the rule change's first
+    // run found the whole org to build, which is reported as drift.
+    let drift = receiver.wait_for("the drift event", |got| {
+        got.log_requests
+            .iter()
+            .flat_map(|(_, records)| records)
+            .find(|r| r.event_name == "cowork_sync.drift")
+            .cloned()
     });
+    assert_eq!(
+        attr(&drift.attributes, "cowork_sync.audit.action").as_deref(),
+        Some("reconcile.drift")
+    );
+    assert!(attr(&drift.attributes, "cowork_sync.audit.detail.differences").is_some());
     stop(daemon);
     receiver.with(|got| {
         for (resource, _) in &got.log_requests {
@@ -834,6 +882,22 @@ fn audit_records_arrive_complete_and_in_order_across_an_outage_and_a_restart() {
     });
     assert!(t["last_error"].is_string(), "{t}");
     assert!(receiver.refused() > refused);
+    // `status` names the lag.
+    let out = Command::new(BIN)
+        .arg("status")
+        .env("COWORK_SYNC_URL", &daemon.base)
+        .env("COWORK_SYNC_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let line = printed
+        .lines()
+        .find(|l| l.starts_with("telemetry"))
+        .unwrap_or_else(|| panic!("no telemetry line in\n{printed}"));
+    assert!(
+        line.contains("degraded") && line.contains("audit export lag"),
+        "{line}"
+    );
     // It comes back: everything arrives.
     receiver.set_unavailable(false);
     let head = wait_caught_up(&daemon, &admin);
