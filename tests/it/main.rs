@@ -15,6 +15,7 @@ mod cowork_client;
 mod doctor;
 mod hardening;
 mod idp_replay;
+mod insights_client;
 mod interop;
 mod offboarding;
 mod plugins_api;
