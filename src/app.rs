@@ -192,8 +192,14 @@ impl Core {
             clock.clone(),
             config.audit.auth_failures_per_minute,
         );
-        let tokens =
-            Arc::new(TokenRegistry::load(store.clone()).context("loading the token registry")?);
+        let tokens = Arc::new(
+            TokenRegistry::load(store.clone(), clock.now())
+                .context("loading the token registry")?
+                .with_minted_dir(
+                    crate::auth::minted::dir_in(&config.storage.data_dir),
+                    clock.now(),
+                ),
+        );
         Ok(Self {
             store,
             registry,
@@ -357,8 +363,13 @@ impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
                 Some(table) => reconciler.plan_with(&table).await?,
                 None => reconciler.plan().await?,
             };
-            let text = crate::reconcile::render_plan(&report);
-            report_json(&report, text)
+            let names = reconciler
+                .user_names(crate::reconcile::user_ids(&report))
+                .await?;
+            let text = crate::reconcile::render_plan_named(&report, &names);
+            let mut value = report_json(&report, text)?;
+            crate::reconcile::add_user_names(&mut value, &report, &names);
+            Ok(value)
         })
     }
 
@@ -374,8 +385,15 @@ impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
                     ..RunOptions::default()
                 })
                 .await?;
-            let text = crate::reconcile::render_run(&report);
-            report_json(&report, text)
+            let names = reconciler
+                .user_names(crate::reconcile::user_ids(&report.plan))
+                .await?;
+            let text = crate::reconcile::render_run_named(&report, &names);
+            let mut value = report_json(&report, text)?;
+            if let Some(plan) = value.get_mut("plan") {
+                crate::reconcile::add_user_names(plan, &report.plan, &names);
+            }
+            Ok(value)
         })
     }
 
@@ -388,8 +406,26 @@ impl<C: CoworkApi + 'static> Operations for ReconcileOps<C> {
         let reconciler = self.reconciler.clone();
         Box::pin(async move {
             let held = reconciler.held().await?;
-            let text = crate::reconcile::render_held(&held, reconciler.clock_now());
-            report_json(&serde_json::json!({ "held": held }), text)
+            let names = reconciler
+                .user_names(held.iter().filter_map(|h| h.scim_id.clone()).collect())
+                .await?;
+            let text = crate::reconcile::render_held_named(&held, reconciler.clock_now(), &names);
+            let mut value = report_json(&serde_json::json!({ "held": held }), text)?;
+            for (h, v) in held.iter().zip(
+                value
+                    .get_mut("held")
+                    .and_then(serde_json::Value::as_array_mut)
+                    .into_iter()
+                    .flatten(),
+            ) {
+                if let (Some(name), Some(obj)) = (
+                    h.scim_id.as_ref().and_then(|id| names.get(id)),
+                    v.as_object_mut(),
+                ) {
+                    obj.insert("user_name".into(), serde_json::Value::String(name.clone()));
+                }
+            }
+            Ok(value)
         })
     }
 
@@ -730,7 +766,7 @@ pub async fn serve_with(
     let telemetry = crate::telemetry::global();
     if let Some(t) = telemetry {
         core.status.set_telemetry(t.health().clone());
-        t.start_audit_export(core.store.clone())?;
+        t.start_audit_export(core.store.clone(), core.clock.clone())?;
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
     let downstream = downstream(&config).await?;

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod http;
 pub mod insights;
 pub mod metrics;
+pub mod money;
 pub mod outbox;
 pub mod ratelimit;
 pub mod reconcile;

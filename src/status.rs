@@ -541,10 +541,13 @@ impl Status {
 /// The telemetry check: `degraded` while audit records cannot be exported (they wait
 /// behind the cursor; SCIM writes are never affected).
 fn telemetry_check(t: &crate::telemetry::HealthReport) -> Check {
-    let lag = format!(
-        "audit records exported up to #{} (lag {})",
-        t.audit_cursor, t.audit_lag
+    let mut lag = format!(
+        "audit export lag {} (exported up to #{} of #{})",
+        t.audit_lag, t.audit_cursor, t.audit_head
     );
+    if t.audit_skipped > 0 {
+        lag.push_str(&format!(", {} pruned before export", t.audit_skipped));
+    }
     match &t.last_error {
         Some(e) if t.audit_failures_in_row > 0 => Check::new(
             Verdict::Degraded,

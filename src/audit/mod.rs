@@ -162,6 +162,25 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The forms a "since" bound accepts, for messages that name them.
+pub const SINCE_FORMS: &str =
+    "a date (2026-12-01, the start of that day UTC) or an RFC 3339 time (2026-12-01T09:30:00Z)";
+
+/// Reads a "since" bound: an RFC 3339 time, or a plain date `YYYY-MM-DD` meaning
+/// the start of that day in UTC. `None` for anything else.
+pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
 /// Appends an entry inside the caller's transaction and returns it.
 pub fn append(
     txn: &mut dyn Txn,
@@ -499,6 +518,23 @@ pub fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_takes_a_plain_date_as_the_start_of_that_day_utc_or_an_rfc3339_time() {
+        let day = parse_since("2026-12-01").unwrap();
+        assert_eq!(timestamp(day), "2026-12-01T00:00:00.000Z");
+        let t = parse_since("2026-12-01T10:30:00+02:00").unwrap();
+        assert_eq!(timestamp(t), "2026-12-01T08:30:00.000Z");
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "12/01/2026",
+            "2026-12-01T10:30",
+            "",
+        ] {
+            assert_eq!(parse_since(bad), None, "{bad}");
+        }
+    }
     use crate::clock::{Clock, ManualClock};
     use crate::store::memory::MemoryStore;
     use serde_json::json;

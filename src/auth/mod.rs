@@ -7,6 +7,7 @@
 //! [`extract`]; everything else here is free of actix.
 
 pub mod extract;
+pub mod minted;
 pub mod registry;
 
 use std::collections::HashMap;

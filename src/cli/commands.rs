@@ -12,7 +12,6 @@ use serde_json::Value;
 use super::client::{block_on, AdminClient, RequestBody};
 use super::{errln, out, outln};
 use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
-use crate::auth::{load_key, Minter, Scope};
 use crate::clock;
 use crate::config::{Config, LogFormat};
 
@@ -89,25 +88,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                 },
         } => {
             let config = load_config(config.as_deref())?;
-            let scope = Scope::parse(&scope)
-                .ok_or_else(|| Failure::invalid("--scope must be scim or admin"))?;
-            let key = load_key(&config.auth.signing_key_file).map_err(|e| {
-                Failure::failed(format!(
-                    "{e}; start the daemon once to create the key, or set auth.signing_key_file"
-                ))
-            })?;
-            let subject = subject.unwrap_or_else(|| match scope {
-                Scope::Scim => "idp".into(),
-                Scope::Admin => "operator".into(),
-            });
-            if ttl == 0 {
-                return Err(Failure::invalid("--ttl must be at least 1 day"));
-            }
-            let token = Minter::new(&key, &config.auth.issuer, &config.auth.audience)
-                .mint(&subject, scope, ttl, clock::system().as_ref())
-                .map_err(|e| Failure::failed(e.to_string()))?;
-            outln!("{token}");
-            Ok(())
+            super::tokens::mint(&config, &scope, subject, ttl)
         }
         Command::Token {
             command: TokenCommand::List { json, remote },
@@ -418,9 +399,7 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
                     .call(Method::PUT, &path, Some(RequestBody::Text(text)))
                     .await?;
                 for w in answer["warnings"].as_array().into_iter().flatten() {
-                    if let Some(m) = w.get("message").and_then(Value::as_str) {
-                        errln!("warning: {m}");
-                    }
+                    errln!("warning: {}", super::render::warning(w));
                 }
                 let summary = answer["summary"].as_str().unwrap_or("");
                 if dry_run {
@@ -445,47 +424,16 @@ fn rules(command: RulesCommand) -> Result<(), Failure> {
             Ok(())
         }),
         RulesCommand::List { remote } => remote_call(&remote, |c| async move {
-            let current = c.call(Method::GET, "/admin/v1/rules", None).await.ok();
             let versions = c
                 .call(Method::GET, "/admin/v1/rules/versions", None)
                 .await?;
-            outln!(
-                "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  summary",
-                "version",
-                "applied at",
-                "by",
-                "rules",
-                "roles"
-            );
-            for v in versions["versions"].as_array().into_iter().flatten() {
-                outln!(
-                    "{:>7}  {:<24}  {:<16}  {:>5}  {:>5}  {}",
-                    v["version"],
-                    v["at"].as_str().unwrap_or(""),
-                    v["actor"].as_str().unwrap_or(""),
-                    v["rules"],
-                    v["roles"],
-                    v["summary"].as_str().unwrap_or("")
-                );
-            }
-            if let Some(cur) = current {
-                if let Some(rules) = cur.pointer("/table/rules").and_then(Value::as_array) {
-                    outln!("\ncurrent rules (version {}):", cur["version"]);
-                    for r in rules {
-                        let target = r
-                            .pointer("/group/key")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let matched = r.get("match").map(|m| m.to_string()).unwrap_or_default();
-                        outln!(
-                            "  {:<20} priority {:<5} -> group {:<20} match {}",
-                            r["id"].as_str().unwrap_or(""),
-                            r.get("priority").cloned().unwrap_or(Value::from(0)),
-                            target,
-                            matched
-                        );
-                    }
+            out!("{}", super::render::versions(&versions));
+            match c.call(Method::GET, "/admin/v1/rules", None).await {
+                Ok(current) => out!("\n{}", super::render::rules(&current)),
+                Err(f) if f.http_status == Some(404) => {
+                    outln!("\nno rule table applied yet: `cowork-sync rules apply FILE`")
                 }
+                Err(f) => return Err(f),
             }
             Ok(())
         }),
@@ -535,11 +483,19 @@ fn audit(command: AuditCommand) -> Result<(), Failure> {
             after,
             remote,
         } => {
-            if let Some(s) = &since {
-                chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
-                    Failure::invalid(format!("--since '{s}' is not an RFC 3339 time"))
-                })?;
-            }
+            // Sent as RFC 3339 whatever form was given, so an older daemon that
+            // reads only RFC 3339 understands a plain date too.
+            let since = match &since {
+                Some(s) => Some(crate::audit::timestamp(
+                    crate::audit::parse_since(s).ok_or_else(|| {
+                        Failure::invalid(format!(
+                            "--since '{s}' is neither of the accepted forms: {}",
+                            crate::audit::SINCE_FORMS
+                        ))
+                    })?,
+                )),
+                None => None,
+            };
             remote_call(&remote, |c| async move {
                 let mut after = after.unwrap_or(0);
                 loop {

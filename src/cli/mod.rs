@@ -8,6 +8,7 @@
 
 pub mod client;
 mod commands;
+mod render;
 pub mod status;
 mod tokens;
 
@@ -326,7 +327,8 @@ enum AuditCommand {
     },
     /// Print entries as JSON lines.
     Export {
-        /// Only entries at or after this time (RFC 3339).
+        /// Only entries at or after this time: a date (2026-12-01, the start of that
+        /// day UTC) or an RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
         /// Only entries after this sequence number (resume exactly where the last

@@ -1,8 +1,57 @@
-//! `token list` and `token revoke`: the daemon's token registry through the admin
+//! The `token` commands. `token mint` signs locally with the key file and hands the
+//! new token's record to the daemon's registry through the data directory
+//! ([`crate::auth::minted`]); `token list` and `token revoke` go through the admin
 //! API (`GET /admin/v1/tokens`, `DELETE /admin/v1/tokens/{jti}`), rendered as an
-//! aligned table. Tokens themselves are never shown (the daemon does not have them).
+//! aligned table. Tokens themselves are never shown but by `mint`, once (the
+//! daemon does not have them).
 
 use serde_json::Value;
+
+use super::{errln, outln, Failure};
+use crate::auth::registry::{Source, TokenRecord};
+use crate::auth::{load_key, minted, Minter, Scope};
+use crate::clock;
+use crate::config::Config;
+
+/// `token mint`: prints a new token and leaves its record for the daemon. A record
+/// that cannot be left (a read-only data directory) is a warning: the token works,
+/// and is recorded when first presented.
+pub fn mint(
+    config: &Config,
+    scope: &str,
+    subject: Option<String>,
+    ttl: u32,
+) -> Result<(), Failure> {
+    let scope =
+        Scope::parse(scope).ok_or_else(|| Failure::invalid("--scope must be scim or admin"))?;
+    if ttl == 0 {
+        return Err(Failure::invalid("--ttl must be at least 1 day"));
+    }
+    let key = load_key(&config.auth.signing_key_file).map_err(|e| {
+        Failure::failed(format!(
+            "{e}; start the daemon once to create the key, or set auth.signing_key_file"
+        ))
+    })?;
+    let subject = subject.unwrap_or_else(|| match scope {
+        Scope::Scim => "idp".into(),
+        Scope::Admin => "operator".into(),
+    });
+    let clock = clock::system();
+    let (token, principal) = Minter::new(&key, &config.auth.issuer, &config.auth.audience)
+        .mint_principal(&subject, scope, ttl, clock.as_ref())
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let record = TokenRecord::of(&principal, Source::Minted, clock.now());
+    let dir = minted::dir_in(&config.storage.data_dir);
+    if let Err(e) = minted::write(&dir, &record) {
+        errln!(
+            "cowork-sync: warning: could not leave the token's record in {} ({e}); \
+             `token list` shows it once it is first used",
+            dir.display()
+        );
+    }
+    outln!("{token}");
+    Ok(())
+}
 
 /// The columns of `token list`, with the record field each shows.
 const COLUMNS: [(&str, &str); 7] = [

@@ -21,6 +21,7 @@
 //! This module sits at the bottom of the dependency graph: it imports nothing of
 //! ours. The simulator (`crate::sim`) imports it, never the other way round.
 
+pub mod analytics;
 pub mod beta;
 pub mod client;
 pub mod error;

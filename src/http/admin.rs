@@ -422,11 +422,9 @@ async fn audit_list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = match query.since.as_deref() {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| ApiError::BadRequest(format!("since: '{s}' is not an RFC 3339 time")))?
-                .with_timezone(&Utc),
-        ),
+        Some(s) => Some(audit::parse_since(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("since: '{s}' is not {}", audit::SINCE_FORMS))
+        })?),
         None => None,
     };
     let limit = query.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_PAGE);
@@ -454,10 +452,27 @@ async fn audit_verify(
 
 /// `GET /tokens`: every token minted or seen (never the token itself).
 async fn tokens(
+    state: web::Data<AppState>,
     auth: web::Data<AuthContext>,
     _caller: AdminCaller,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(json(&json!({ "tokens": auth.registry.list() })))
+    Ok(json(
+        &json!({ "tokens": list_tokens(&state, &auth).await? }),
+    ))
+}
+
+/// Every token record, after importing those `token mint` has handed over since.
+pub async fn list_tokens(
+    state: &AppState,
+    auth: &AuthContext,
+) -> Result<Vec<crate::auth::registry::TokenRecord>, ApiError> {
+    let registry = auth.registry.clone();
+    let now = state.clock.now();
+    blocking(move || {
+        registry.import_minted(now);
+        Ok::<_, crate::store::StoreError>(registry.list())
+    })
+    .await
 }
 
 /// `DELETE /tokens/{jti}`: revokes a token (see [`revoke`]).
@@ -492,9 +507,16 @@ pub async fn revoke(
         Revocation::Revoked(r) => (r, false),
         Revocation::AlreadyRevoked(r) => (r, true),
         Revocation::Unknown => {
+            // The jti is echoed only when it could be one of ours: never an
+            // unbounded or odd string from the path.
+            let named = if crate::auth::minted::safe_jti(&jti) && jti.len() <= 64 {
+                format!(" '{jti}'")
+            } else {
+                String::new()
+            };
             return Err(ApiError::NotFound(format!(
-                "no token with jti '{jti}' has been issued or seen by this daemon"
-            )))
+                "no token with jti{named} has been issued or seen by this daemon"
+            )));
         }
     };
     let closed = sessions.close_token(&record.jti).len();

@@ -150,8 +150,8 @@ pub async fn observe<B: MessageBody>(
 
 /// The request's span: our fields (id, method, route) plus, for OpenTelemetry, the
 /// HTTP server conventions (`{method} {route}`, kind server, `http.request.method`,
-/// `http.route`, `url.path` with anything personal redacted, `url.scheme`, the status)
-/// and the IdP's `traceparent` as parent.
+/// `http.route`, `url.path` with anything personal redacted, `url.scheme`, the status),
+/// the IdP's `traceparent` as parent, and the trace and span ids for the log lines.
 fn request_span(req: &ServiceRequest, rid: &str, method: &str, route: &str) -> tracing::Span {
     if !crate::telemetry::propagation::enabled() {
         return tracing::info_span!("request", id = %rid, method = %method, route = %route);
@@ -170,10 +170,13 @@ fn request_span(req: &ServiceRequest, rid: &str, method: &str, route: &str) -> t
         url.scheme = %req.connection_info().scheme(),
         network.protocol.version = %protocol_version(req.version()),
         http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     crate::telemetry::propagation::accept_parent(&span, |name| {
         req.headers().get(name).and_then(|v| v.to_str().ok())
     });
+    crate::telemetry::propagation::record_ids(&span);
     span
 }
 

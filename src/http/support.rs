@@ -67,7 +67,9 @@ fn too_large(limit: usize) -> ApiError {
     )))
 }
 
-/// Runs blocking work (store access) on the blocking pool.
+/// Runs blocking work (store access) on the blocking pool, inside the request's span
+/// (so its log lines, and the trace context of any outbox entry it queues, are the
+/// request's).
 pub async fn blocking<T, E>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError>
@@ -75,7 +77,8 @@ where
     T: Send + 'static,
     E: Into<ApiError> + Send + 'static,
 {
-    match web::block(f).await {
+    let span = tracing::Span::current();
+    match web::block(move || span.in_scope(f)).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(ApiError::Internal("a blocking task was cancelled".into())),
     }

@@ -1,8 +1,25 @@
 //! Insights: adoption and spend per downstream group, the spend advisor and pooled
 //! team budgets (design §6.1, issue 15).
 //!
-//! The pure core lives here: [`advisor`] (the suggested per-member limit) and
-//! [`pool`] (the pool state machine). It imports nothing that does I/O.
+//! The pure core: [`advisor`] (the suggested per-member limit) and [`pool`] (the
+//! pool state machine) import nothing that does I/O. [`cache`] keeps Analytics API
+//! answers in the store (through the `Store` trait) so repeated questions cost no
+//! calls. [`InsightsError`] is this layer's error.
 
 pub mod advisor;
+pub mod cache;
 pub mod pool;
+
+/// Why an insights question could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum InsightsError {
+    /// The Analytics API failed or refused the question.
+    #[error("analytics: {0}")]
+    Analytics(#[from] crate::cowork::CoworkError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The question itself is wrong (bad `--days`, ...).
+    #[error("{0}")]
+    BadRequest(String),
+}

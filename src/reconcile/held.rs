@@ -12,7 +12,7 @@ use serde_json::json;
 use super::error::ReconcileError;
 use super::ownership::{self, Change, HeldRemoval, Ledger};
 use super::pass::{blocking, Applier};
-use super::report::{ActionError, DrainReport};
+use super::report::{with_user_name, ActionError, DrainReport, UserNames};
 use super::runs::Trigger;
 use super::{Reconciler, RunOptions};
 use crate::audit::AuditDraft;
@@ -54,6 +54,23 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let mut held = blocking(move || Ok(ownership::store::held(store.as_ref())?)).await?;
         held.sort_by(|a, b| (a.held_at, &a.id).cmp(&(b.held_at, &b.id)));
         Ok(held)
+    }
+
+    /// The userNames of these directory users, by SCIM id (users without one, or
+    /// gone, are left out). For answers to an operator only.
+    pub async fn user_names(&self, ids: BTreeSet<String>) -> Result<UserNames, ReconcileError> {
+        let directory = self.directory.clone();
+        blocking(move || {
+            let mut names = UserNames::new();
+            for id in ids {
+                let record = directory.record(crate::scim::ResourceKind::User, &id)?;
+                if let Some(name) = record.as_ref().and_then(|r| r.str_attr("userName")) {
+                    names.insert(id, name.to_string());
+                }
+            }
+            Ok(names)
+        })
+        .await
     }
 
     /// Approves held removals as `actor` and applies them now.
@@ -167,6 +184,15 @@ pub fn age(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Ut
 
 /// The held removals as a table: id, target, age, what, why.
 pub fn render_held(held: &[HeldRemoval], now: chrono::DateTime<chrono::Utc>) -> String {
+    render_held_named(held, now, &UserNames::new())
+}
+
+/// [`render_held`], naming users by userName where `names` has them.
+pub fn render_held_named(
+    held: &[HeldRemoval],
+    now: chrono::DateTime<chrono::Utc>,
+    names: &UserNames,
+) -> String {
     use std::fmt::Write as _;
     if held.is_empty() {
         return "No removals are held.\n".to_string();
@@ -186,7 +212,7 @@ pub fn render_held(held: &[HeldRemoval], now: chrono::DateTime<chrono::Utc>) -> 
             h.id,
             h.target,
             age(h.held_at, now),
-            h.description,
+            with_user_name(&h.description, h.scim_id.as_deref(), names),
             h.reason
         );
     }

@@ -47,13 +47,14 @@ use serde_json::json;
 pub use error::ReconcileError;
 
 use crate::telemetry::work::phase_span;
-pub use held::{render_approval, render_held, Approval, ApproveReport};
+pub use held::{render_approval, render_held, render_held_named, Approval, ApproveReport};
 pub use options::{ReconcileOptions, RunOptions};
 pub use outbox_worker::outbox_worker;
 pub use plan::{Action, ActionKind, Plan, PlanOptions, Scope};
 pub use report::{
-    render_plan, render_run, ActionError, DrainReport, Phase, PlanReport, Progress, ProgressFn,
-    RunReport,
+    add_user_names, render_plan, render_plan_named, render_run, render_run_named, user_ids,
+    with_user_name, ActionError, DrainReport, Phase, PlanReport, Progress, ProgressFn, RunReport,
+    UserNames,
 };
 pub use runs::{RunOutcome, RunRecord, Trigger};
 pub use scheduler::start_scheduler;

@@ -3,9 +3,11 @@
 //! events, and their readable text ([`render_plan`], [`render_run`]).
 //!
 //! Reports name users by SCIM id and downstream id, groups and roles by key and
-//! name; never emails. Pure: no I/O.
+//! name; never emails. The renderings an operator reads (`*_named`) also name each
+//! user by userName when the caller passes [`UserNames`]: answers to the admin API
+//! only, never logs or the audit trail. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -298,6 +300,99 @@ fn counts_line(counts: &BTreeMap<ActionKind, usize>) -> String {
         .join(" · ")
 }
 
+/// userNames by SCIM id, for answers to an operator (never logs or the audit trail).
+pub type UserNames = BTreeMap<String, String>;
+
+/// Where `needle` occurs in `hay` not followed by an id character, so `user u1`
+/// does not match inside `user u12`.
+fn find_whole(hay: &str, needle: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(needle) {
+        let at = from + i;
+        let end = at + needle.len();
+        match hay[end..].chars().next() {
+            Some(c) if c.is_alphanumeric() || c == '-' || c == '_' => from = end,
+            _ => return Some(at),
+        }
+    }
+    None
+}
+
+/// `description` with the user it concerns named by userName too:
+/// `remove user u1 (user_1) from …` becomes `remove user ada@example.com (u1, user_1) from …`.
+pub fn with_user_name(description: &str, scim_id: Option<&str>, names: &UserNames) -> String {
+    let (Some(id), Some(name)) = (scim_id, scim_id.and_then(|id| names.get(id))) else {
+        return description.to_string();
+    };
+    let paren = format!("user {id} (");
+    if let Some(at) = description.find(&paren) {
+        return format!(
+            "{}user {name} ({id}, {}",
+            &description[..at],
+            &description[at + paren.len()..]
+        );
+    }
+    let bare = format!("user {id}");
+    if let Some(at) = find_whole(description, &bare) {
+        return format!(
+            "{}user {name} ({id}){}",
+            &description[..at],
+            &description[at + bare.len()..]
+        );
+    }
+    format!("{description} [{name}]")
+}
+
+/// `name (id)` when the name is known, else the id.
+fn person(scim_id: &str, names: &UserNames) -> String {
+    match names.get(scim_id) {
+        Some(name) => format!("{name} ({scim_id})"),
+        None => scim_id.to_string(),
+    }
+}
+
+/// The SCIM ids of every user a plan report mentions.
+pub fn user_ids(report: &PlanReport) -> BTreeSet<String> {
+    let mut ids: BTreeSet<String> = report
+        .actions
+        .iter()
+        .chain(report.held.iter().map(|h| &h.action))
+        .filter_map(|a| a.scim_id().map(str::to_string))
+        .collect();
+    ids.extend(report.pending.iter().map(|p| p.scim_id.clone()));
+    ids.extend(report.offboarding.iter().map(|o| o.scim_id.clone()));
+    ids
+}
+
+/// Adds `user_name` beside the ids in a plan report's JSON (`value` is the
+/// report serialized): to each action, held removal, pending user and offboarding
+/// whose user has one.
+pub fn add_user_names(value: &mut serde_json::Value, report: &PlanReport, names: &UserNames) {
+    let mut put = |list: &str, i: usize, id: Option<&str>| {
+        if let (Some(name), Some(obj)) = (
+            id.and_then(|id| names.get(id)),
+            value
+                .get_mut(list)
+                .and_then(|l| l.get_mut(i))
+                .and_then(serde_json::Value::as_object_mut),
+        ) {
+            obj.insert("user_name".into(), serde_json::Value::String(name.clone()));
+        }
+    };
+    for (i, a) in report.actions.iter().enumerate() {
+        put("actions", i, a.scim_id());
+    }
+    for (i, h) in report.held.iter().enumerate() {
+        put("held", i, h.action.scim_id());
+    }
+    for (i, p) in report.pending.iter().enumerate() {
+        put("pending", i, Some(&p.scim_id));
+    }
+    for (i, o) in report.offboarding.iter().enumerate() {
+        put("offboarding", i, Some(&o.scim_id));
+    }
+}
+
 /// Most actions shown per target in the text rendering (the JSON has all).
 const SHOWN_PER_TARGET: usize = 25;
 
@@ -305,6 +400,11 @@ const SHOWN_PER_TARGET: usize = 25;
 /// grouped by target, then drift with its console steps, pending users, foreign
 /// objects, notes, warnings and the valve's verdict.
 pub fn render_plan(report: &PlanReport) -> String {
+    render_plan_named(report, &UserNames::new())
+}
+
+/// [`render_plan`], naming users by userName where `names` has them.
+pub fn render_plan_named(report: &PlanReport, names: &UserNames) -> String {
     let mut out = String::new();
     let version = report
         .rule_version
@@ -324,13 +424,8 @@ pub fn render_plan(report: &PlanReport) -> String {
     );
     for t in &report.by_target {
         let _ = writeln!(out, "\n{}  ({})", t.target, counts_line(&t.counts));
-        let kinds: Vec<ActionKind> = report
-            .actions
-            .iter()
-            .filter(|a| a.target == t.target)
-            .map(|a| a.kind)
-            .collect();
-        for (i, (d, k)) in t.actions.iter().zip(kinds).enumerate() {
+        let actions = report.actions.iter().filter(|a| a.target == t.target);
+        for (i, a) in actions.enumerate() {
             if i == SHOWN_PER_TARGET {
                 let _ = writeln!(
                     out,
@@ -339,7 +434,8 @@ pub fn render_plan(report: &PlanReport) -> String {
                 );
                 break;
             }
-            let _ = writeln!(out, "  {} {d}", sign(k));
+            let d = with_user_name(&a.description, a.scim_id(), names);
+            let _ = writeln!(out, "  {} {d}", sign(a.kind));
         }
     }
     if !report.drift.is_empty() {
@@ -352,17 +448,20 @@ pub fn render_plan(report: &PlanReport) -> String {
         }
     }
     if !report.pending.is_empty() {
-        let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut by_reason: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for p in &report.pending {
             let reason = serde_json::to_value(p.reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            by_reason.entry(reason).or_default().push(&p.scim_id);
+            by_reason
+                .entry(reason)
+                .or_default()
+                .push(person(&p.scim_id, names));
         }
         let _ = writeln!(out, "\nPending users ({}):", report.pending.len());
         for (reason, ids) in by_reason {
-            let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+            let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
             let more = if ids.len() > 10 {
                 format!(" (+{} more)", ids.len() - 10)
             } else {
@@ -409,7 +508,7 @@ pub fn render_plan(report: &PlanReport) -> String {
             let _ = writeln!(
                 out,
                 "  {} ({}, since {}): {state}{due}",
-                o.scim_id,
+                person(&o.scim_id, names),
                 o.reason.as_str(),
                 crate::audit::timestamp(o.since)
             );
@@ -463,7 +562,8 @@ pub fn render_plan(report: &PlanReport) -> String {
                 );
                 break;
             }
-            let _ = writeln!(out, "  - {} ({})", h.action.description, h.reason);
+            let d = with_user_name(&h.action.description, h.action.scim_id(), names);
+            let _ = writeln!(out, "  - {d} ({})", h.reason);
         }
     } else if v.forced {
         let _ = writeln!(
@@ -477,6 +577,11 @@ pub fn render_plan(report: &PlanReport) -> String {
 
 /// A run as a person reads it: outcome, counts, calls, failures, then the plan.
 pub fn render_run(report: &RunReport) -> String {
+    render_run_named(report, &UserNames::new())
+}
+
+/// [`render_run`], naming users by userName where `names` has them.
+pub fn render_run_named(report: &RunReport, names: &UserNames) -> String {
     let mut out = String::new();
     let outcome = serde_json::to_value(report.outcome)
         .ok()
@@ -487,25 +592,34 @@ pub fn render_run(report: &RunReport) -> String {
         .as_deref()
         .map(|s| format!(", by {s}"))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "Reconcile run {} ({}{by}): {outcome} in {} ms",
-        report.run,
-        serde_json::to_value(report.trigger)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        report.duration_ms
-    );
-    let _ = writeln!(
-        out,
-        "  actions: {} planned, {} applied, {} already in state, {} failed, {} skipped",
-        report.plan.actions.len(),
-        report.applied,
-        report.already_in_state,
-        report.failed,
-        report.skipped
-    );
+    let trigger = serde_json::to_value(report.trigger)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if report.dry_run {
+        // A dry run is not recorded, so it has no run number.
+        let _ = writeln!(
+            out,
+            "Dry run ({trigger}{by}): planned in {} ms, nothing applied",
+            report.duration_ms
+        );
+        let _ = writeln!(out, "  actions: {} planned", report.plan.actions.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "Reconcile run {} ({trigger}{by}): {outcome} in {} ms",
+            report.run, report.duration_ms
+        );
+        let _ = writeln!(
+            out,
+            "  actions: {} planned, {} applied, {} already in state, {} failed, {} skipped",
+            report.plan.actions.len(),
+            report.applied,
+            report.already_in_state,
+            report.failed,
+            report.skipped
+        );
+    }
     if !report.done_by_kind.is_empty() {
         let _ = writeln!(out, "  done: {}", counts_line(&report.done_by_kind));
     }
@@ -532,7 +646,7 @@ pub fn render_run(report: &RunReport) -> String {
         let _ = writeln!(out, "  failed {} {}: {}{rid}", e.kind, e.target, e.error);
     }
     out.push('\n');
-    out.push_str(&render_plan(&report.plan));
+    out.push_str(&render_plan_named(&report.plan, names));
     out
 }
 
@@ -663,5 +777,63 @@ mod tests {
         let text = render_plan(&empty);
         assert!(text.contains("0 action(s) — downstream matches the rules"));
         assert!(text.contains("note: no rule table"));
+    }
+
+    #[test]
+    fn operator_text_names_users_by_user_name_and_the_json_keeps_the_ids_beside_it() {
+        let names: UserNames = [
+            ("u1".to_string(), "ada@example.com".to_string()),
+            ("u3".to_string(), "cy@example.com".to_string()),
+        ]
+        .into();
+        let report = PlanReport::new(
+            &plan(vec![add("a", 1), add("a", 12)], vec![remove("a", 3)]),
+            "t".into(),
+            Mode::Extended,
+            true,
+            None,
+            Vec::new(),
+            CallCounts::default(),
+        );
+        assert_eq!(
+            user_ids(&report).into_iter().collect::<Vec<_>>(),
+            ["u1", "u12", "u3"]
+        );
+        let text = render_plan_named(&report, &names);
+        assert!(
+            text.contains("  + add user ada@example.com (u1, user_1) to group"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  + add user u12 (user_12)"),
+            "no name, ids only: {text}"
+        );
+        assert!(
+            text.contains("  - remove user cy@example.com (u3, user_3) from group"),
+            "{text}"
+        );
+        assert!(
+            !render_plan(&report).contains("@"),
+            "no names unless passed"
+        );
+        let mut json = serde_json::to_value(&report).unwrap();
+        add_user_names(&mut json, &report, &names);
+        assert_eq!(json["actions"][0]["user_name"], "ada@example.com");
+        assert_eq!(json["actions"][0]["details"]["scim_id"], "u1");
+        assert!(json["actions"][1].get("user_name").is_none());
+        assert_eq!(json["held"][0]["user_name"], "cy@example.com");
+        assert_eq!(
+            with_user_name(
+                "withdraw the pending invite i1 of user u1: gone",
+                Some("u1"),
+                &names
+            ),
+            "withdraw the pending invite i1 of user ada@example.com (u1): gone"
+        );
+        assert_eq!(
+            with_user_name("user u12 left", Some("u1"), &names),
+            "user u12 left [ada@example.com]",
+            "an id inside a longer id is not the user"
+        );
     }
 }

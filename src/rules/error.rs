@@ -251,6 +251,9 @@ pub struct RuleWarning {
     pub code: WarningCode,
     /// One readable sentence.
     pub message: String,
+    /// For a role's warning: the enabled rules that attach the role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 impl RuleWarning {
@@ -266,17 +269,35 @@ impl RuleWarning {
             field: field.into(),
             code,
             message: message.into(),
+            rules: Vec::new(),
         }
     }
 }
 
 impl std::fmt::Display for RuleWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&render(&self.subject, &self.field, &self.message))
+        if self.rules.is_empty() {
+            return f.write_str(&render(&self.subject, &self.field, &self.message));
+        }
+        let subject = format!(
+            "{} (used by rule{} {})",
+            self.subject,
+            if self.rules.len() == 1 { "" } else { "s" },
+            self.rules
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        f.write_str(&render_named(&subject, &self.field, &self.message))
     }
 }
 
 fn render(subject: &Subject, field: &str, message: &str) -> String {
+    render_named(&subject.to_string(), field, message)
+}
+
+fn render_named(subject: &str, field: &str, message: &str) -> String {
     if field.is_empty() {
         format!("{subject}: {message}")
     } else {

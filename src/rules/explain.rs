@@ -161,6 +161,8 @@ pub struct Explanation {
     pub spend: Reason,
     /// Per admin area.
     pub admin_permissions: BTreeMap<String, Reason>,
+    /// The org's billing currency: `access.monthly_spend` is in its minor units.
+    pub currency: String,
 }
 
 /// Every feature a role can grant that the table knows of: the known product features
@@ -484,20 +486,21 @@ fn evaluate(table: &ValidRuleTable, user: &SnapshotUser, matches: Vec<RuleMatch>
         (None, None) => {
             Reason::bare("no group of the user sets a limit: the seat-tier or org default applies")
         }
-        (None, Some(limit)) => {
-            Reason {
-                summary: if disagree {
-                    format!("{limit}: the user's groups set different limits, the most permissive applies")
-                } else {
-                    format!("{limit}: group limit")
-                },
-                sources: groups
-                    .iter()
-                    .filter(|g| g.monthly_spend == Some(limit))
-                    .map(|g| source(g, None))
-                    .collect(),
-            }
-        }
+        (None, Some(limit)) => Reason {
+            summary: if disagree {
+                format!(
+                    "{}: the user's groups set different limits, the most permissive applies",
+                    limit.money(&org.billing_currency)
+                )
+            } else {
+                format!("{}: group limit", limit.money(&org.billing_currency))
+            },
+            sources: groups
+                .iter()
+                .filter(|g| g.monthly_spend == Some(limit))
+                .map(|g| source(g, None))
+                .collect(),
+        },
     };
 
     // Admin permissions: the highest level across roles.
@@ -565,6 +568,7 @@ fn evaluate(table: &ValidRuleTable, user: &SnapshotUser, matches: Vec<RuleMatch>
         plugins: plugin_reasons,
         spend,
         admin_permissions: admin_reasons,
+        currency: org.billing_currency.clone(),
     }
 }
 
@@ -652,7 +656,7 @@ impl fmt::Display for Explanation {
         }
         let spend = a
             .monthly_spend
-            .map_or("default".to_string(), |s| s.to_string());
+            .map_or("default".to_string(), |s| s.money(&self.currency));
         write_reason(f, "", &format!("monthly spend = {spend}"), &self.spend)?;
         if !self.admin_permissions.is_empty() {
             writeln!(f, "admin permissions:")?;

@@ -463,7 +463,7 @@ pub fn resolve(table: &ValidRuleTable, snapshot: &Snapshot) -> DesiredState {
     for (set, users) in by_set {
         let set: Vec<&TargetGroup> = set.iter().map(|g| targets[*g]).collect();
         let ids: Vec<String> = users.iter().map(|u| ix.users[*u].id.clone()).collect();
-        warnings.extend(conflicts(&set, &ids));
+        warnings.extend(conflicts(&set, &ids, &org.billing_currency));
     }
     if !no_email.is_empty() {
         warnings.push(ResolutionWarning {
@@ -525,21 +525,25 @@ pub(crate) fn plugin_overrides(
         .collect()
 }
 
-fn conflicts(set: &[&TargetGroup], user_ids: &[String]) -> Vec<ResolutionWarning> {
+fn conflicts(set: &[&TargetGroup], user_ids: &[String], currency: &str) -> Vec<ResolutionWarning> {
     let mut out = Vec::new();
     let keys: Vec<String> = set.iter().map(|g| g.key.clone()).collect();
     let (spend, disagree) = spend_of(set);
     if let (Some(chosen), true) = (spend, disagree) {
         let values = set
             .iter()
-            .filter_map(|g| g.monthly_spend.map(|s| format!("{}: {s}", g.key)))
+            .filter_map(|g| {
+                g.monthly_spend
+                    .map(|s| format!("{}: {}", g.key, s.money(currency)))
+            })
             .collect::<Vec<_>>()
             .join(", ");
         out.push(ResolutionWarning {
             code: ResolutionWarningCode::MultiGroupSpendConflict,
             message: format!(
-                "users {} are in groups with different monthly spend limits ({values}); the most permissive ({chosen}) applies",
-                id_list(user_ids)
+                "users {} are in groups with different monthly spend limits ({values}); the most permissive ({}) applies",
+                id_list(user_ids),
+                chosen.money(currency)
             ),
             rules: Vec::new(),
             groups: keys.clone(),

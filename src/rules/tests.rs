@@ -1153,6 +1153,24 @@ fn spend_takes_the_most_permissive_limit_and_warns_when_groups_differ() {
     assert!(spend.iter().any(|w| w.user_ids == vec!["bob"]));
     assert!(spend.iter().any(|w| w.user_ids == vec!["carol"]));
     assert!(spend.iter().all(|w| !w.message.contains("@")));
+    let bob = spend.iter().find(|w| w.user_ids == vec!["bob"]).unwrap();
+    assert!(
+        bob.message
+            .contains("the most permissive ($500.00) applies"),
+        "money, not minor units: {}",
+        bob.message
+    );
+    let text = explain(&t, &s, "bob").unwrap().to_string();
+    assert!(
+        text.contains("monthly spend = $500.00: $500.00: the user's groups set different limits"),
+        "{text}"
+    );
+    let json = serde_json::to_value(explain(&t, &s, "bob").unwrap()).unwrap();
+    assert_eq!(
+        json["access"]["monthly_spend"], 50000,
+        "JSON keeps minor units"
+    );
+    assert_eq!(json["currency"], "USD");
 }
 
 #[test]

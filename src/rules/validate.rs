@@ -85,6 +85,16 @@ impl Serialize for SpendLimit {
     }
 }
 
+impl SpendLimit {
+    /// As money in `currency` (`$500.00`), or `unlimited`.
+    pub fn money(&self, currency: &str) -> String {
+        match self {
+            SpendLimit::Amount(n) => crate::money::format_minor(*n, currency),
+            SpendLimit::Unlimited => "unlimited".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for SpendLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -659,6 +669,18 @@ fn check(d: &Draft<'_>) -> Checked {
         check_role(&mut c, d.org, key, role);
     }
     let filters = check_rules(&mut c, d);
+    // A role's warning also names the rules that attach the role, so the reader
+    // knows whose users it affects.
+    for w in &mut c.warnings {
+        if let Subject::Role(key) = &w.subject {
+            w.rules = d
+                .rules
+                .iter()
+                .filter(|(_, r)| r.enabled && r.roles.iter().any(|k| k == key))
+                .map(|(_, r)| r.id.clone())
+                .collect();
+        }
+    }
     Checked {
         errors: c.errors,
         warnings: c.warnings,

@@ -179,6 +179,8 @@ pub enum LimitClass {
     PluginRead,
     /// Plugins API writes: 60 a minute by default (its own limit).
     PluginWrite,
+    /// The Analytics API and cost reports: 60 a minute by default (per org).
+    Analytics,
 }
 
 /// The simulator's buckets.
@@ -189,12 +191,13 @@ pub struct Throttle {
     invite: SimBucket,
     plugin_read: SimBucket,
     plugin_write: SimBucket,
+    analytics: SimBucket,
 }
 
 impl Throttle {
-    /// `rpm` for the admin endpoints (0 = off); the spend, invite and Plugins API
-    /// limits scale with it (60, 1,200/h, 300 reads and 60 writes at the documented
-    /// 100).
+    /// `rpm` for the admin endpoints (0 = off); the spend, invite, Plugins API and
+    /// Analytics limits scale with it (60, 1,200/h, 300 reads and 60 writes, 60 at the
+    /// documented 100).
     pub fn new(rpm: u32, spend_rpm: Option<u32>) -> Self {
         let spend = spend_rpm.unwrap_or(rpm.saturating_mul(60) / 100);
         Self {
@@ -203,6 +206,7 @@ impl Throttle {
             invite: SimBucket::new(rpm.saturating_mul(12), 3_600_000),
             plugin_read: SimBucket::new(rpm.saturating_mul(3), 60_000),
             plugin_write: SimBucket::new(rpm.saturating_mul(60) / 100, 60_000),
+            analytics: SimBucket::new(rpm.saturating_mul(60) / 100, 60_000),
         }
     }
 
@@ -217,6 +221,7 @@ impl Throttle {
             }
             LimitClass::PluginRead => self.plugin_read.try_take(now_ms),
             LimitClass::PluginWrite => self.plugin_write.try_take(now_ms),
+            LimitClass::Analytics => self.analytics.try_take(now_ms),
         }
     }
 }
@@ -269,6 +274,10 @@ mod tests {
             t.try_take(LimitClass::Spend, 0).unwrap();
         }
         assert!(t.try_take(LimitClass::Spend, 0).is_err());
+        for _ in 0..60 {
+            t.try_take(LimitClass::Analytics, 0).unwrap();
+        }
+        assert_eq!(t.try_take(LimitClass::Analytics, 0), Err(1), "60 a minute");
         let mut off = Throttle::new(0, None);
         for _ in 0..10_000 {
             off.try_take(LimitClass::Spend, 0).unwrap();

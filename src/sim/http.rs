@@ -317,6 +317,15 @@ fn route(
         }
         ("GET", ["plugin_marketplaces"]) => reply(&state.list_marketplaces()?),
 
+        ("GET", ["analytics", rest @ ..]) => {
+            let q = super::analytics::Query {
+                pairs: &cx.query,
+                path: cx.path,
+                short_pages: cx.short_pages,
+            };
+            reply(&super::analytics::route(state, rest, &q, now)?)
+        }
+
         _ => Err(ApiError::not_found("no such endpoint")),
     }
 }
@@ -341,6 +350,7 @@ fn limit_class(method: &Method, segs: &[String]) -> LimitClass {
     match segs.first().map(String::as_str) {
         Some("spend_limits") | Some("spend_limit_increase_requests") => LimitClass::Spend,
         Some("invites") if method == Method::POST => LimitClass::Invite,
+        Some("analytics") => LimitClass::Analytics,
         _ => LimitClass::Admin,
     }
 }
@@ -711,6 +721,12 @@ fn sim_hook(sim: &Sim, method: &Method, hook: &str, body: &[u8]) -> ApiResult<Re
             sim.changed();
             reply(&org)
         }
+        ("POST", "usage") => {
+            let upload: crate::cowork::analytics::types::UsageUpload = parse(body)?;
+            let answer = sim.state.lock().post_usage(&upload, now)?;
+            sim.changed();
+            reply(&answer)
+        }
         ("POST", "reset") => {
             sim.reset();
             reply(&json!({"type": "sim_reset"}))
@@ -748,6 +764,10 @@ mod tests {
         assert_eq!(
             limit_class(&Method::GET, &segs(&["rbac_groups"])),
             LimitClass::Admin
+        );
+        assert_eq!(
+            limit_class(&Method::GET, &segs(&["analytics", "cost_report"])),
+            LimitClass::Analytics
         );
         assert_eq!(
             limit_class(

@@ -45,6 +45,8 @@
 //! - `POST /_sim/groups` `{name, source_type?, user_ids?}`: a group made outside the
 //!   API (a SCIM group by default).
 //! - `PUT /_sim/org` `{name?, plan?, provisioning_mode?, settings?: {...}}`.
+//! - `POST /_sim/usage` `{records: [{email, date, product?, sessions?, cost_minor?}]}`:
+//!   usage the Analytics API and cost reports are computed from ([`analytics`]).
 //! - `GET /_sim/metrics`; `POST /_sim/reset`.
 //!
 //! # In-process use
@@ -67,6 +69,7 @@
 //! `app`, `cli` and tests (`src/cowork` never imports `src/sim`).
 
 mod access;
+pub mod analytics;
 pub mod error;
 pub mod fake;
 pub mod faults;

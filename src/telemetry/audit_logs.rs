@@ -12,6 +12,11 @@
 //! target that looks like an email is replaced by a pseudonym (`sha256:` and 16 hex
 //! digits of its digest). Held removals, refused plans and drift reports are also
 //! named as events (`event_name`).
+//!
+//! Entries pruned by retention before the export reached them cannot be sent: the
+//! export skips them with one warning (a log line, the metric
+//! `cowork_sync_telemetry_audit_skipped_total`, and a `cowork_sync.audit_gap` record
+//! naming the missing sequence numbers).
 
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -136,6 +141,43 @@ pub fn fill(record: &mut SdkLogRecord, entry: &AuditEntry) {
     }
 }
 
+/// Audit entries that were pruned (retention) before the export reached them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The first missing sequence number.
+    pub first: u64,
+    /// The last missing sequence number.
+    pub last: u64,
+}
+
+impl Gap {
+    /// How many entries are missing.
+    pub fn count(&self) -> u64 {
+        self.last - self.first + 1
+    }
+
+    /// The warning record that stands for the missing entries (event
+    /// `cowork_sync.audit_gap`), so the SIEM sees the gap where it is.
+    pub fn fill(&self, record: &mut SdkLogRecord) {
+        record.set_event_name("cowork_sync.audit_gap");
+        record.set_severity_number(Severity::Warn);
+        record.set_severity_text("WARN");
+        record.set_body(AnyValue::String("audit.gap".into()));
+        record.add_attribute("cowork_sync.audit.gap.first_seq", self.first as i64);
+        record.add_attribute("cowork_sync.audit.gap.last_seq", self.last as i64);
+        record.add_attribute("cowork_sync.audit.gap.count", self.count() as i64);
+    }
+}
+
+/// The entries between the cursor and the first entry still stored, if any.
+pub fn gap_before(cursor: u64, entries: &[AuditEntry]) -> Option<Gap> {
+    let first = entries.first()?.seq;
+    (first > cursor.saturating_add(1)).then(|| Gap {
+        first: cursor + 1,
+        last: first - 1,
+    })
+}
+
 /// The running export thread.
 pub struct AuditExport {
     stop: Sender<()>,
@@ -150,6 +192,7 @@ struct Worker<E: LogExporter> {
     batch: usize,
     retry_max: Duration,
     health: Arc<Health>,
+    clock: crate::clock::SharedClock,
 }
 
 impl<E: LogExporter> Worker<E> {
@@ -161,23 +204,42 @@ impl<E: LogExporter> Worker<E> {
             .map_or(0, |h| h.seq);
         let entries = crate::audit::list(self.store.as_ref(), None, from, self.batch)
             .map_err(|e| e.to_string())?;
+        // The lag counts what waits even while the collector refuses it.
+        self.health.audit_progress(from, head, 0);
         let Some(last) = entries.last().map(|e| e.seq) else {
-            self.health.audit_progress(from, head, 0);
             return Ok(0);
         };
-        let records: Vec<SdkLogRecord> = entries
-            .iter()
-            .map(|e| {
-                let mut r = self.logger.create_log_record();
-                fill(&mut r, e);
-                r
-            })
-            .collect();
+        // The OTLP encoder requires an observed time (the SDK's `emit` would set it).
+        let observed = SystemTime::from(self.clock.now());
+        let gap = gap_before(from, &entries);
+        let mut records: Vec<SdkLogRecord> = Vec::with_capacity(entries.len() + 1);
+        if let Some(gap) = gap {
+            let mut r = self.logger.create_log_record();
+            gap.fill(&mut r);
+            r.set_observed_timestamp(observed);
+            records.push(r);
+        }
+        for e in &entries {
+            let mut r = self.logger.create_log_record();
+            fill(&mut r, e);
+            r.set_observed_timestamp(observed);
+            records.push(r);
+        }
         let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             records.iter().map(|r| (r, &self.scope)).collect();
         futures_executor::block_on(self.exporter.export(LogBatch::new(&pairs)))
             .map_err(|e| e.to_string())?;
         set_cursor(self.store.as_ref(), last).map_err(|e| e.to_string())?;
+        if let Some(gap) = gap {
+            // Once: the cursor is past the gap now.
+            tracing::warn!(
+                first_seq = gap.first,
+                last_seq = gap.last,
+                skipped = gap.count(),
+                "telemetry: audit entries were pruned before they were exported; the collector's copy has a gap (the trail of record still verifies from its checkpoint)"
+            );
+            self.health.audit_skipped(gap.count());
+        }
         self.health.audit_progress(last, head, entries.len() as u64);
         Ok(entries.len())
     }
@@ -228,6 +290,7 @@ impl AuditExport {
         exporter: E,
         config: &TelemetryConfig,
         health: Arc<Health>,
+        clock: crate::clock::SharedClock,
     ) -> Result<Self, TelemetryError> {
         let provider = SdkLoggerProvider::builder().build();
         let worker = Worker {
@@ -240,6 +303,7 @@ impl AuditExport {
             batch: config.audit_batch,
             retry_max: config.retry_max,
             health,
+            clock,
         };
         let (stop, stop_rx) = channel();
         let handle = std::thread::Builder::new()
@@ -344,6 +408,109 @@ mod tests {
             outcome(&entry("auth.failure", "anonymous", None, json!({}))),
             "failure"
         );
+    }
+
+    /// One exported record: its event name and `cowork_sync.audit.seq`.
+    type Exported = (String, Option<i64>);
+
+    /// Collects each exported record.
+    #[derive(Debug, Clone, Default)]
+    struct Collect(Arc<parking_lot::Mutex<Vec<Exported>>>);
+
+    impl LogExporter for Collect {
+        async fn export(&self, batch: LogBatch<'_>) -> opentelemetry_sdk::error::OTelSdkResult {
+            let mut got = self.0.lock();
+            for (r, _) in batch.iter() {
+                let seq = r.attributes_iter().find_map(|(k, v)| match v {
+                    AnyValue::Int(i) if k.as_str() == "cowork_sync.audit.seq" => Some(*i),
+                    _ => None,
+                });
+                got.push((r.event_name().unwrap_or("").to_string(), seq));
+            }
+            Ok(())
+        }
+    }
+
+    fn worker(store: Arc<dyn Store>, exporter: Collect) -> (Worker<Collect>, Arc<Health>) {
+        let health = Arc::new(Health::new("http://x".into()));
+        let provider = SdkLoggerProvider::builder().build();
+        let clock = crate::clock::ManualClock::at_epoch_2026();
+        let w = Worker {
+            store,
+            exporter,
+            logger: provider.logger(SCOPE),
+            scope: InstrumentationScope::builder(SCOPE).build(),
+            batch: 100,
+            retry_max: Duration::from_secs(1),
+            health: health.clone(),
+            clock: Arc::new(clock),
+        };
+        (w, health)
+    }
+
+    fn write(store: &dyn Store, at: chrono::DateTime<chrono::Utc>, n: usize) {
+        for i in 0..n {
+            transaction::<_, StoreError>(store, |txn| {
+                crate::audit::append(
+                    txn,
+                    crate::audit::AuditDraft::new(
+                        "okta",
+                        "scim.user.create",
+                        Some(&format!("u{i}")),
+                    ),
+                    at + chrono::Duration::minutes(i as i64),
+                )
+                .map_err(crate::store::TxFail::Store)?;
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn entries_pruned_before_export_are_skipped_with_one_gap_record() {
+        use crate::clock::Clock as _;
+        let store: Arc<dyn Store> = Arc::new(crate::store::memory::MemoryStore::new());
+        let start = crate::clock::ManualClock::at_epoch_2026().now();
+        write(store.as_ref(), start, 6);
+        // Retention removes 1..=3 before telemetry ever ran; the prune itself is seq 7.
+        let removed = crate::audit::prune(
+            store.as_ref(),
+            start + chrono::Duration::minutes(3),
+            start + chrono::Duration::hours(1),
+            100,
+        )
+        .unwrap();
+        assert_eq!(removed, 3);
+        let got = Collect::default();
+        let (w, health) = worker(store.clone(), got.clone());
+        assert_eq!(w.pass().unwrap(), 4);
+        let records = got.0.lock().clone();
+        assert_eq!(records[0], ("cowork_sync.audit_gap".to_string(), None));
+        let seqs: Vec<Option<i64>> = records[1..].iter().map(|r| r.1).collect();
+        assert_eq!(seqs, vec![Some(4), Some(5), Some(6), Some(7)]);
+        assert_eq!(health.report().audit_skipped, 3);
+        assert_eq!(cursor(store.as_ref()).unwrap(), 7);
+        // Nothing new, no second warning; new entries follow without a gap.
+        assert_eq!(w.pass().unwrap(), 0);
+        write(store.as_ref(), start + chrono::Duration::hours(2), 1);
+        assert_eq!(w.pass().unwrap(), 1);
+        let records = got.0.lock().clone();
+        assert_eq!(records.len(), 6);
+        assert_eq!(records[5].1, Some(8));
+        assert_eq!(health.report().audit_skipped, 3);
+    }
+
+    #[test]
+    fn no_gap_when_the_next_entry_follows_the_cursor() {
+        let e = |seq| AuditEntry {
+            seq,
+            ..entry("a", "b", None, json!({}))
+        };
+        assert_eq!(gap_before(0, &[e(1)]), None);
+        assert_eq!(gap_before(5, &[e(6), e(7)]), None);
+        assert_eq!(gap_before(5, &[]), None);
+        assert_eq!(gap_before(5, &[e(9)]), Some(Gap { first: 6, last: 8 }));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct TelemetryConfig {
     pub timeout: Duration,
     /// `service.name`.
     pub service_name: String,
-    /// `service.instance.id`; `None`: the id kept in the store (stable across restarts).
+    /// `service.instance.id`; `None`: a random UUID per process (unique per running instance).
     pub service_instance_id: Option<String>,
     /// How often metrics are exported.
     pub metrics_interval: Duration,

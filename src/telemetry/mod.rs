@@ -67,6 +67,7 @@ pub struct Health {
     audit_head: AtomicU64,
     audit_failures_in_row: AtomicU64,
     audit_exported: AtomicU64,
+    audit_skipped: AtomicU64,
     last_error: Mutex<Option<String>>,
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
 }
@@ -84,6 +85,8 @@ pub struct HealthReport {
     pub audit_lag: u64,
     /// Audit entries exported since start.
     pub audit_exported: u64,
+    /// Audit entries pruned before they could be exported (since start).
+    pub audit_skipped: u64,
     /// Failed audit exports in a row.
     pub audit_failures_in_row: u64,
     /// Spans dropped because the export queue was full (since start).
@@ -164,6 +167,15 @@ impl Health {
         }
     }
 
+    pub(crate) fn audit_skipped(&self, count: u64) {
+        self.audit_skipped.fetch_add(count, Ordering::Relaxed);
+        self.metric_inc(
+            "cowork_sync_telemetry_audit_skipped_total",
+            "Audit entries pruned by retention before they could be exported.",
+            count as f64,
+        );
+    }
+
     pub(crate) fn audit_failed(&self, error: String) {
         self.audit_failures_in_row.fetch_add(1, Ordering::Relaxed);
         self.metric_inc(
@@ -184,6 +196,7 @@ impl Health {
             audit_head: head,
             audit_lag: head - cursor,
             audit_exported: self.audit_exported.load(Ordering::Relaxed),
+            audit_skipped: self.audit_skipped.load(Ordering::Relaxed),
             audit_failures_in_row: self.audit_failures_in_row.load(Ordering::Relaxed),
             spans_dropped: self.spans_dropped.load(Ordering::Relaxed),
             span_export_failures: self.span_export_failures.load(Ordering::Relaxed),
@@ -400,6 +413,7 @@ impl Telemetry {
     pub fn start_audit_export(
         &self,
         store: Arc<dyn crate::store::Store>,
+        clock: crate::clock::SharedClock,
     ) -> Result<(), TelemetryError> {
         if !self.config.audit_logs {
             return Ok(());
@@ -414,6 +428,7 @@ impl Telemetry {
             exporter,
             &self.config,
             self.health.clone(),
+            clock,
         )?);
         Ok(())
     }

@@ -100,6 +100,22 @@ pub fn headers_of(span: &tracing::Span) -> Vec<(&'static str, String)> {
     out
 }
 
+/// Records `span`'s OpenTelemetry ids in its `trace_id` and `span_id` fields (declared
+/// `Empty` where the span is made), so every text or JSON log line inside it names the
+/// trace and span a collector holds. Call after the span's parent is set: it starts
+/// the OpenTelemetry span.
+pub fn record_ids(span: &tracing::Span) {
+    if !enabled() {
+        return;
+    }
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() {
+        span.record("trace_id", tracing::field::display(sc.trace_id()));
+        span.record("span_id", tracing::field::display(sc.span_id()));
+    }
+}
+
 /// The current span's `traceparent`, to keep with queued work.
 pub fn current_traceparent() -> Option<String> {
     if !enabled() {

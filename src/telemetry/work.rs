@@ -4,9 +4,12 @@
 //! each downstream call (HTTP client conventions; the query, which may name an
 //! email, is left out of `url.full`).
 //!
+//! The roots of work (drain, run) record their trace and span ids as fields, so log
+//! lines inside them carry the ids, as a request's do.
+//!
 //! Each is `Span::none()` while telemetry is off, so the event path pays nothing.
 
-use super::propagation::{continue_from, enabled};
+use super::propagation::{continue_from, enabled, record_ids};
 use crate::outbox::OutboxEntry;
 use crate::reconcile::Trigger;
 
@@ -22,8 +25,11 @@ pub fn drain_span(entries: &[OutboxEntry]) -> tracing::Span {
         otel.name = "outbox drain",
         cowork_sync.outbox.entries = entries.len(),
         cowork_sync.outbox.first_seq = first,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     continue_from(&span, entries.iter().filter_map(|e| e.trace.as_deref()));
+    record_ids(&span);
     span
 }
 
@@ -34,19 +40,25 @@ pub fn run_span(trigger: &Trigger) -> tracing::Span {
         return tracing::Span::none();
     }
     let trigger = format!("{trigger:?}").to_ascii_lowercase();
-    match trigger.as_str() {
+    let span = match trigger.as_str() {
         "manual" => tracing::info_span!(
             "reconcile.run",
             otel.name = "reconcile run",
             cowork_sync.reconcile.trigger = %trigger,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         ),
         _ => tracing::info_span!(
             parent: None,
             "reconcile.run",
             otel.name = "reconcile run",
             cowork_sync.reconcile.trigger = %trigger,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         ),
-    }
+    };
+    record_ids(&span);
+    span
 }
 
 /// The span of one phase of a run (`read`, `plan`, `apply`, `record`).

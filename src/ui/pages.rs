@@ -200,6 +200,24 @@ fn card(title: &str, figure: Markup, detail: Markup) -> Markup {
     }
 }
 
+/// The telemetry card: the check's verdict and the audit export's lag (entries the
+/// collector has not acknowledged yet), then the check's detail.
+fn telemetry_card(s: &Value) -> Markup {
+    let Some(check) = s["checks"].get("telemetry") else {
+        return card("Telemetry", html! { "not configured" }, html! {});
+    };
+    card(
+        "Telemetry",
+        html! {
+            (badge(verdict(check)))
+            @if let Some(lag) = s["telemetry"]["audit_lag"].as_u64() {
+                " lag " (lag)
+            }
+        },
+        html! { (text(&check["detail"])) },
+    )
+}
+
 /// `GET /ui/`: the overview, the figures of `cowork-sync status`.
 pub async fn overview(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
     let s = status_report(&state).await?;
@@ -253,11 +271,7 @@ pub async fn overview(op: Operator, state: web::Data<AppState>) -> Result<HttpRe
                     None => html! { "no call yet" },
                 },
                 html! { (s["downstream"]["last_error"].as_str().unwrap_or("")) }))
-            (card("Telemetry", match s["checks"].get("telemetry") {
-                    Some(c) => badge(verdict(c)),
-                    None => html! { "not configured" },
-                },
-                html! { (s["checks"].get("telemetry").map(|c| text(&c["detail"])).unwrap_or_default()) }))
+            (telemetry_card(&s))
         }
         h2 { "Checks" }
         table {
@@ -474,4 +488,24 @@ pub async fn plan(op: Operator, state: web::Data<AppState>) -> Result<HttpRespon
         StatusCode::OK,
         page("Plan preview", Some(&op.0), "/ui/plan", body),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_telemetry_card_shows_the_audit_export_lag() {
+        let s = json!({
+            "checks": {"telemetry": {"status": "degraded", "ok": false,
+                "detail": "exporting to http://c:4318 fails; audit export lag 3 (exported up to #7 of #10)"}},
+            "telemetry": {"audit_lag": 3, "audit_cursor": 7, "audit_head": 10},
+        });
+        let html = telemetry_card(&s).into_string();
+        assert!(html.contains("lag 3"), "{html}");
+        assert!(html.contains("exported up to #7 of #10"), "{html}");
+        let off = telemetry_card(&json!({"checks": {}})).into_string();
+        assert!(off.contains("not configured"), "{off}");
+    }
 }

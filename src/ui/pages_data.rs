@@ -3,7 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -171,15 +171,7 @@ pub struct AuditQuery {
 
 /// A plain date (midnight UTC) or an RFC 3339 time.
 pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
+    crate::audit::parse_since(s)
 }
 
 /// `GET /ui/audit`: browse by time and action; verify the chain.

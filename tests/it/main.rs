@@ -14,6 +14,7 @@ mod cowork_client;
 mod doctor;
 mod hardening;
 mod idp_replay;
+mod insights_client;
 mod interop;
 mod offboarding;
 mod plugins_api;
@@ -22,5 +23,6 @@ mod scim_http;
 mod smoke;
 #[allow(dead_code)] // helpers shared by the test modules; not every module uses every one
 mod support;
+mod telemetry;
 mod tls;
 mod tokens;

@@ -1312,7 +1312,7 @@ async fn real_mode_writes_plugin_settings_and_reports_group_spend_drift() {
     };
     assert_eq!(
         spend_drift(&report),
-        ["claude.ai › Organization settings › Groups › Cowork pilot: set the monthly spend limit to 50000 (minor units of USD)"],
+        ["claude.ai › Organization settings › Groups › Cowork pilot: set the monthly spend limit to $500.00"],
         "{}",
         render_run(&report)
     );

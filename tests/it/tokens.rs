@@ -122,6 +122,14 @@ async fn an_unknown_jti_is_a_json_404() {
     let r = app.admin("DELETE", "/tokens/no-such-jti", None).await;
     r.assert_scim_error(404, None);
     assert!(r.text.contains("no-such-jti"));
+    // An unbounded or odd jti is not echoed.
+    let long = "a".repeat(2_000);
+    let r = app.admin("DELETE", &format!("/tokens/{long}"), None).await;
+    r.assert_scim_error(404, None);
+    assert!(!r.text.contains(&long[..65]), "{}", r.text);
+    let r = app.admin("DELETE", "/tokens/%3Cscript%3E", None).await;
+    r.assert_scim_error(404, None);
+    assert!(!r.text.contains("<script>"), "{}", r.text);
 }
 
 #[actix_web::test]
@@ -166,6 +174,7 @@ async fn a_revocation_survives_a_restart() {
         200
     );
     let reloaded =
-        cowork_sync::auth::registry::TokenRegistry::load(app.core.store.clone()).unwrap();
+        cowork_sync::auth::registry::TokenRegistry::load(app.core.store.clone(), app.now())
+            .unwrap();
     assert!(reloaded.is_revoked(&jti));
 }

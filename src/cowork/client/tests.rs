@@ -1,6 +1,6 @@
 //! Unit tests of the client's helpers and configuration.
 
-use super::wire::parse_retry_after;
+use super::wire::{decode, parse_retry_after};
 use super::*;
 
 #[test]

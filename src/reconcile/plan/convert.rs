@@ -93,10 +93,7 @@ pub fn spend_limit_of(amount: Option<&str>) -> Option<SpendLimit> {
 }
 
 pub(super) fn money(limit: SpendLimit, currency: &str) -> String {
-    match limit {
-        SpendLimit::Unlimited => "unlimited".into(),
-        SpendLimit::Amount(n) => format!("{n} (minor units of {currency})"),
-    }
+    limit.money(currency)
 }
 
 pub(super) const CONSOLE: &str = "claude.ai › Organization settings";

@@ -5,7 +5,8 @@
 //!
 //! This file holds the organization, the collections and the snapshot; each resource's
 //! operations live in their own file (`members`, `invites`, `groups`, `roles`,
-//! `spend`, `plugins` for tier-B policies, `plugins_api` for the beta Plugins API), all as methods of [`SimState`].
+//! `spend`, `plugins` for tier-B policies, `plugins_api` for the beta Plugins API,
+//! `usage` for the usage behind the analytics), all as methods of [`SimState`].
 
 mod groups;
 mod invites;
@@ -16,6 +17,9 @@ mod roles;
 mod spend;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_usage;
+mod usage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +35,7 @@ pub use super::error::{ApiError, ApiResult};
 pub use groups::NewSimGroup;
 pub use members::NewMember;
 pub use plugins_api::plugin_api_id;
+pub use usage::{UsageGroup, UsageRecord};
 
 /// The most groups an organization may have (R6).
 pub const MAX_GROUPS: usize = 100;
@@ -181,6 +186,9 @@ pub struct Snapshot {
     /// Last change that affects members' effective access.
     #[serde(default)]
     pub access_changed_at: Option<DateTime<Utc>>,
+    /// Usage posted through `POST /_sim/usage`, in posting order.
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
 }
 
 /// A stored answer to an idempotent write.
@@ -216,6 +224,7 @@ pub struct SimState {
     idempotency: HashMap<String, IdemRecord>,
     next_seq: u64,
     access_changed_at: Option<DateTime<Utc>>,
+    usage: Vec<UsageRecord>,
 }
 
 /// Lowercases an email and drops a `+tag` in the local part, so lookups are
@@ -388,6 +397,7 @@ impl SimState {
             idempotency: HashMap::new(),
             next_seq: 1,
             access_changed_at: None,
+            usage: Vec::new(),
         }
     }
 
@@ -444,6 +454,7 @@ impl SimState {
         s.plugin_overrides = snap.plugin_overrides;
         s.plugin_org_unset = snap.plugin_org_unset;
         s.access_changed_at = snap.access_changed_at;
+        s.usage = snap.usage;
         s
     }
 
@@ -483,6 +494,7 @@ impl SimState {
             plugin_org_unset: self.plugin_org_unset.clone(),
             next_seq: self.next_seq,
             access_changed_at: self.access_changed_at,
+            usage: self.usage.clone(),
         }
     }
 

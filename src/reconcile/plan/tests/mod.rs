@@ -517,7 +517,7 @@ fn real_mode_reports_tier_b_differences_with_console_steps_and_writes_tier_a() {
     assert_eq!(steps.len(), 3, "{:#?}", p.drift);
     assert!(steps
         .contains(&"claude.ai › Organization settings › Groups › Group a: attach role \"Pilot\""));
-    assert!(steps.iter().any(|s| s.contains("spend limit to 5000")));
+    assert!(steps.iter().any(|s| s.contains("spend limit to $50.00")));
     assert!(steps.iter().any(|s| s.contains("Plugins › finance-close")));
     // Real mode never creates roles: a missing role is drift too.
     w.actual.roles.clear();
