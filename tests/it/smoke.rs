@@ -394,7 +394,8 @@ fn a_database_rolled_back_behind_its_checkpoint_is_refused_unless_accepted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // The first start's token entries come first, so read the two numbers the message
-    // names: the database's head, then the checkpoint's, which is two creates ahead.
+    // names: the database's head, then the checkpoint's, which is at least the two
+    // creates ahead (the second start also records the token it imports from mint).
     let after = |marker: &str| -> u64 {
         let rest = &stderr[stderr
             .find(marker)
@@ -407,7 +408,7 @@ fn a_database_rolled_back_behind_its_checkpoint_is_refused_unless_accepted() {
             .unwrap()
     };
     let (db, checkpoint) = (after("ends at sequence "), after("recorded sequence "));
-    assert_eq!(checkpoint, db + 2, "names both sequence numbers: {stderr}");
+    assert!(checkpoint >= db + 2, "names both sequence numbers: {stderr}");
     assert!(stderr.contains("--accept-rollback"), "{stderr}");
     assert!(stderr.contains("backup"), "{stderr}");
 
