@@ -256,10 +256,20 @@ fn the_binary_provisions_reconciles_stops_on_sigterm_and_keeps_its_data() {
     assert!(text.contains("No removals are held"), "{text}");
     let (status, ready) = call("GET", &format!("{}/readyz", daemon.base), &admin, None);
     assert_eq!(status, 200, "{ready}");
+    let sim = daemon
+        .sim
+        .clone()
+        .expect("the log names the simulator's url");
     stop(daemon);
     let printed = printed.join().unwrap().join("\n");
     assert!(printed.contains("SCIM token"), "{printed}");
     assert!(printed.contains("Admin token"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "List its groups: curl -s -H 'x-api-key: local' {sim}/v1/organizations/rbac_groups"
+        )),
+        "serve prints where its simulator listens: {printed}"
+    );
 
     let (daemon, printed) = start(data.path());
     let (status, found) = call(
@@ -273,8 +283,12 @@ fn the_binary_provisions_reconciles_stops_on_sigterm_and_keeps_its_data() {
     stop(daemon);
     let printed = printed.join().unwrap();
     assert!(
-        printed.is_empty(),
+        !printed.iter().any(|l| l.contains("token")),
         "tokens are printed on first start only: {printed:?}"
+    );
+    assert!(
+        printed.iter().any(|l| l.contains("simulator listens on")),
+        "the simulator's address is printed on every start: {printed:?}"
     );
 }
 
