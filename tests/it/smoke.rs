@@ -422,7 +422,10 @@ fn a_database_rolled_back_behind_its_checkpoint_is_refused_unless_accepted() {
             .unwrap()
     };
     let (db, checkpoint) = (after("ends at sequence "), after("recorded sequence "));
-    assert!(checkpoint >= db + 2, "names both sequence numbers: {stderr}");
+    assert!(
+        checkpoint >= db + 2,
+        "names both sequence numbers: {stderr}"
+    );
     assert!(stderr.contains("--accept-rollback"), "{stderr}");
     assert!(stderr.contains("backup"), "{stderr}");
 
@@ -619,8 +622,12 @@ fn a_sigkill_amid_creates_patches_and_deletes_loses_no_acknowledged_write() {
             .map(|m| m.iter().filter_map(|v| v["value"].as_str()).collect())
             .unwrap_or_default();
         for h in seen {
-            let (status, user) =
-                call("GET", &format!("{base}/scim/v2/Users/{}", h.id), &token, None);
+            let (status, user) = call(
+                "GET",
+                &format!("{base}/scim/v2/Users/{}", h.id),
+                &token,
+                None,
+            );
             let found = match status {
                 404 => Stage::Deleted,
                 200 if user["displayName"] == "patched" => {
