@@ -30,8 +30,9 @@ fn init_logging(
     let targets: Targets = level
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // The level filters the log output only: the OpenTelemetry layer has its own filter,
+    // so `level = "warn"` quiets the log without turning traces off.
     let registry = tracing_subscriber::registry()
-        .with(targets)
         .with(crate::http::limits::QuietParseErrors)
         .with(telemetry.map(|t| t.layer()));
     let result = match format {
@@ -39,14 +40,16 @@ fn init_logging(
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(targets),
             )
             .try_init(),
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(targets),
             )
             .try_init(),
     };

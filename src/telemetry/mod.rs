@@ -366,8 +366,9 @@ impl Telemetry {
         }
     }
 
-    /// The tracing layer that turns our spans into OpenTelemetry spans. Events are
-    /// left to the log output, except warnings and errors (kept as span events).
+    /// The tracing layer that turns our spans (INFO and above, whatever the log
+    /// level) into OpenTelemetry spans. Events are left to the log output, except
+    /// warnings and errors (kept as span events).
     #[allow(clippy::type_complexity)]
     pub fn layer<S>(
         &self,
@@ -379,8 +380,13 @@ impl Telemetry {
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
-        let keep: fn(&tracing::Metadata<'_>) -> bool =
-            |m| m.is_span() || *m.level() <= tracing::Level::WARN;
+        let keep: fn(&tracing::Metadata<'_>) -> bool = |m| {
+            if m.is_span() {
+                m.target().starts_with("cowork_sync") && *m.level() <= tracing::Level::INFO
+            } else {
+                *m.level() <= tracing::Level::WARN
+            }
+        };
         tracing_opentelemetry::layer()
             .with_tracer(self.tracer.clone())
             .with_location(false)

@@ -368,11 +368,16 @@ struct Daemon {
 }
 
 fn start(data: &Path, receiver: &Receiver) -> Daemon {
+    start_at(data, receiver, "info")
+}
+
+/// The daemon with log level `level` (which filters the log, never the traces).
+fn start_at(data: &Path, receiver: &Receiver, level: &str) -> Daemon {
     let mut child = Command::new(BIN)
         .arg("serve")
         .env("COWORK_SYNC__SERVER__LISTEN", "127.0.0.1:0")
         .env("COWORK_SYNC__STORAGE__DATA_DIR", data)
-        .env("COWORK_SYNC__LOG__LEVEL", "info")
+        .env("COWORK_SYNC__LOG__LEVEL", level)
         .env("COWORK_SYNC__TELEMETRY__OTLP_ENDPOINT", &receiver.base)
         .env("COWORK_SYNC__TELEMETRY__METRICS_INTERVAL", "1s")
         .env("COWORK_SYNC__TELEMETRY__RETRY_MAX", "1s")
@@ -864,10 +869,17 @@ fn assert_complete_and_in_order(got: &Received, head: u64) {
 fn audit_records_arrive_complete_and_in_order_across_an_outage_and_a_restart() {
     let receiver = Receiver::start();
     let data = tempfile::tempdir().unwrap();
-    let daemon = start(data.path(), &receiver);
+    // At log level warn: the level quiets the log, not the telemetry.
+    let daemon = start_at(data.path(), &receiver, "warn");
     let token = mint(data.path(), "scim");
     let admin = mint(data.path(), "admin");
     create_user(&daemon, &token, 1);
+    receiver.wait_for("the create's spans at log level warn", |got| {
+        got.spans
+            .iter()
+            .any(|(_, s)| s.name == "directory create User")
+            .then_some(())
+    });
     let head = wait_caught_up(&daemon, &admin);
     receiver.with(|got| assert_complete_and_in_order(got, head));
 
