@@ -806,6 +806,10 @@ pub async fn serve_with(
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
     let downstream = downstream(&config).await?;
+    if let Some(sim) = &downstream.sim {
+        // A closed stdout must not stop the daemon.
+        let _ = writeln!(std::io::stdout(), "{}", sim.announcement().trim_end());
+    }
     let reconciler = Arc::new(Reconciler::new(
         core.store.clone(),
         core.directory.clone(),
