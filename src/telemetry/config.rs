@@ -3,6 +3,8 @@
 //!
 //! A key in the file (or its `COWORK_SYNC__` override) wins over the matching
 //! `OTEL_EXPORTER_OTLP_*` variable; without an endpoint from either, telemetry is off.
+//! Headers are the exception: `opentelemetry-otlp` adds `OTEL_EXPORTER_OTLP_HEADERS`
+//! (and the per-signal `..._HEADERS`) to every export itself, over ours, whatever we pass.
 //! Collector headers are secrets: they are held in [`Secret`]s and never printed.
 
 use std::time::Duration;
