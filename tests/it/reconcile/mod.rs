@@ -322,6 +322,7 @@ fn full() -> RunOptions {
     RunOptions::default()
 }
 
+mod built_in_roles;
 mod event_path;
 mod faults;
 mod full_runs;
