@@ -15,6 +15,7 @@ mod doctor;
 mod hardening;
 mod idp_replay;
 mod insights_client;
+mod insights_http;
 mod interop;
 mod offboarding;
 mod plugins_api;
