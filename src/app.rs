@@ -6,7 +6,7 @@
 //! Nothing else in the crate imports this module; `main` and the tests do.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::{middleware::from_fn, web, App, HttpServer};
@@ -284,12 +284,15 @@ impl Core {
 
     /// The auth context for the extractors.
     pub fn auth_context(&self, config: &Config, key: &[u8]) -> anyhow::Result<AuthContext> {
+        // After `token rotate-key`, the replaced key is accepted until its deadline.
+        let previous = crate::auth::keys::load_previous(&config.auth.signing_key_file)?;
         let verifier = Verifier::new(
             key,
             &config.auth.issuer,
             &config.auth.audience,
             config.auth.jwks_file.as_deref(),
-        )?;
+        )?
+        .with_previous(previous.as_ref());
         let metrics = self.metrics.clone();
         let recorder = self.auth_failures.clone();
         let hook: FailureHook = Arc::new(move |err, req| {
@@ -539,6 +542,11 @@ pub struct HttpParts {
 }
 
 impl HttpParts {
+    /// The auth context every worker shares (for reloading the signing keys).
+    pub fn auth(&self) -> web::Data<AuthContext> {
+        self.auth.clone()
+    }
+
     /// Bundles the parts.
     pub fn new(state: AppState, auth: AuthContext, metrics: Arc<Metrics>) -> Self {
         let random = crate::auth::random_bytes::<3>().unwrap_or([0, 0, 0]);
@@ -674,6 +682,34 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 /// connections, in-flight requests finish (up to the shutdown timeout). The handlers
 /// are installed when this is called, not when the future first runs, so a signal
 /// sent right after the "serving" line is never lost.
+/// On SIGHUP, reads the signing key and the previous key beside it again
+/// (`token rotate-key`); a failed reload keeps the keys in use and is logged.
+async fn reload_keys_on_sighup(auth: web::Data<AuthContext>, key_file: PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; restart to pick up a rotated signing key");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let path = key_file.clone();
+            let auth = auth.clone();
+            match tokio::task::spawn_blocking(move || auth.verifier.reload(&path)).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP: signing keys reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: reloading the signing keys failed; the keys in use stay")
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (auth, key_file);
+    }
+}
+
 fn stop_on_signal(
     handle: actix_web::dev::ServerHandle,
     status: Arc<Status>,
@@ -788,6 +824,10 @@ pub async fn serve_with(
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
     let downstream = downstream(&config).await?;
+    if let Some(sim) = &downstream.sim {
+        // A closed stdout must not stop the daemon.
+        let _ = writeln!(std::io::stdout(), "{}", sim.announcement().trim_end());
+    }
     let sim_url = downstream.sim.as_ref().map(SimHandle::base_url);
     let reconciler = Arc::new(Reconciler::new(
         core.store.clone(),
@@ -821,6 +861,10 @@ pub async fn serve_with(
         core.auth_context(&config, &key)?,
         core.metrics.clone(),
     );
+    let reloader = tokio::spawn(reload_keys_on_sighup(
+        parts.auth(),
+        config.auth.signing_key_file.clone(),
+    ));
     let factory_parts = parts.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -878,6 +922,8 @@ pub async fn serve_with(
     sled.flush().context("flushing the database at shutdown")?;
     checkpointer.abort();
     let _ = checkpointer.await;
+    reloader.abort();
+    let _ = reloader.await;
     checkpoint_head(&sled, &checkpoint_path, &mut None)
         .context("writing the audit head checkpoint at shutdown")?;
     Ok(())

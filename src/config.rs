@@ -350,6 +350,53 @@ pub struct LifecycleConfig {
     pub remove_from_org_after: Duration,
 }
 
+impl ConfigError {
+    /// `field` holds a value that is out of range or inconsistent.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether a duration key may be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zero {
+    /// `0s` is a valid setting (no grace, no wait).
+    Allowed,
+    /// `0s` is refused: "must be longer than zero".
+    Refused,
+}
+
+/// Reads the duration key `field`: `default` when absent, else [`parse_duration`] of
+/// its text, with the error naming the field.
+pub fn duration_key(
+    text: Option<&str>,
+    default: Duration,
+    field: &'static str,
+    zero: Zero,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let d = parse_duration(text).map_err(|m| ConfigError::invalid(field, m))?;
+    if d.is_zero() && zero == Zero::Refused {
+        return Err(ConfigError::invalid(field, "must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// The text of the secret file that `field` names (read whole; the caller trims or
+/// splits it). The error names the field and the path, never the content.
+pub fn read_secret_file(path: PathBuf, field: &'static str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+        field,
+        path,
+        source,
+    })
+}
+
 /// Parses a duration such as `90s`, `15m`, `1h`, `7d` or `1h30m` (`0s` is zero).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -529,15 +576,7 @@ fn read_secret(
             message: "give the secret inline or as a file, not both".into(),
         }),
         (Some(s), None) => Ok(Some(Secret::new(s))),
-        (None, Some(path)) => {
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                    field,
-                    path,
-                    source,
-                })?;
-            Ok(Some(Secret::new(text.trim())))
-        }
+        (None, Some(path)) => Ok(Some(Secret::new(read_secret_file(path, field)?.trim()))),
         (None, None) => Ok(None),
     }
 }
@@ -685,19 +724,12 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
             message: "must be between 0 and 1".into(),
         });
     }
-    let removal_window =
-        parse_duration(r.removal_window.as_deref().unwrap_or("1h")).map_err(|message| {
-            ConfigError::Invalid {
-                field: "reconcile.removal_window",
-                message,
-            }
-        })?;
-    if removal_window.is_zero() {
-        return Err(ConfigError::Invalid {
-            field: "reconcile.removal_window",
-            message: "must be longer than zero".into(),
-        });
-    }
+    let removal_window = duration_key(
+        r.removal_window.as_deref(),
+        Duration::from_secs(3600),
+        "reconcile.removal_window",
+        Zero::Refused,
+    )?;
     let reconcile = ReconcileConfig {
         schedule,
         max_removal_ratio,
@@ -732,11 +764,12 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     };
     let lifecycle = LifecycleConfig {
         on_deactivate,
-        remove_from_org_after: parse_duration(l.remove_from_org_after.as_deref().unwrap_or("0s"))
-            .map_err(|message| ConfigError::Invalid {
-            field: "lifecycle.remove_from_org_after",
-            message,
-        })?,
+        remove_from_org_after: duration_key(
+            l.remove_from_org_after.as_deref(),
+            Duration::ZERO,
+            "lifecycle.remove_from_org_after",
+            Zero::Allowed,
+        )?,
     };
 
     let unknown_members = match file.scim.unknown_members.as_deref().unwrap_or("skip") {
@@ -980,6 +1013,23 @@ mod tests {
             let err = Config::load(None, env(&[(k, v)])).unwrap_err();
             assert!(err.to_string().contains(field), "{k}: {err}");
         }
+    }
+
+    #[test]
+    fn duration_keys_default_when_absent_and_name_the_field_when_wrong() {
+        let d = Duration::from_secs(5);
+        assert_eq!(duration_key(None, d, "a.b", Zero::Refused).unwrap(), d);
+        assert_eq!(
+            duration_key(Some("0s"), d, "a.b", Zero::Allowed).unwrap(),
+            Duration::ZERO
+        );
+        let e = duration_key(Some("0s"), d, "a.b", Zero::Refused).unwrap_err();
+        assert!(
+            e.to_string().contains("a.b: must be longer than zero"),
+            "{e}"
+        );
+        let e = duration_key(Some("soon"), d, "a.b", Zero::Allowed).unwrap_err();
+        assert!(e.to_string().contains("a.b"), "{e}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! verifying them with a pinned algorithm, issuer, audience and expiry.
 //!
 //! Expiry is checked against our [`Clock`](crate::clock::Clock), not the wall clock
-//! inside jsonwebtoken, so tests control it. Tokens never reach logs: errors say what
+//! inside jsonwebtoken, so tests control it. After a key rotation ([`keys`]) the
+//! previous HS256 key is accepted until its deadline, by the same clock. Tokens never reach logs: errors say what
 //! was wrong with a token, never what it was. The actix extractor lives in
 //! [`extract`]; everything else here is free of actix.
 
 pub mod extract;
+pub mod keys;
 pub mod minted;
 pub mod registry;
 
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 
 /// Length of a generated HS256 key.
-const KEY_BYTES: usize = 32;
+pub(crate) const KEY_BYTES: usize = 32;
 
 /// What a token is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +90,12 @@ pub enum KeyError {
     /// The key file does not hold a usable key.
     #[error("signing key file {0} does not hold a base64 key of at least 32 bytes")]
     Malformed(PathBuf),
+    /// The previous-key file is not what `token rotate-key` writes.
+    #[error(
+        "previous signing key file {0} does not hold {{\"key\", \"accepted_until\"}} \
+         as `token rotate-key` writes it; restore it or remove it"
+    )]
+    Previous(PathBuf),
     /// The JWKS file is unusable.
     #[error("JWKS file {path}: {message}")]
     Jwks {
@@ -200,7 +208,7 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     decode_key(&text, path)
 }
 
-fn decode_key(text: &str, path: &Path) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn decode_key(text: &str, path: &Path) -> Result<Vec<u8>, KeyError> {
     let key = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| KeyError::Malformed(path.to_path_buf()))?;
@@ -315,11 +323,33 @@ struct Verified {
     principal: Principal,
     exp: i64,
     nbf: Option<i64>,
+    /// Signed by the previous key: refused from this time on.
+    key_until: Option<i64>,
+}
+
+/// The HS256 keys: the current one, and the previous one with its deadline.
+struct Hs256Keys {
+    current: DecodingKey,
+    previous: Option<(DecodingKey, i64)>,
+}
+
+impl Hs256Keys {
+    fn new(current: &[u8], previous: Option<&keys::PreviousKey>) -> Self {
+        Self {
+            current: DecodingKey::from_secret(current),
+            previous: previous.map(|p| {
+                (
+                    DecodingKey::from_secret(&p.key),
+                    p.accepted_until.timestamp(),
+                )
+            }),
+        }
+    }
 }
 
 /// Verifies bearer tokens.
 pub struct Verifier {
-    hs256: DecodingKey,
+    hs256: parking_lot::RwLock<Hs256Keys>,
     external: HashMap<String, (Algorithm, DecodingKey)>,
     issuer: String,
     audience: String,
@@ -361,7 +391,7 @@ impl Verifier {
             }
         }
         Ok(Self {
-            hs256: DecodingKey::from_secret(hs256_key),
+            hs256: parking_lot::RwLock::new(Hs256Keys::new(hs256_key, None)),
             external,
             issuer: issuer.into(),
             audience: audience.into(),
@@ -369,11 +399,40 @@ impl Verifier {
         })
     }
 
+    /// Also accepts tokens signed by the `previous` HS256 key until its deadline.
+    pub fn with_previous(self, previous: Option<&keys::PreviousKey>) -> Self {
+        if let Some(p) = previous {
+            self.hs256.write().previous = Some((
+                DecodingKey::from_secret(&p.key),
+                p.accepted_until.timestamp(),
+            ));
+        }
+        self
+    }
+
+    /// Replaces the HS256 keys (after a rotation) and forgets every token verified
+    /// so far, so each is checked against the new keys.
+    pub fn set_hs256(&self, current: &[u8], previous: Option<&keys::PreviousKey>) {
+        *self.hs256.write() = Hs256Keys::new(current, previous);
+        self.verified.lock().clear();
+    }
+
+    /// Reads the key file and the previous key beside it again ([`keys`]) and uses
+    /// them from now on (the daemon's SIGHUP).
+    pub fn reload(&self, signing_key_file: &Path) -> Result<(), KeyError> {
+        let current = load_key(signing_key_file)?;
+        let previous = keys::load_previous(signing_key_file)?;
+        self.set_hs256(&current, previous.as_ref());
+        Ok(())
+    }
+
     /// Verifies a token and returns who it is for.
     pub fn verify(&self, token: &str, clock: &dyn Clock) -> Result<Principal, AuthError> {
         let now = clock.now().timestamp();
         if let Some(hit) = self.verified.lock().get(token).cloned() {
-            return if hit.exp <= now || hit.nbf.is_some_and(|nbf| nbf > now) {
+            return if hit.key_until.is_some_and(|until| now >= until) {
+                Err(AuthError::Invalid)
+            } else if hit.exp <= now || hit.nbf.is_some_and(|nbf| nbf > now) {
                 Err(AuthError::Expired)
             } else {
                 Ok(hit.principal)
@@ -396,17 +455,27 @@ impl Verifier {
         if header_has_crit(token) {
             return Err(AuthError::Invalid);
         }
-        // The algorithm is pinned per key: HS256 only with our own key, RS256/ES256
-        // only with the JWKS key named by `kid` and of that key's type.
-        let (alg, key) = match header.alg {
-            Algorithm::HS256 => (Algorithm::HS256, &self.hs256),
+        // The algorithm is pinned per key: HS256 only with our own keys (the current
+        // one, or the previous one before its deadline), RS256/ES256 only with the
+        // JWKS key named by `kid` and of that key's type.
+        let (alg, candidates) = match header.alg {
+            Algorithm::HS256 => {
+                let keys = self.hs256.read();
+                let mut candidates = vec![(keys.current.clone(), None)];
+                if let Some((key, until)) = &keys.previous {
+                    if now < *until {
+                        candidates.push((key.clone(), Some(*until)));
+                    }
+                }
+                (Algorithm::HS256, candidates)
+            }
             Algorithm::RS256 | Algorithm::ES256 => {
                 let kid = header.kid.as_deref().ok_or(AuthError::Invalid)?;
                 let (alg, key) = self.external.get(kid).ok_or(AuthError::Invalid)?;
                 if *alg != header.alg {
                     return Err(AuthError::Invalid);
                 }
-                (*alg, key)
+                (*alg, vec![(key.clone(), None)])
             }
             _ => return Err(AuthError::Invalid),
         };
@@ -417,8 +486,14 @@ impl Verifier {
         // Expiry is checked below against our clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|_| AuthError::Invalid)?;
+        let (data, key_until) = candidates
+            .iter()
+            .find_map(|(key, until)| {
+                jsonwebtoken::decode::<Claims>(token, key, &validation)
+                    .ok()
+                    .map(|data| (data, *until))
+            })
+            .ok_or(AuthError::Invalid)?;
         let claims = data.claims;
         if claims.exp <= now || claims.nbf.is_some_and(|nbf| nbf > now) {
             return Err(AuthError::Expired);
@@ -447,6 +522,7 @@ impl Verifier {
             },
             exp: claims.exp,
             nbf: claims.nbf,
+            key_until,
         })
     }
 }
@@ -625,5 +701,73 @@ mod tests {
         }
         std::fs::write(dir.path().join("bad"), "short").unwrap();
         assert!(load_key(&dir.path().join("bad")).is_err());
+    }
+
+    #[test]
+    fn the_previous_key_is_accepted_until_its_deadline_by_our_clock_and_never_after() {
+        let clock = ManualClock::at_epoch_2026();
+        let (old, new) = ([7u8; 32], [9u8; 32]);
+        let old_minter = Minter::new(&old, "cowork-sync", "cowork-sync");
+        let new_minter = Minter::new(&new, "cowork-sync", "cowork-sync");
+        let before = old_minter.mint("okta", Scope::Scim, 30, &clock).unwrap();
+        let verifier = Verifier::new(&old, "cowork-sync", "cowork-sync", None).unwrap();
+        assert!(
+            verifier.verify(&before, &clock).is_ok(),
+            "remembered as verified"
+        );
+        let until = clock.now() + Duration::days(2);
+        verifier.set_hs256(
+            &new,
+            Some(&keys::PreviousKey {
+                key: old.to_vec(),
+                accepted_until: until,
+            }),
+        );
+        let after = new_minter.mint("okta", Scope::Scim, 30, &clock).unwrap();
+        let unremembered = old_minter.mint("entra", Scope::Scim, 30, &clock).unwrap();
+        assert!(verifier.verify(&before, &clock).is_ok());
+        assert!(verifier.verify(&after, &clock).is_ok());
+        clock.advance(Duration::days(2) - Duration::seconds(1));
+        assert!(verifier.verify(&before, &clock).is_ok(), "a second before");
+        assert!(verifier.verify(&unremembered, &clock).is_ok());
+        clock.advance(Duration::seconds(1));
+        assert_eq!(verifier.verify(&before, &clock), Err(AuthError::Invalid));
+        assert_eq!(
+            verifier.verify(&unremembered, &clock),
+            Err(AuthError::Invalid),
+            "also when remembered as verified"
+        );
+        let fresh_old = old_minter.mint("x", Scope::Scim, 30, &clock).unwrap();
+        assert_eq!(verifier.verify(&fresh_old, &clock), Err(AuthError::Invalid));
+        assert!(verifier.verify(&after, &clock).is_ok());
+        // Without a previous key, the old key's tokens stop at once.
+        let verifier = Verifier::new(&old, "cowork-sync", "cowork-sync", None).unwrap();
+        let t = old_minter.mint("okta", Scope::Scim, 30, &clock).unwrap();
+        assert!(verifier.verify(&t, &clock).is_ok());
+        verifier.set_hs256(&new, None);
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn reload_reads_the_rotated_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.key");
+        let (old, _) = load_or_create_key(&path).unwrap();
+        let clock = ManualClock::at_epoch_2026();
+        let verifier = Verifier::new(&old, "cowork-sync", "cowork-sync", None).unwrap();
+        let t = Minter::new(&old, "cowork-sync", "cowork-sync")
+            .mint("okta", Scope::Scim, 30, &clock)
+            .unwrap();
+        keys::rotate(&path, Some(clock.now() + Duration::hours(1))).unwrap();
+        verifier.reload(&path).unwrap();
+        let new = load_key(&path).unwrap();
+        let t2 = Minter::new(&new, "cowork-sync", "cowork-sync")
+            .mint("okta", Scope::Scim, 30, &clock)
+            .unwrap();
+        assert!(verifier.verify(&t, &clock).is_ok());
+        assert!(verifier.verify(&t2, &clock).is_ok());
+        clock.advance(Duration::hours(1));
+        assert_eq!(verifier.verify(&t, &clock), Err(AuthError::Invalid));
+        assert!(verifier.verify(&t2, &clock).is_ok());
     }
 }

@@ -91,6 +91,17 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
             super::tokens::mint(&config, &scope, subject, ttl)
         }
         Command::Token {
+            command:
+                TokenCommand::RotateKey {
+                    keep_previous_until,
+                    keep_previous,
+                    config,
+                },
+        } => {
+            let config = load_config(config.as_deref())?;
+            super::tokens::rotate_key(&config, keep_previous_until.as_deref(), keep_previous)
+        }
+        Command::Token {
             command: TokenCommand::List { json, remote },
         } => remote_call(&remote, |c| async move {
             let body = c.call(Method::GET, "/admin/v1/tokens", None).await?;

@@ -304,6 +304,20 @@ enum TokenCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Replace the signing key with a new one, keeping the previous key accepted until
+    /// a deadline (then reload the daemon with SIGHUP, or restart it).
+    RotateKey {
+        /// Accept tokens signed by the previous key until this time (RFC 3339).
+        #[arg(long, conflicts_with = "keep_previous")]
+        keep_previous_until: Option<String>,
+        /// Accept tokens signed by the previous key for this many days (default 7; 0
+        /// drops it: its tokens stop at the daemon's reload).
+        #[arg(long)]
+        keep_previous: Option<u32>,
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Revoke a token by its jti (from `token list`): refused from then on.
     Revoke {
         /// The token's jti.

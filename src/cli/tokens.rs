@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{errln, outln, Failure};
 use crate::auth::registry::{Source, TokenRecord};
-use crate::auth::{load_key, minted, Minter, Scope};
+use crate::auth::{keys, load_key, minted, Minter, Scope};
 use crate::clock;
 use crate::config::Config;
 
@@ -50,6 +50,63 @@ pub fn mint(
         );
     }
     outln!("{token}");
+    Ok(())
+}
+
+/// How long the previous key is accepted when the command does not say.
+const KEEP_PREVIOUS_DAYS: u32 = 7;
+
+/// `token rotate-key`: a new signing key, the previous one kept beside it until the
+/// deadline given (an RFC 3339 time, or days from now; 7 days by default).
+pub fn rotate_key(config: &Config, until: Option<&str>, days: Option<u32>) -> Result<(), Failure> {
+    let now = clock::system().now();
+    let deadline = match (until, days) {
+        (Some(text), _) => {
+            let at = chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|_| {
+                    Failure::invalid(format!(
+                        "--keep-previous-until must be an RFC 3339 time such as 2027-01-31T00:00:00Z, not '{}'",
+                        text.chars().take(40).collect::<String>()
+                    ))
+                })?
+                .with_timezone(&chrono::Utc);
+            if at <= now {
+                return Err(Failure::invalid(
+                    "--keep-previous-until is not in the future; to stop accepting the previous key at once, use --keep-previous 0",
+                ));
+            }
+            Some(at)
+        }
+        (None, Some(0)) => None,
+        (None, days) => {
+            Some(now + chrono::Duration::days(i64::from(days.unwrap_or(KEEP_PREVIOUS_DAYS))))
+        }
+    };
+    let done = keys::rotate(&config.auth.signing_key_file, deadline).map_err(|e| {
+        Failure::failed(format!(
+            "{e}; rotate-key replaces an existing key: run it with the daemon's configuration"
+        ))
+    })?;
+    outln!("wrote a new signing key to {}", done.key_file.display());
+    match &done.previous {
+        Some((path, until)) => outln!(
+            "the previous key is kept in {} and accepted until {}",
+            path.display(),
+            crate::audit::timestamp(*until)
+        ),
+        None => outln!(
+            "the previous key was not kept: tokens it signed stop working at the daemon's reload"
+        ),
+    }
+    outln!(
+        "next: reload the daemon (SIGHUP, e.g. `systemctl reload cowork-sync`) or restart it; \
+         mint new tokens with `cowork-sync token mint` and give them to the IdPs{}",
+        if done.previous.is_some() {
+            " before then"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

@@ -145,6 +145,13 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         .await
     }
 
+    /// Acknowledges drained entries. Not flushed on its own: an acknowledgement lost
+    /// to a crash only drains its entries again, which every downstream operation
+    /// allows (idempotency keys, converging adds and removes, and the ownership
+    /// records each action flushed before the next). The next flush — a SCIM
+    /// write's, a run's, or sled's own within a second — makes it durable, and a
+    /// flush of its own would hold every SCIM write's transaction back for the
+    /// length of a disk write.
     pub(super) async fn ack(&self, seqs: &[u64]) -> Result<usize, ReconcileError> {
         let store = self.store.clone();
         let seqs = seqs.to_vec();
@@ -155,7 +162,6 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 }
                 Ok(())
             })?;
-            store.sync()?;
             Ok(seqs.len())
         })
         .await
@@ -168,13 +174,15 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let store = self.store.clone();
         let entries = entries.to_vec();
         blocking(move || {
+            // Not flushed on its own either: a lost attempt only undercounts the failures
+            // shown for the entry, which itself was durable before its write's 2xx.
             transaction::<_, StoreError>(store.as_ref(), |txn| {
                 for e in &entries {
                     outbox::record_attempt(txn, e)?;
                 }
                 Ok(())
             })?;
-            Ok(store.sync()?)
+            Ok(())
         })
         .await
     }

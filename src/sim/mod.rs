@@ -439,6 +439,21 @@ impl SimHandle {
         self.addr
     }
 
+    /// Where the simulator listens and one command that lists its groups, as
+    /// `serve` and `sim` print it on start.
+    pub fn announcement(&self) -> String {
+        format!(
+            "The Cowork simulator listens on {base} (it accepts any non-empty x-api-key{}).\n\
+             List its groups: curl -s -H 'x-api-key: local' {base}/v1/organizations/rbac_groups\n",
+            if self.sim.api_key.is_some() {
+                "; this one requires the key of its --api-key-file"
+            } else {
+                ""
+            },
+            base = self.base_url()
+        )
+    }
+
     /// The shared core (model, metrics, faults).
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
@@ -534,6 +549,8 @@ pub async fn start(options: SimOptions) -> Result<SimHandle, SimError> {
 pub async fn run(options: SimOptions) -> Result<(), SimError> {
     let handle = start(options).await?;
     tracing::info!(base_url = %handle.base_url(), "cowork simulator ready");
+    // A closed stdout must not stop the simulator.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), handle.announcement().as_bytes());
     wait_for_shutdown().await;
     tracing::info!("cowork simulator stopping");
     handle.stop().await

@@ -3,13 +3,15 @@
 //!
 //! A key in the file (or its `COWORK_SYNC__` override) wins over the matching
 //! `OTEL_EXPORTER_OTLP_*` variable; without an endpoint from either, telemetry is off.
+//! Headers are the exception: `opentelemetry-otlp` adds `OTEL_EXPORTER_OTLP_HEADERS`
+//! (and the per-signal `..._HEADERS`) to every export itself, over ours, whatever we pass.
 //! Collector headers are secrets: they are held in [`Secret`]s and never printed.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{parse_duration, ConfigError, Secret};
+use crate::config::{duration_key, read_secret_file, ConfigError, Secret, Zero};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base URL.
 pub const ENV_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -97,13 +99,6 @@ impl TelemetryConfig {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
 fn env_value<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
     env.iter()
         .rev()
@@ -141,11 +136,12 @@ fn parse_header_list(
         if pair.is_empty() {
             continue;
         }
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| invalid(field, format!("entry {} is not key=value", i + 1)))?;
-        let value = percent_decode(value.trim())
-            .ok_or_else(|| invalid(field, format!("entry {} has a bad %-escape", i + 1)))?;
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            ConfigError::invalid(field, format!("entry {} is not key=value", i + 1))
+        })?;
+        let value = percent_decode(value.trim()).ok_or_else(|| {
+            ConfigError::invalid(field, format!("entry {} has a bad %-escape", i + 1))
+        })?;
         out.push((header_name(key.trim(), field)?, Secret::new(value)));
     }
     Ok(out)
@@ -159,26 +155,11 @@ fn header_name(key: &str, field: &'static str) -> Result<String, ConfigError> {
     if ok {
         Ok(key.to_ascii_lowercase())
     } else {
-        Err(invalid(
+        Err(ConfigError::invalid(
             field,
             format!("'{key}' is not an HTTP header name"),
         ))
     }
-}
-
-fn duration(
-    text: Option<&str>,
-    default: Duration,
-    field: &'static str,
-) -> Result<Duration, ConfigError> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    let d = parse_duration(text).map_err(|m| invalid(field, m))?;
-    if d.is_zero() {
-        return Err(invalid(field, "must be longer than zero"));
-    }
-    Ok(d)
 }
 
 impl TelemetrySection {
@@ -196,7 +177,7 @@ impl TelemetrySection {
                 Some(url.trim_end_matches('/').to_string())
             }
             Some(_) => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "telemetry.otlp_endpoint",
                     "must be an http:// or https:// URL (OTLP over HTTP)",
                 ))
@@ -207,7 +188,7 @@ impl TelemetrySection {
             env_value(env, ENV_SDK_DISABLED).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let headers = match (self.headers, self.headers_file) {
             (Some(_), Some(_)) => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "telemetry.headers_file",
                     "give the headers inline or as a file, not both",
                 ))
@@ -216,7 +197,7 @@ impl TelemetrySection {
                 let mut out = Vec::new();
                 for (k, v) in table {
                     let toml::Value::String(v) = v else {
-                        return Err(invalid(
+                        return Err(ConfigError::invalid(
                             "telemetry.headers",
                             format!("the value of '{k}' must be a string"),
                         ));
@@ -226,12 +207,7 @@ impl TelemetrySection {
                 out
             }
             (None, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                        field: "telemetry.headers_file",
-                        path,
-                        source,
-                    })?;
+                let text = read_secret_file(path, "telemetry.headers_file")?;
                 parse_header_list(&text.replace('\n', ","), "telemetry.headers_file")?
             }
             (None, None) => match env_value(env, ENV_HEADERS) {
@@ -240,11 +216,16 @@ impl TelemetrySection {
             },
         };
         let timeout = match (self.timeout.as_deref(), env_value(env, ENV_TIMEOUT)) {
-            (Some(t), _) => duration(Some(t), defaults.timeout, "telemetry.timeout")?,
+            (Some(t), _) => duration_key(
+                Some(t),
+                defaults.timeout,
+                "telemetry.timeout",
+                Zero::Refused,
+            )?,
             (None, Some(ms)) => match ms.parse::<u64>() {
                 Ok(ms) if ms > 0 => Duration::from_millis(ms),
                 _ => {
-                    return Err(invalid(
+                    return Err(ConfigError::invalid(
                         "telemetry.timeout",
                         "OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds",
                     ))
@@ -257,18 +238,21 @@ impl TelemetrySection {
             .or_else(|| env_value(env, ENV_SERVICE_NAME).map(str::to_string))
             .unwrap_or(defaults.service_name);
         if service_name.trim().is_empty() {
-            return Err(invalid("telemetry.service_name", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "telemetry.service_name",
+                "must not be empty",
+            ));
         }
         let span_queue = self.span_queue.unwrap_or(defaults.span_queue);
         if !(16..=1_000_000).contains(&span_queue) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "telemetry.span_queue",
                 "must be between 16 and 1000000",
             ));
         }
         let audit_batch = self.audit_batch.unwrap_or(defaults.audit_batch);
         if !(1..=10_000).contains(&audit_batch) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "telemetry.audit_batch",
                 "must be between 1 and 10000",
             ));
@@ -279,18 +263,20 @@ impl TelemetrySection {
             timeout,
             service_name,
             service_instance_id: self.service_instance_id.filter(|s| !s.trim().is_empty()),
-            metrics_interval: duration(
+            metrics_interval: duration_key(
                 self.metrics_interval.as_deref(),
                 defaults.metrics_interval,
                 "telemetry.metrics_interval",
+                Zero::Refused,
             )?,
             span_queue,
             audit_logs: self.audit_logs.unwrap_or(defaults.audit_logs),
             audit_batch,
-            retry_max: duration(
+            retry_max: duration_key(
                 self.retry_max.as_deref(),
                 defaults.retry_max,
                 "telemetry.retry_max",
+                Zero::Refused,
             )?,
         })
     }

@@ -117,27 +117,33 @@ fn sim_serves_the_admin_api_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["sim", "--listen", "127.0.0.1:0", "--rpm", "0", "--data-dir"])
         .arg(data.path())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    // It prints where it listens and the one command that lists its groups.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    let base = loop {
+    let groups_url = loop {
         line.clear();
         assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
+            stdout.read_line(&mut line).unwrap() > 0,
             "the simulator exited"
         );
-        if line.contains("cowork simulator ready") {
-            break line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("base_url="))
-                .unwrap()
-                .to_string();
+        if let Some(cmd) = line.trim().strip_prefix("List its groups: ") {
+            assert!(
+                cmd.starts_with("curl -s -H 'x-api-key: local' http://127.0.0.1:"),
+                "{cmd}"
+            );
+            break cmd.split_whitespace().last().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let base = groups_url
+        .strip_suffix("/v1/organizations/rbac_groups")
+        .unwrap()
+        .to_string();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -157,6 +163,17 @@ fn sim_serves_the_admin_api_and_stops_on_sigterm() {
         body["data"].as_array().is_some_and(|d| !d.is_empty()),
         "{body}"
     );
+    let groups = runtime.block_on(async {
+        let res = reqwest::Client::new()
+            .get(&groups_url)
+            .header("x-api-key", "local")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.json::<Value>().await.unwrap()
+    });
+    assert!(groups["data"].is_array(), "{groups}");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

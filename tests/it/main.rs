@@ -7,6 +7,7 @@
 mod admin_api;
 mod admin_reconcile;
 mod cli;
+mod cli_papercuts;
 mod cli_remote;
 mod console;
 mod console_browser;

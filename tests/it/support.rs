@@ -91,6 +91,7 @@ impl TestAppBuilder {
             core.auth_context(&config, &KEY).unwrap(),
             core.metrics.clone(),
         );
+        let auth = parts.auth();
         let server = HttpServer::new(move || {
             let parts = parts.clone();
             App::new()
@@ -121,6 +122,7 @@ impl TestAppBuilder {
             config,
             reconciler,
             sim,
+            auth,
             _handle: handle,
             _tmp: tmp,
         }
@@ -141,6 +143,8 @@ pub struct TestApp {
     pub reconciler: Option<Arc<Reconciler<HttpCoworkClient>>>,
     /// The in-process simulator (`with_sim`).
     pub sim: Option<SimHandle>,
+    /// The auth context the server uses (its verifier, for key reloads).
+    pub auth: actix_web::web::Data<cowork_sync::auth::extract::AuthContext>,
     _handle: actix_web::dev::ServerHandle,
     _tmp: tempfile::TempDir,
 }

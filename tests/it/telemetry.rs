@@ -925,3 +925,22 @@ fn audit_records_arrive_complete_and_in_order_across_an_outage_and_a_restart() {
     });
     stop(daemon);
 }
+
+// ---------------------------------------------------------------- named events
+
+#[actix_web::test]
+async fn held_removals_and_drift_are_audited_under_the_actions_the_export_names_as_events() {
+    let app = crate::support::TestApp::builder()
+        .config("RECONCILE__REMOVAL_FLOOR", "0")
+        .with_sim()
+        .start()
+        .await;
+    crate::console::one_held_removal(&app).await;
+    let entries = cowork_sync::audit::list(app.core.store.as_ref(), None, 0, usize::MAX).unwrap();
+    let events: BTreeSet<&str> = entries
+        .iter()
+        .map(cowork_sync::telemetry::audit_logs::event_name)
+        .collect();
+    assert!(events.contains("cowork_sync.removals_held"), "{events:?}");
+    assert!(events.contains("cowork_sync.drift"), "{events:?}");
+}

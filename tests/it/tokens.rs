@@ -178,3 +178,162 @@ async fn a_revocation_survives_a_restart() {
             .unwrap();
     assert!(reloaded.is_revoked(&jti));
 }
+
+#[actix_web::test]
+async fn a_rotated_key_signs_new_tokens_and_the_previous_key_works_until_its_deadline() {
+    use base64::Engine;
+    let app = TestApp::start().await;
+    let key_file = app.config.auth.signing_key_file.clone();
+    std::fs::write(
+        &key_file,
+        base64::engine::general_purpose::STANDARD.encode(crate::support::KEY),
+    )
+    .unwrap();
+    let old = app
+        .minter
+        .mint("okta", Scope::Scim, 3650, app.clock.as_ref())
+        .unwrap();
+    let data_dir = app.config.storage.data_dir.to_str().unwrap().to_string();
+    let bin = |args: &'static [&'static str]| {
+        let data_dir = data_dir.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cowork-sync"))
+                .args(args)
+                .env("COWORK_SYNC__STORAGE__DATA_DIR", data_dir)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = bin(&["token", "rotate-key", "--keep-previous", "2"])
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("accepted until") && said.contains("SIGHUP"),
+        "{said}"
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(!said.contains(new_key.trim()), "no key is printed");
+    let previous = cowork_sync::auth::keys::load_previous(&key_file)
+        .unwrap()
+        .unwrap();
+    assert_eq!(previous.key, crate::support::KEY.to_vec());
+    // Tokens minted after the rotation use the new key.
+    let out = bin(&["token", "mint", "--scope", "scim", "--ttl", "3650"])
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let new = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let rejected_before_reload = scim_with(&app, &new).await;
+    assert_eq!(
+        rejected_before_reload, 401,
+        "the daemon still has the old key"
+    );
+    // What SIGHUP does.
+    app.auth.verifier.reload(&key_file).unwrap();
+    assert_eq!(
+        scim_with(&app, &old).await,
+        200,
+        "previous key, before the deadline"
+    );
+    assert_eq!(scim_with(&app, &new).await, 200, "new key");
+    app.advance(previous.accepted_until - app.now() - chrono::Duration::seconds(1));
+    assert_eq!(
+        scim_with(&app, &old).await,
+        200,
+        "a second before the deadline"
+    );
+    app.advance(chrono::Duration::seconds(1));
+    let refused = app
+        .send("GET", "/scim/v2/Users", None, Some(&old), &[])
+        .await;
+    refused.assert_scim_error(401, None);
+    assert_eq!(scim_with(&app, &new).await, 200);
+    // A bad --keep-previous-until is a usage error and changes nothing.
+    let out = bin(&["token", "rotate-key", "--keep-previous-until", "yesterday"])
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin(&[
+        "token",
+        "rotate-key",
+        "--keep-previous-until",
+        "2020-01-01T00:00:00Z",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        cowork_sync::auth::keys::load_previous(&key_file).unwrap(),
+        Some(previous)
+    );
+}
+
+#[actix_web::test]
+async fn the_console_lists_tokens_and_revokes_one_only_with_its_csrf_token() {
+    let app = TestApp::start().await;
+    assert_eq!(scim_with(&app, &app.scim_token).await, 200);
+    let jti = jti_of(&app, &app.scim_token);
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in(&app.admin_token).await.status, 303);
+    let page = browser.get("/ui/tokens").await;
+    assert_eq!(page.status, 200);
+    for want in [
+        "jti",
+        "scope",
+        "subject",
+        "issued",
+        "expires",
+        "last used",
+        "revoked",
+        &jti,
+        "okta",
+        "/ui/tokens/revoke",
+    ] {
+        assert!(page.text.contains(want), "{want} missing");
+    }
+    assert!(!page.text.contains(app.scim_token.as_str()));
+    // Without the CSRF token: refused, nothing revoked.
+    let forged = browser
+        .post("/ui/tokens/revoke", &[("jti", &jti), ("csrf", "nope")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(scim_with(&app, &app.scim_token).await, 200);
+    let csrf = page.csrf();
+    let done = browser
+        .post("/ui/tokens/revoke", &[("jti", &jti), ("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let location = done.header("location").to_string();
+    assert!(
+        location.starts_with(&format!("/ui/tokens?revoked={jti}&already=0")),
+        "{location}"
+    );
+    assert_eq!(scim_with(&app, &app.scim_token).await, 401);
+    let after = browser.get(&location).await;
+    assert!(
+        after.text.contains(&format!("Revoked token {jti} (okta)")),
+        "{}",
+        after.text
+    );
+    let revocations: Vec<_> = audit::list(app.core.store.as_ref(), None, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "token.revoked")
+        .collect();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].actor, "operator");
+    // A notice is shown only for a jti the registry holds as revoked.
+    let odd = browser.get("/ui/tokens?revoked=%3Cb%3Ehi&already=0").await;
+    assert!(!odd.text.contains("<b>hi") && !odd.text.contains("Revoked token"));
+    // An unknown jti is the console's 404 page.
+    let unknown = browser
+        .post("/ui/tokens/revoke", &[("jti", "no-such"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status, 404);
+}
