@@ -13,6 +13,7 @@ mod console;
 mod console_browser;
 mod cowork_client;
 mod doctor;
+mod doctor_scopes;
 mod hardening;
 mod idp_replay;
 mod insights_client;
