@@ -17,6 +17,7 @@ mod doctor_scopes;
 mod hardening;
 mod idp_replay;
 mod insights_client;
+mod insights_http;
 mod interop;
 mod offboarding;
 mod plugins_api;
