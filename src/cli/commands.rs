@@ -256,7 +256,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                     "the plan was refused by the safety valve; review it with `cowork-sync plan` and rerun with --force if it is intended",
                 )),
                 Some("held") => {
-                    eprintln!("cowork-sync: everything else was applied; the safety valve holds some removals: review them with `cowork-sync held`, apply them with `cowork-sync approve`");
+                    errln!("cowork-sync: everything else was applied; the safety valve holds some removals: review them with `cowork-sync held`, apply them with `cowork-sync approve`");
                     Ok(())
                 }
                 Some("failed") => Err(Failure::failed("the reconcile run failed; see the errors above")),

@@ -6,6 +6,10 @@
 //! Exit codes: 0 ok, 1 failure, 2 usage or invalid input. Errors go to stderr as one
 //! readable sentence.
 
+// `println!`/`eprintln!` panic on a closed stream (exit 101): output goes through
+// `outln!`/`errln!`, which end quietly instead.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod client;
 mod commands;
 mod render;

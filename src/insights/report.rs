@@ -251,10 +251,23 @@ pub struct GroupSpend {
     pub current_limit_minor: Option<u64>,
     /// The suggestion, when there is one.
     pub suggested: Option<Money>,
-    /// The advisor's inputs and result, or why there is none.
+    /// The advisor's inputs and result, or why there is none (`no_advice`).
+    #[serde(serialize_with = "advice_json")]
     pub advisor: Result<super::advisor::Advice, super::advisor::NoAdvice>,
     /// The pool, when the rules set one.
     pub pool: Option<PoolView>,
+}
+
+/// The advice as JSON: the [`Advice`](super::advisor::Advice) object, or
+/// `{"no_advice": "no_active_users", "reason": "..."}`.
+fn advice_json<S: serde::Serializer>(
+    a: &Result<super::advisor::Advice, super::advisor::NoAdvice>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match a {
+        Ok(advice) => advice.serialize(s),
+        Err(why) => serde_json::json!({"no_advice": why, "reason": why.to_string()}).serialize(s),
+    }
 }
 
 /// `insights spend`.
@@ -582,6 +595,8 @@ mod tests {
         };
         let r = spend(&[group()], &inp);
         assert!(r.groups[0].advisor.is_err());
+        let json = serde_json::to_value(&r.groups[0]).unwrap();
+        assert_eq!(json["advisor"]["no_advice"], "no_active_users");
         assert!(render_spend(&r).contains("no suggestion"));
     }
 
