@@ -278,6 +278,7 @@ impl Core {
             changes: self.changes.clone(),
             clock: self.clock.clone(),
             operations: None,
+            insights: None,
         }
     }
 
@@ -510,6 +511,23 @@ pub async fn downstream(config: &Config) -> anyhow::Result<Downstream> {
         Some(std::time::Duration::from_secs(config.cowork.timeout_secs));
     let client = HttpCoworkClient::new(client_config).context("building the Cowork client")?;
     Ok(Downstream { client, sim })
+}
+
+/// The insights service, when an Analytics client can be built (an Analytics key,
+/// or the bundled simulator at `sim_url`).
+pub fn insights_for(
+    config: &Config,
+    core: &Core,
+    sim_url: Option<&str>,
+) -> Option<Arc<crate::insights::service::Insights>> {
+    crate::insights::service::client_for(config, sim_url).map(|client| {
+        Arc::new(crate::insights::service::Insights::new(
+            client,
+            core.store.clone(),
+            core.directory.clone(),
+            core.clock.clone(),
+        ))
+    })
 }
 
 /// Everything an actix `App` needs, cloneable into each worker.
@@ -810,6 +828,7 @@ pub async fn serve_with(
         // A closed stdout must not stop the daemon.
         let _ = writeln!(std::io::stdout(), "{}", sim.announcement().trim_end());
     }
+    let sim_url = downstream.sim.as_ref().map(SimHandle::base_url);
     let reconciler = Arc::new(Reconciler::new(
         core.store.clone(),
         core.directory.clone(),
@@ -836,6 +855,7 @@ pub async fn serve_with(
     };
     let mut state = core.http_state(&config);
     state.operations = Some(ReconcileOps::shared(reconciler.clone()));
+    state.insights = insights_for(&config, &core, sim_url.as_deref());
     let parts = HttpParts::new(
         state,
         core.auth_context(&config, &key)?,

@@ -7,13 +7,16 @@
 //! - **data dir**: exists (or can be created), is writable, and is not readable by
 //!   others; the signing key is not readable by others (warnings).
 //! - **downstream key**: the API answers with this key (401 is a failure), and it
-//!   holds the scopes the daemon needs, each named when missing. Reads are probed
-//!   with `limit=1` lists; writes with requests on ids that do not exist (an update
-//!   of a member `user_doctor_probe`, deletes of a group, a spend limit and a plugin
-//!   setting that are not there): the API checks scopes first, so a 403 means the
+//!   holds the scopes the configured mode needs ([`Needs`], [`required_scopes`]),
+//!   each named when missing; a scope the mode does not use is not probed. Reads
+//!   are probed with `limit=1` lists; writes with requests on ids that do not exist
+//!   (an update of a member `user_doctor_probe`, deletes of a group, a spend limit,
+//!   a plugin setting or a role that are not there, an empty plugin policy for a
+//!   plugin that is not there): the API checks scopes first, so a 403 means the
 //!   scope is missing and a 404 or 400 means it is there, and nothing is changed.
-//!   The beta Plugins API answering 404 with its header is "not available to this
-//!   organization": a warning (plugin settings are then reported as drift).
+//!   A beta (the Plugins API, the spend-limit reads) answering 404 with its header
+//!   is "not available to this organization": a warning (plugin settings are then
+//!   reported as drift, group spend not checked).
 //! - **key files**: the admin and analytics key files are not accessible to group
 //!   or others (warnings).
 //! - **analytics key**: checked when configured, with one read of the Analytics API
@@ -125,7 +128,7 @@ pub async fn run(config: &Config, now: DateTime<Utc>) -> Vec<Check> {
     checks.extend(data_dir(config));
     match (&config.cowork.base_url, &config.cowork.api_key) {
         (Some(base), Some(key)) => {
-            checks.extend(downstream(base, key.expose(), mode(config), now).await);
+            checks.extend(downstream(base, key.expose(), Needs::of(config), now).await);
         }
         _ => checks.push(Check::pass(
             "downstream",
@@ -304,6 +307,34 @@ pub async fn analytics(base_url: &str, key: &str) -> Check {
     }
 }
 
+/// What the configured mode calls downstream, and so which scopes the key needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// Real mode (tier A and the betas) or extended mode (tier B too).
+    pub mode: Mode,
+    /// Real mode writes per-user spend overrides (`cowork.materialize_group_spend`).
+    pub user_spend_writes: bool,
+}
+
+impl From<Mode> for Needs {
+    fn from(mode: Mode) -> Self {
+        Needs {
+            mode,
+            user_spend_writes: false,
+        }
+    }
+}
+
+impl Needs {
+    /// What the configuration needs.
+    pub fn of(config: &Config) -> Self {
+        Needs {
+            mode: mode(config),
+            user_spend_writes: config.cowork.materialize_group_spend,
+        }
+    }
+}
+
 /// One probe: method, path, body, the scope it shows, and the beta it needs.
 struct Probe {
     scope: &'static str,
@@ -313,7 +344,15 @@ struct Probe {
     beta: Option<Beta>,
 }
 
-fn probes() -> Vec<Probe> {
+/// The probes of the scopes `needs` calls for, in order (the first is a plain read,
+/// so reachability and the key are known before any write is probed). Both modes
+/// read members, invites and roles (`read:members`), change members
+/// (`write:members`), read and write groups, and read group spend limits (the
+/// spend-limit reads beta; tier B serves the same list). Real mode also reads the
+/// effective limits and uses the beta Plugins API (`read:plugins`, `write:plugins`);
+/// it writes spend limits only when it materializes group spend. Extended mode
+/// writes group spend limits, custom roles (`write:rbac_roles`) and plugin policies.
+fn probes(needs: Needs) -> Vec<Probe> {
     let p = |scope, method, path, body, beta| Probe {
         scope,
         method,
@@ -321,7 +360,7 @@ fn probes() -> Vec<Probe> {
         body,
         beta,
     };
-    vec![
+    let mut out = vec![
         p("read:members", Method::GET, "/users?limit=1", None, None),
         p(
             "write:members",
@@ -347,36 +386,92 @@ fn probes() -> Vec<Probe> {
         p(
             "read:spend_limits",
             Method::GET,
-            "/spend_limits/effective?limit=1",
+            "/spend_limits?scope_type%5B%5D=rbac_group&limit=1",
             None,
-            None,
+            Some(Beta::SpendLimitReads),
         ),
-        p(
-            "write:spend_limits",
-            Method::DELETE,
-            "/spend_limits/spl_doctor_probe",
-            None,
-            None,
-        ),
-        p(
-            "read:plugins",
-            Method::GET,
-            "/plugins?limit=1",
-            None,
-            Some(Beta::Plugins),
-        ),
-        p(
-            "write:plugins",
-            Method::DELETE,
-            "/plugins/plugin_doctor_probe/installation_settings/organization",
-            None,
-            Some(Beta::Plugins),
-        ),
-    ]
+    ];
+    let spend_write = p(
+        "write:spend_limits",
+        Method::DELETE,
+        "/spend_limits/spl_doctor_probe",
+        None,
+        None,
+    );
+    match needs.mode {
+        Mode::Real => {
+            out.push(p(
+                "read:spend_limits",
+                Method::GET,
+                "/spend_limits/effective?limit=1",
+                None,
+                None,
+            ));
+            if needs.user_spend_writes {
+                out.push(spend_write);
+            }
+            out.push(p(
+                "read:plugins",
+                Method::GET,
+                "/plugins?limit=1",
+                None,
+                Some(Beta::Plugins),
+            ));
+            out.push(p(
+                "write:plugins",
+                Method::DELETE,
+                "/plugins/plugin_doctor_probe/installation_settings/organization",
+                None,
+                Some(Beta::Plugins),
+            ));
+        }
+        Mode::Extended => {
+            out.push(spend_write);
+            out.push(p(
+                "write:rbac_roles",
+                Method::DELETE,
+                "/rbac_roles/rbac_role_doctor_probe",
+                None,
+                None,
+            ));
+            out.push(p(
+                "read:plugin_policies",
+                Method::GET,
+                "/plugin_policies?limit=1",
+                None,
+                None,
+            ));
+            out.push(p(
+                "write:plugin_policies",
+                Method::PUT,
+                "/plugin_policies/plugin_doctor_probe",
+                Some(r#"{"group_overrides":[]}"#),
+                None,
+            ));
+        }
+    }
+    out
+}
+
+/// The scopes `needs` calls for, each once, in probe order.
+pub fn required_scopes(needs: Needs) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for p in probes(needs) {
+        if !out.contains(&p.scope) {
+            out.push(p.scope);
+        }
+    }
+    out
 }
 
 /// The downstream key: reachable, the scopes the daemon needs, the clock skew.
-pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc>) -> Vec<Check> {
+pub async fn downstream(
+    base_url: &str,
+    key: &str,
+    needs: impl Into<Needs>,
+    now: DateTime<Utc>,
+) -> Vec<Check> {
+    let needs = needs.into();
     let mut out = Vec::new();
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
@@ -393,10 +488,11 @@ pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc
         }
     };
     let base = format!("{}/v1/organizations", base_url.trim_end_matches('/'));
-    let mut missing = Vec::new();
-    let mut plugins_unavailable = false;
+    // Missing scopes with the beta of the probe that showed them.
+    let mut missing: Vec<(&'static str, Option<Beta>)> = Vec::new();
+    let mut unavailable: Vec<Beta> = Vec::new();
     let mut server_date: Option<DateTime<Utc>> = None;
-    for probe in probes() {
+    for probe in probes(needs) {
         let mut req = http
             .request(probe.method.clone(), format!("{base}{}", probe.path))
             .header("x-api-key", key)
@@ -437,9 +533,13 @@ pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc
                 ));
                 return out;
             }
-            403 => missing.push(probe.scope),
-            404 if probe.beta == Some(Beta::Plugins) && probe.method == Method::GET => {
-                plugins_unavailable = true;
+            403 => missing.push((probe.scope, probe.beta)),
+            404 if probe.method == Method::GET => {
+                if let Some(b) = probe.beta {
+                    if !unavailable.contains(&b) {
+                        unavailable.push(b);
+                    }
+                }
             }
             429 => {
                 out.push(Check::warn(
@@ -460,9 +560,17 @@ pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc
             _ => {}
         }
     }
-    if plugins_unavailable {
-        missing.retain(|s| !s.ends_with(":plugins"));
+    // A beta the org does not have cannot show its scopes; another probe of the
+    // same scope still can.
+    missing.retain(|(_, beta)| beta.is_none_or(|b| !unavailable.contains(&b)));
+    let mut missing_scopes: Vec<&'static str> = Vec::new();
+    for (scope, _) in missing {
+        if !missing_scopes.contains(&scope) {
+            missing_scopes.push(scope);
+        }
     }
+    let missing = missing_scopes;
+    let mode = needs.mode;
     out.insert(
         0,
         Check::pass("downstream", format!("{base_url} answers with this key")),
@@ -470,7 +578,10 @@ pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc
     if missing.is_empty() {
         out.push(Check::pass(
             "downstream scopes",
-            format!("the key holds every scope {mode} mode needs"),
+            format!(
+                "the key holds every scope {mode} mode needs ({})",
+                required_scopes(needs).join(", ")
+            ),
         ));
     } else {
         out.push(Check::fail(
@@ -482,7 +593,14 @@ pub async fn downstream(base_url: &str, key: &str, mode: Mode, now: DateTime<Utc
             ),
         ));
     }
-    if plugins_unavailable {
+    if unavailable.contains(&Beta::SpendLimitReads) {
+        out.push(Check::warn(
+            "spend-limit reads",
+            "the beta spend-limit reads are not available to this organization (404 with its beta header)",
+            "group spend limits are then not checked against the rules (the plan notes it); nothing to do unless you expected the API",
+        ));
+    }
+    if unavailable.contains(&Beta::Plugins) {
         out.push(Check::warn(
             "plugins API",
             "the beta Plugins API is not available to this organization (404 with its beta header)",

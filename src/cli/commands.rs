@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::client::{block_on, AdminClient, RequestBody};
 use super::{errln, out, outln};
-use super::{AuditCommand, Command, Failure, Remote, RulesCommand, TokenCommand};
+use super::{AuditCommand, Command, Failure, InsightsCommand, Remote, RulesCommand, TokenCommand};
 use crate::clock;
 use crate::config::{Config, LogFormat};
 
@@ -259,7 +259,7 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
                     "the plan was refused by the safety valve; review it with `cowork-sync plan` and rerun with --force if it is intended",
                 )),
                 Some("held") => {
-                    eprintln!("cowork-sync: everything else was applied; the safety valve holds some removals: review them with `cowork-sync held`, apply them with `cowork-sync approve`");
+                    errln!("cowork-sync: everything else was applied; the safety valve holds some removals: review them with `cowork-sync held`, apply them with `cowork-sync approve`");
                     Ok(())
                 }
                 Some("failed") => Err(Failure::failed("the reconcile run failed; see the errors above")),
@@ -269,6 +269,23 @@ pub(super) fn run(command: Command) -> Result<(), Failure> {
         Command::Explain { user, json, remote } => remote_call(&remote, |c| async move {
             let path = format!("/admin/v1/users/{}/effective-access", encode_segment(&user));
             let report = c.call(Method::GET, &path, None).await?;
+            print_report(&report, json);
+            Ok(())
+        }),
+        Command::Insights {
+            command: InsightsCommand::Adoption { days, json, remote },
+        } => remote_call(&remote, |c| async move {
+            let path = format!("/admin/v1/insights/adoption?days={days}");
+            let report = c.call(Method::GET, &path, None).await?;
+            print_report(&report, json);
+            Ok(())
+        }),
+        Command::Insights {
+            command: InsightsCommand::Spend { json, remote },
+        } => remote_call(&remote, |c| async move {
+            let report = c
+                .call(Method::GET, "/admin/v1/insights/spend", None)
+                .await?;
             print_report(&report, json);
             Ok(())
         }),

@@ -6,6 +6,10 @@
 //! Exit codes: 0 ok, 1 failure, 2 usage or invalid input. Errors go to stderr as one
 //! readable sentence.
 
+// `println!`/`eprintln!` panic on a closed stream (exit 101): output goes through
+// `outln!`/`errln!`, which end quietly instead.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod client;
 mod commands;
 mod render;
@@ -240,11 +244,41 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Adoption and spend per downstream group, beside the rules that fill it.
+    Insights {
+        #[command(subcommand)]
+        command: InsightsCommand,
+    },
     /// Validate a configuration and exit.
     CheckConfig {
         /// Configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum InsightsCommand {
+    /// Members, active users (1/7/30 days), share with a Cowork session, sessions per
+    /// active user, and the inactive seats, per group.
+    Adoption {
+        /// A seat is inactive after this many days without activity (1 to 90).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=90))]
+        days: u32,
+        /// Print JSON (money in minor units beside its display).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Month-to-date cost per group and the spend advisor's suggested per-member limit,
+    /// with every input it used.
+    Spend {
+        /// Print JSON (money in minor units beside its display).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 

@@ -45,7 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tokens", web::get().to(tokens))
         .route("/tokens/{jti}", web::delete().to(revoke_token))
         .route("/audit", web::get().to(audit_list))
-        .route("/audit/verify", web::get().to(audit_verify));
+        .route("/audit/verify", web::get().to(audit_verify))
+        .configure(super::insights::routes);
 }
 
 fn json(body: &Value) -> HttpResponse {

@@ -83,6 +83,27 @@ impl From<crate::reconcile::ReconcileError> for ApiError {
     }
 }
 
+impl From<crate::insights::InsightsError> for ApiError {
+    fn from(e: crate::insights::InsightsError) -> Self {
+        use crate::cowork::CoworkError as C;
+        use crate::insights::InsightsError as I;
+        match e {
+            I::BadRequest(m) => ApiError::BadRequest(m),
+            I::NoRules => ApiError::NotFound(e.to_string()),
+            I::NoKey => ApiError::Unavailable(e.to_string()),
+            I::Store(e) => ApiError::Store(e),
+            I::Analytics(C::Config(m)) => ApiError::BadRequest(format!("analytics: {m}")),
+            I::Analytics(e) if e.is_retryable() => {
+                ApiError::Unavailable(format!("the Analytics API is unavailable: {e}"))
+            }
+            I::Analytics(e @ C::Unauthorized { .. }) => ApiError::Unavailable(format!(
+                "the Analytics API refused the key (it needs read:analytics): {e}"
+            )),
+            I::Analytics(e) => ApiError::Internal(format!("analytics: {e}")),
+        }
+    }
+}
+
 impl ApiError {
     fn status_code(&self) -> StatusCode {
         let code = match self {

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod insights;
 pub mod limits;
 pub mod middleware;
 pub mod refusal_log;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Plans and reconcile runs, when a downstream is configured.
     pub operations: Option<Arc<dyn Operations>>,
+    /// Adoption and spend per group, when an Analytics client is configured.
+    pub insights: Option<Arc<crate::insights::service::Insights>>,
 }
 
 impl AppState {

@@ -4,11 +4,14 @@
 //! The pure core: [`advisor`] (the suggested per-member limit) and [`pool`] (the
 //! pool state machine) import nothing that does I/O. [`cache`] keeps Analytics API
 //! answers in the store (through the `Store` trait) so repeated questions cost no
-//! calls. [`InsightsError`] is this layer's error.
+//! calls. [`report`] computes adoption and spend per group (pure) and [`service`]
+//! gathers its inputs. [`InsightsError`] is this layer's error.
 
 pub mod advisor;
 pub mod cache;
 pub mod pool;
+pub mod report;
+pub mod service;
 
 /// Why an insights question could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -22,4 +25,10 @@ pub enum InsightsError {
     /// The question itself is wrong (bad `--days`, ...).
     #[error("{0}")]
     BadRequest(String),
+    /// No rule table has been applied, so there are no groups to report on.
+    #[error("no rule table has been applied yet, so there are no groups to report on")]
+    NoRules,
+    /// No Analytics API key is configured.
+    #[error("no Analytics API key is configured ([insights] analytics_api_key_file)")]
+    NoKey,
 }

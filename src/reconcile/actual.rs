@@ -53,12 +53,16 @@ fn optional<T>(result: Result<T, CoworkError>) -> Result<Option<T>, ReconcileErr
     }
 }
 
-fn report(progress: Option<&ProgressFn>, done: usize, message: &str) {
+/// Reads of a full read beside the member lists: the organization, the people,
+/// the groups and roles, and the rest (spend, plugins) as one step.
+const FIXED_READS: usize = 4;
+
+fn report(progress: Option<&ProgressFn>, done: usize, total: usize, message: &str) {
     if let Some(p) = progress {
         p(&Progress {
             phase: Phase::Reading,
             done,
-            total: 0,
+            total,
             message: message.to_string(),
         });
     }
@@ -105,23 +109,23 @@ pub async fn read_full<C: CoworkApi>(
     what: &ReadPlan,
     progress: Option<&ProgressFn>,
 ) -> Result<ActualState, ReconcileError> {
+    // The total is known up front from the groups the daemon owns, and exact once
+    // the group list is read.
+    let mut total = FIXED_READS + ownership.groups.len();
+    report(progress, 0, total, "reading the downstream state");
     let org = optional(client.get_me().await)?;
-    report(progress, 1, "organization read");
+    report(progress, 1, total, "organization read");
     let users = client.list_users().await?;
     let invites = client.list_invites().await?;
     report(
         progress,
         2,
+        total,
         &format!("{} members and {} invites read", users.len(), invites.len()),
     );
     let (users, invites) = people(users, invites);
     let groups = client.list_groups().await?;
     let roles = client.list_roles().await?;
-    report(
-        progress,
-        3,
-        &format!("{} groups and {} roles read", groups.len(), roles.len()),
-    );
 
     let owned_ids: BTreeSet<&str> = ownership.groups.values().map(|g| g.id.as_str()).collect();
     let extended = client.mode() == Mode::Extended;
@@ -137,6 +141,13 @@ pub async fn read_full<C: CoworkApi>(
         })
         .map(|g| g.id.clone())
         .collect();
+    total = FIXED_READS + to_read.len();
+    report(
+        progress,
+        3,
+        total,
+        &format!("{} groups and {} roles read", groups.len(), roles.len()),
+    );
     let mut members = BTreeMap::new();
     for (i, id) in to_read.iter().enumerate() {
         let list = client.list_group_members(id).await?;
@@ -144,13 +155,12 @@ pub async fn read_full<C: CoworkApi>(
             id.clone(),
             list.into_iter().map(|m| m.user_id).collect::<BTreeSet<_>>(),
         );
-        if (i + 1) % 10 == 0 {
-            report(
-                progress,
-                3 + i,
-                &format!("members of {} of {} groups read", i + 1, to_read.len()),
-            );
-        }
+        report(
+            progress,
+            4 + i,
+            total,
+            &format!("members of {} of {} groups read", i + 1, to_read.len()),
+        );
     }
 
     let caps = org.as_ref().map(|o| o.capabilities).unwrap_or_default();
@@ -244,7 +254,7 @@ pub async fn read_full<C: CoworkApi>(
     } else {
         read_plugin_settings(client, &what.plugin_names).await?
     };
-    report(progress, 4 + to_read.len(), "downstream state read");
+    report(progress, total, total, "downstream state read");
     Ok(ActualState {
         complete: true,
         org,

@@ -654,10 +654,12 @@ impl fmt::Display for Explanation {
         for (id, r) in &self.plugins {
             write_reason(f, "  ", id, r)?;
         }
-        let spend = a
-            .monthly_spend
-            .map_or("default".to_string(), |s| s.money(&self.currency));
-        write_reason(f, "", &format!("monthly spend = {spend}"), &self.spend)?;
+        // A limit's reason starts with the limit itself (`$500.00: group limit`).
+        let what = match a.monthly_spend {
+            Some(_) => "monthly spend",
+            None => "monthly spend = default",
+        };
+        write_reason(f, "", what, &self.spend)?;
         if !self.admin_permissions.is_empty() {
             writeln!(f, "admin permissions:")?;
             for (area, r) in &self.admin_permissions {

@@ -1162,7 +1162,7 @@ fn spend_takes_the_most_permissive_limit_and_warns_when_groups_differ() {
     );
     let text = explain(&t, &s, "bob").unwrap().to_string();
     assert!(
-        text.contains("monthly spend = $500.00: $500.00: the user's groups set different limits"),
+        text.contains("monthly spend: $500.00: the user's groups set different limits"),
         "{text}"
     );
     let json = serde_json::to_value(explain(&t, &s, "bob").unwrap()).unwrap();

@@ -14,6 +14,7 @@ pub mod chart;
 mod layout;
 mod pages;
 mod pages_data;
+mod pages_tokens;
 pub mod session;
 
 use std::future::{ready, Ready};
@@ -54,10 +55,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/log", web::get().to(pages_data::log))
         .route("/audit", web::get().to(pages_data::audit))
         .route("/rules", web::get().to(pages_data::rules))
-        .route("/tokens", web::get().to(pages_data::tokens))
+        .route("/tokens", web::get().to(pages_tokens::tokens))
+        .route("/tokens/revoke", web::post().to(pages_tokens::revoke))
         .route(
             "/tokens/end-session",
-            web::post().to(pages_data::end_session),
+            web::post().to(pages_tokens::end_session),
         )
         .route("/insights", web::get().to(pages_data::insights));
 }

@@ -1,17 +1,17 @@
 //! Console pages about records: a user's access, the provisioning log, the audit
-//! trail, rule versions and their diff, tokens and sessions, and insights.
+//! trail, rule versions and their diff, and insights (the tokens page is
+//! [`super::pages_tokens`]).
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use maud::html;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::layout::{badge, csrf, notice, page};
-use super::pages::{audit as audit_entry, text};
-use super::session::Sessions;
-use super::{check_form, field, html, Fields, Operator, UiError};
+use super::layout::{badge, notice, page};
+use super::pages::text;
+use super::{html, Operator, UiError};
 use crate::http::admin::user_report;
 use crate::http::error::ApiError;
 use crate::http::reqlog::RequestLog;
@@ -330,84 +330,6 @@ pub async fn rules(
     Ok(html(
         StatusCode::OK,
         page("Rules", Some(&op.0), "/ui/rules", body),
-    ))
-}
-
-/// `GET /ui/tokens`: console sessions (with end), and the token subjects seen on
-/// SCIM since the daemon started. Tokens themselves are never shown.
-pub async fn tokens(
-    op: Operator,
-    state: web::Data<AppState>,
-    sessions: web::Data<Sessions>,
-    log: web::Data<RequestLog>,
-) -> Result<HttpResponse, UiError> {
-    let live = sessions.live(state.clock.now());
-    let clients = log.clients();
-    let body = html! {
-        p { "Mint tokens with " code { "cowork-sync token mint --scope scim|admin --subject NAME" }
-            ". A token is shown once, when minted; the console never shows one." }
-        h2 { "Console sessions" }
-        table {
-            thead { tr { th { "session" } th { "operator" } th { "token id" } th { "signed in" } th { "last seen" } th { "ends" } th {} } }
-            tbody {
-                @for s in &live {
-                    tr {
-                        td { code { (s.handle) } @if s.handle == op.0.handle { " (this one)" } }
-                        td { (s.subject) }
-                        td { code { (s.token_id) } }
-                        td { (s.created.to_rfc3339()) }
-                        td { (s.last_seen.to_rfc3339()) }
-                        td { (s.expires().to_rfc3339()) }
-                        td {
-                            form method="post" action="/ui/tokens/end-session" class="inline" {
-                                (csrf(&op.0))
-                                input type="hidden" name="handle" value=(s.handle);
-                                button type="submit" aria-label={ "end session " (s.handle) } { "End" }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        h2 { "SCIM clients seen since start" }
-        table {
-            thead { tr { th { "token subject" } th class="num" { "requests" } th { "last request" } } }
-            tbody {
-                @for (c, n, at) in &clients {
-                    tr { td { a href={ "/ui/log?client=" (c) } { (c) } } td class="num" { (n) } td { (at.to_rfc3339()) } }
-                }
-            }
-        }
-    };
-    Ok(html(
-        StatusCode::OK,
-        page("Tokens", Some(&op.0), "/ui/tokens", body),
-    ))
-}
-
-/// `POST /ui/tokens/end-session`: ends one console session (audited).
-pub async fn end_session(
-    req: HttpRequest,
-    op: Operator,
-    state: web::Data<AppState>,
-    sessions: web::Data<Sessions>,
-    form: web::Form<Fields>,
-) -> Result<HttpResponse, UiError> {
-    check_form(&req, &op, &form)?;
-    let handle = field(&form, "handle").unwrap_or("");
-    if let Some(ended) = sessions.close_handle(handle) {
-        audit_entry(
-            &state,
-            &op.0.subject,
-            "ui.session_ended",
-            json!({ "session": ended.handle, "operator": ended.subject }),
-        )
-        .await?;
-    }
-    Ok(super::secure(
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/ui/tokens"))
-            .finish(),
     ))
 }
 

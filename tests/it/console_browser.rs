@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's headless `chromium`, driven through
 //! WebDriver by Debian's `chromedriver` (plain JSON over HTTP, spoken here with
-//! reqwest). Signs in, approves a held removal, checks what the page shows, and
-//! keeps a screenshot of every page under `target/tmp/console-shots/`.
+//! reqwest). Signs in, approves a held removal, revokes a token on the tokens page,
+//! checks what the pages show, and keeps a screenshot of every page under
+//! `target/tmp/console-shots/`.
 //!
 //! Skips, saying why, when chromium or chromedriver is not installed (`.ci/run`
 //! installs both).
@@ -228,6 +229,58 @@ async fn in_chromium_an_operator_signs_in_approves_a_held_removal_and_sees_it_ap
         "{shown}"
     );
     driver.shot("12-held-approved").await;
+
+    // Tokens: revoke an IdP's old token from its row, and see it revoked.
+    let old = app
+        .minter
+        .mint(
+            "okta-old",
+            cowork_sync::auth::Scope::Scim,
+            30,
+            app.clock.as_ref(),
+        )
+        .unwrap();
+    let used = app
+        .send("GET", "/scim/v2/Users", None, Some(&old), &[])
+        .await;
+    assert_eq!(used.status, 200);
+    let listed = app.admin("GET", "/tokens", None).await;
+    let jti = listed.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["subject"] == "okta-old")
+        .unwrap()["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    driver.open(&format!("{}/ui/tokens", app.base)).await;
+    let row = format!("tr[id='token-{jti}']");
+    driver.click(&format!("{row} button[type=submit]")).await;
+    assert_eq!(driver.title().await, "Tokens · cowork-sync");
+    let shown = driver.text().await;
+    assert!(
+        shown.contains(&format!("Revoked token {jti} (okta-old)")),
+        "{shown}"
+    );
+    let row_id = driver.find(&row).await;
+    let row_text = driver
+        .call("GET", &format!("/element/{row_id}/text"), None)
+        .await;
+    let row_text = row_text.as_str().unwrap_or_default();
+    assert!(
+        row_text.contains("revoked") && row_text.contains("by operator"),
+        "{row_text}"
+    );
+    assert!(
+        !row_text.contains("Revoke"),
+        "no revoke button on a revoked token: {row_text}"
+    );
+    driver.shot("13-token-revoked").await;
+    let refused = app
+        .send("GET", "/scim/v2/Users", None, Some(&old), &[])
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
     driver.call("DELETE", "", None).await;
     println!("screenshots in {}", driver.shots.display());
 }

@@ -665,3 +665,62 @@ fn a_sigkill_amid_creates_patches_and_deletes_loses_no_acknowledged_write() {
     assert_eq!(code, 0, "{text}");
     stop(daemon);
 }
+
+#[test]
+fn sighup_makes_the_daemon_accept_a_rotated_key_and_keep_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("COWORK_SYNC__SERVER__LISTEN", "127.0.0.1:0")
+        .env("COWORK_SYNC__STORAGE__DATA_DIR", &data)
+        .env("COWORK_SYNC__LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let (base, _, rest) = wait_for_listen(child.stderr.take().unwrap());
+    // The logs go to a channel, so the test can wait for the reload's line.
+    let (tx, logs) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in rest.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let users = format!("{base}/scim/v2/Users");
+    let old = mint(&data, "scim");
+    assert_eq!(call("GET", &users, &old, None).0, 200);
+    let rotated = Command::new(BIN)
+        .args(["token", "rotate-key", "--keep-previous", "1"])
+        .env("COWORK_SYNC__STORAGE__DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let new = mint(&data, "scim");
+    assert_eq!(
+        call("GET", &users, &new, None).0,
+        401,
+        "not before the reload"
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let reloaded =
+        std::iter::from_fn(|| logs.recv_timeout(std::time::Duration::from_secs(20)).ok())
+            .any(|l| l.contains("SIGHUP: signing keys reloaded"));
+    assert!(reloaded, "the daemon logs the reload");
+    assert_eq!(call("GET", &users, &new, None).0, 200, "the new key");
+    assert_eq!(
+        call("GET", &users, &old, None).0,
+        200,
+        "the previous key, within its day"
+    );
+    stop(Daemon {
+        child,
+        base,
+        sim: None,
+    });
+}

@@ -80,6 +80,8 @@ impl TestAppBuilder {
                 ReconcileOptions::from_config(&config.reconcile, &config.lifecycle, &config.cowork),
             ));
             state.operations = Some(ReconcileOps::shared(reconciler.clone()));
+            let sim_url = d.sim.as_ref().map(|s| s.base_url());
+            state.insights = cowork_sync::app::insights_for(&config, &core, sim_url.as_deref());
             (Some(reconciler), d.sim)
         } else {
             (None, None)

@@ -273,3 +273,67 @@ async fn a_rotated_key_signs_new_tokens_and_the_previous_key_works_until_its_dea
         Some(previous)
     );
 }
+
+#[actix_web::test]
+async fn the_console_lists_tokens_and_revokes_one_only_with_its_csrf_token() {
+    let app = TestApp::start().await;
+    assert_eq!(scim_with(&app, &app.scim_token).await, 200);
+    let jti = jti_of(&app, &app.scim_token);
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in(&app.admin_token).await.status, 303);
+    let page = browser.get("/ui/tokens").await;
+    assert_eq!(page.status, 200);
+    for want in [
+        "jti",
+        "scope",
+        "subject",
+        "issued",
+        "expires",
+        "last used",
+        "revoked",
+        &jti,
+        "okta",
+        "/ui/tokens/revoke",
+    ] {
+        assert!(page.text.contains(want), "{want} missing");
+    }
+    assert!(!page.text.contains(app.scim_token.as_str()));
+    // Without the CSRF token: refused, nothing revoked.
+    let forged = browser
+        .post("/ui/tokens/revoke", &[("jti", &jti), ("csrf", "nope")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(scim_with(&app, &app.scim_token).await, 200);
+    let csrf = page.csrf();
+    let done = browser
+        .post("/ui/tokens/revoke", &[("jti", &jti), ("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let location = done.header("location").to_string();
+    assert!(
+        location.starts_with(&format!("/ui/tokens?revoked={jti}&already=0")),
+        "{location}"
+    );
+    assert_eq!(scim_with(&app, &app.scim_token).await, 401);
+    let after = browser.get(&location).await;
+    assert!(
+        after.text.contains(&format!("Revoked token {jti} (okta)")),
+        "{}",
+        after.text
+    );
+    let revocations: Vec<_> = audit::list(app.core.store.as_ref(), None, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "token.revoked")
+        .collect();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].actor, "operator");
+    // A notice is shown only for a jti the registry holds as revoked.
+    let odd = browser.get("/ui/tokens?revoked=%3Cb%3Ehi&already=0").await;
+    assert!(!odd.text.contains("<b>hi") && !odd.text.contains("Revoked token"));
+    // An unknown jti is the console's 404 page.
+    let unknown = browser
+        .post("/ui/tokens/revoke", &[("jti", "no-such"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status, 404);
+}

@@ -1,9 +1,14 @@
 //! Tests of `scim::patch`.
 use super::*;
 use crate::scim::members::{MemberKind, MemberRef};
-use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use crate::scim::schema::{
+    ResourceKind, SchemaRegistry, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, PATCH_OP_SCHEMA,
+    USER_SCHEMA,
+};
+use crate::scim::unknown::UnknownAttributes;
+use crate::scim::ScimError;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{json, Map};
 
 const USER_ID: &str = "2819c223-7f76-453a-919d-413861904646";
 const GROUP_ID: &str = "abf4dd94-a4c0-4f67-89c9-76b03340cb9b";

@@ -1,7 +1,9 @@
 //! Tests of `scim::resource`.
+use super::project::split_attribute_list;
+use super::replace::replace_with;
 use super::*;
 use crate::scim::members::MemberKind;
-use crate::scim::schema::{GROUP_SCHEMA, USER_SCHEMA};
+use crate::scim::schema::{AttrPath, GROUP_SCHEMA, USER_SCHEMA};
 use serde_json::json;
 
 fn reg() -> SchemaRegistry {

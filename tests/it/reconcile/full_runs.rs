@@ -44,6 +44,25 @@ async fn a_full_reconcile_builds_the_downstream_and_the_next_run_writes_nothing(
     ] {
         assert!(phases.contains(&phase), "{phases:?}");
     }
+    // Reading the downstream and applying carry their totals from their first
+    // event on (only the local directory read before them has none), so the CLI
+    // can show done/total and an estimate of the time left.
+    for p in events.lock().iter() {
+        match p.phase {
+            Phase::Reading if p.message == "reading the directory and the rules" => {}
+            Phase::Reading | Phase::Applying => {
+                assert!(p.total > 0 && p.done <= p.total, "{p:?}")
+            }
+            _ => {}
+        }
+    }
+    let reads: Vec<(usize, usize)> = events
+        .lock()
+        .iter()
+        .filter(|p| p.phase == Phase::Reading && p.total > 0)
+        .map(|p| (p.done, p.total))
+        .collect();
+    assert_eq!(reads.last().map(|(d, t)| d == t), Some(true), "{reads:?}");
     assert_eq!(report.calls.writes as usize, report.plan.actions.len());
     let counts = &report.plan.counts;
     assert_eq!(counts[&ActionKind::CreateRole], 1);

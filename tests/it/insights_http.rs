@@ -1,0 +1,169 @@
+//! `GET /admin/v1/insights/adoption` and `/insights/spend` in process, over the
+//! bundled simulator with usage injected through `POST /_sim/usage`: adoption per
+//! group beside its rules, inactive seats by userName, month-to-date cost, the
+//! advisor's suggestion with its inputs, and the errors.
+
+use chrono::{Datelike, Duration, NaiveDate};
+use cowork_sync::auth::Scope;
+use serde_json::{json, Value};
+
+use crate::admin_reconcile::{apply_rules, signed_up};
+use crate::support::TestApp;
+
+const RULES: &str = r#"
+[org]
+plan = "enterprise"
+billing_currency = "USD"
+
+[roles.cowork-pilot]
+name = "Cowork pilot"
+capabilities = { cowork = true, chat = true }
+
+[[rules]]
+id = "pilot"
+match = { group = "Cowork Pilot" }
+group = { key = "cowork-pilot", name = "Cowork pilot" }
+roles = ["cowork-pilot"]
+spend = { monthly = 50000 }
+"#;
+
+/// A pilot of three, reconciled; the daemon's clock then moves to the simulator's
+/// (the wall clock) so both agree on which days have data. Returns the app, a fresh
+/// admin token and the simulator's today.
+async fn pilot() -> (TestApp, String, NaiveDate) {
+    let app = TestApp::builder().with_sim().start().await;
+    apply_rules(&app, RULES).await;
+    let mut ids = Vec::new();
+    for who in ["alice", "bob", "carol"] {
+        let email = format!("{who}@example.com");
+        signed_up(&app, &email);
+        ids.push(app.user(&email).await);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.group("Cowork Pilot", &refs).await;
+    let run = app.admin("POST", "/reconcile", None).await;
+    assert_eq!(run.body["outcome"], "ok", "{}", run.body["text"]);
+    let now = app.sim.as_ref().unwrap().sim().clock().now();
+    app.clock.set(now);
+    let token = app
+        .minter
+        .mint("operator", Scope::Admin, 1, app.clock.as_ref())
+        .unwrap();
+    (app, token, now.date_naive())
+}
+
+async fn usage(app: &TestApp, records: Value) {
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/_sim/usage",
+            app.sim.as_ref().unwrap().base_url()
+        ))
+        .header("x-api-key", "local-simulator")
+        .json(&json!({ "records": records }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let r = app
+        .send("GET", &format!("/admin/v1{path}"), None, Some(token), &[])
+        .await;
+    (r.status, r.body)
+}
+
+#[actix_web::test]
+async fn adoption_counts_active_members_and_names_the_inactive_seats() {
+    let (app, token, today) = pilot().await;
+    let ago = |d: i64| (today - Duration::days(d)).to_string();
+    usage(
+        &app,
+        json!([
+            {"email": "alice@example.com", "date": ago(3), "sessions": 4, "cost_minor": 1200},
+            {"email": "bob@example.com", "date": ago(20), "sessions": 2, "cost_minor": 300}
+        ]),
+    )
+    .await;
+    let (status, body) = get(&app, &token, "/insights/adoption?days=7").await;
+    assert_eq!(status, 200, "{body}");
+    let g = &body["groups"][0];
+    assert_eq!(g["name"], "Cowork pilot");
+    assert_eq!(g["rules"], json!(["pilot"]));
+    assert_eq!(g["members"], 3);
+    assert_eq!(g["active_7d"], 1);
+    assert_eq!(g["active_30d"], 2);
+    assert_eq!(g["cowork_users_30d"], 2);
+    assert_eq!(g["sessions_per_active_user"], 3.0);
+    assert_eq!(
+        g["inactive"],
+        json!(["bob@example.com", "carol@example.com"])
+    );
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("Inactive seats in Cowork pilot (no activity in 7 days)"),
+        "{text}"
+    );
+
+    for bad in [
+        "/insights/adoption?days=0",
+        "/insights/adoption?days=91",
+        "/insights/adoption?weeks=2",
+    ] {
+        let (status, body) = get(&app, &token, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["status"], "400");
+    }
+}
+
+#[actix_web::test]
+async fn spend_shows_month_to_date_cost_and_the_advisors_suggestion_with_its_inputs() {
+    let (app, token, today) = pilot().await;
+    let ago = |d: i64| (today - Duration::days(d)).to_string();
+    usage(
+        &app,
+        json!([
+            {"email": "alice@example.com", "date": ago(3), "sessions": 4, "cost_minor": 1200},
+            {"email": "bob@example.com", "date": ago(5), "sessions": 2, "cost_minor": 300},
+            {"email": "carol@example.com", "date": today.to_string(), "product": "chat", "cost_minor": 700}
+        ]),
+    )
+    .await;
+    let month_start = today.with_day(1).unwrap();
+    let mtd: u64 = [(3, 1200), (5, 300), (0, 700)]
+        .iter()
+        .filter(|(d, _)| today - Duration::days(*d) >= month_start)
+        .map(|(_, c)| c)
+        .sum();
+    let (status, body) = get(&app, &token, "/insights/spend").await;
+    assert_eq!(status, 200, "{body}");
+    let g = &body["groups"][0];
+    assert_eq!(g["month_to_date"]["minor"], mtd, "{body}");
+    assert_eq!(g["current_limit"], "$500.00");
+    assert_eq!(g["current_limit_minor"], 50000);
+    // 6 sessions by 2 users over 4 weeks = 0.75 a week; $15.00 / 6 = 250 a session;
+    // 0.75 × 250 × 4.3 × 1.25 = 1007.8 → $10.08.
+    let advice = &g["advisor"];
+    assert_eq!(advice["input"]["sessions"], 6, "{body}");
+    assert_eq!(advice["input"]["active_users"], 2);
+    assert_eq!(advice["input"]["cost_minor"], 1500);
+    assert_eq!(advice["suggested_monthly_minor"], 1008);
+    assert_eq!(g["suggested"]["display"], "$10.08");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("6 sessions by 2 active users"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "sessions measured {}",
+            body["engagement"]["from"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn without_an_analytics_client_the_endpoints_answer_503() {
+    let app = TestApp::start().await;
+    let r = app.admin("GET", "/insights/spend", None).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.body["status"], "503");
+}
