@@ -107,7 +107,8 @@ pub fn preview(store: &dyn Store, table: &ValidRuleTable) -> Result<RuleTableDif
 
 fn diff_from_nothing(table: &ValidRuleTable) -> RuleTableDiff {
     RuleTableDiff {
-        org_changed: vec!["(initial)".into()],
+        // Summarized as "org changed (initial)": the whole org section is new.
+        org_changed: vec!["initial".into()],
         roles_added: table.roles().keys().cloned().collect(),
         rules_added: table.rules().iter().map(|r| r.id.clone()).collect(),
         ..RuleTableDiff::default()
