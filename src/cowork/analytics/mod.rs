@@ -14,7 +14,6 @@ pub mod types;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use super::error::CoworkError;
@@ -292,34 +291,13 @@ pub struct AnalyticsClient {
 impl AnalyticsClient {
     /// Builds a client. Fails on an unusable base URL or key.
     pub fn new(config: AnalyticsConfig) -> CoworkResult<Self> {
-        let base_url = config.base_url.trim_end_matches('/');
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(CoworkError::Config(
-                "base_url must start with http:// or https://".into(),
-            ));
-        }
-        if config.api_key.trim().is_empty() {
-            return Err(CoworkError::Config("the Analytics API key is empty".into()));
-        }
-        let mut key = HeaderValue::from_str(config.api_key.trim()).map_err(|_| {
-            CoworkError::Config("the Analytics API key is not a valid header value".into())
-        })?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", key);
-        headers.insert(
-            "anthropic-version",
-            HeaderValue::from_static(super::client::ANTHROPIC_VERSION),
-        );
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("cowork-sync/", env!("CARGO_PKG_VERSION")));
-        if let Some(t) = config.request_timeout {
-            builder = builder.timeout(t);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| CoworkError::Config(format!("HTTP client: {e}")))?;
+        let (http, base_url) = super::client::http_client(
+            &config.base_url,
+            &config.api_key,
+            "Analytics API key",
+            None,
+            config.request_timeout,
+        )?;
         Ok(Self {
             http,
             base: format!("{base_url}/v1/organizations/analytics"),

@@ -103,3 +103,48 @@ impl fmt::Debug for ClientConfig {
             .finish()
     }
 }
+
+/// The HTTP client every Anthropic API client here uses: `base_url` checked (returned
+/// without its trailing slash), the key as a sensitive `x-api-key` header (`what` names
+/// it in errors), `anthropic-version`, our user agent and the timeouts.
+pub(crate) fn http_client(
+    base_url: &str,
+    api_key: &str,
+    what: &str,
+    connect_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+) -> Result<(reqwest::Client, String), super::CoworkError> {
+    use super::CoworkError;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let base_url = base_url.trim_end_matches('/');
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(CoworkError::Config(
+            "base_url must start with http:// or https://".into(),
+        ));
+    }
+    if api_key.trim().is_empty() {
+        return Err(CoworkError::Config(format!("the {what} is empty")));
+    }
+    let mut key = HeaderValue::from_str(api_key.trim())
+        .map_err(|_| CoworkError::Config(format!("the {what} is not a valid header value")))?;
+    key.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert("x-api-key", key);
+    headers.insert(
+        "anthropic-version",
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(concat!("cowork-sync/", env!("CARGO_PKG_VERSION")));
+    if let Some(t) = connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    if let Some(t) = request_timeout {
+        builder = builder.timeout(t);
+    }
+    let http = builder
+        .build()
+        .map_err(|e| CoworkError::Config(format!("HTTP client: {e}")))?;
+    Ok((http, base_url.to_string()))
+}

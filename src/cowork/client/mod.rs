@@ -18,7 +18,6 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use serde_json::json;
 
@@ -39,6 +38,7 @@ use super::{
 mod config;
 mod transport;
 
+pub(crate) use config::http_client;
 pub use config::{ClientConfig, ANTHROPIC_VERSION};
 use transport::{Call, Limit, CONNECT_FAILED};
 
@@ -71,36 +71,13 @@ pub struct HttpCoworkClient {
 impl HttpCoworkClient {
     /// Builds a client. Fails on an unusable base URL or key.
     pub fn new(config: ClientConfig) -> Result<Self, CoworkError> {
-        let base_url = config.base_url.trim_end_matches('/');
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(CoworkError::Config(
-                "base_url must start with http:// or https://".into(),
-            ));
-        }
-        if config.api_key.trim().is_empty() {
-            return Err(CoworkError::Config("the API key is empty".into()));
-        }
-        let mut key = HeaderValue::from_str(config.api_key.trim())
-            .map_err(|_| CoworkError::Config("the API key is not a valid header value".into()))?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", key);
-        headers.insert(
-            "anthropic-version",
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("cowork-sync/", env!("CARGO_PKG_VERSION")));
-        if let Some(t) = config.connect_timeout {
-            builder = builder.connect_timeout(t);
-        }
-        if let Some(t) = config.request_timeout {
-            builder = builder.timeout(t);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| CoworkError::Config(format!("HTTP client: {e}")))?;
+        let (http, base_url) = config::http_client(
+            &config.base_url,
+            &config.api_key,
+            "API key",
+            config.connect_timeout,
+            config.request_timeout,
+        )?;
         Ok(Self {
             http,
             base: format!("{base_url}/v1/organizations"),
