@@ -9,9 +9,11 @@
 //! earlier writes, so uniqueness, `If-Match` and member lists stay exact. A write that
 //! fails validation is dropped alone (its [`super::view::Savepoint`] is discarded) and
 //! gets its error; the others commit. The leader then commits everything in one
-//! transaction, together with each write's audit and outbox entry, lets the next
-//! leader start validating the next batch, flushes once, and only then hands every
-//! request its answer: a 2xx still means on disk.
+//! transaction, together with each write's audit and outbox entry, flushes once, and
+//! only then hands every request its answer: a 2xx still means on disk. The next
+//! batch starts when this flush ends, so it takes everything that queued meanwhile:
+//! with sled 0.34 a commit cannot overlap a flush, and leading earlier only made
+//! more, smaller transactions (each writes sled's log twice).
 //!
 //! A batch stops taking writes once it writes [`WRITE_BUDGET`] keys (a group
 //! deletion or a big PATCH of members); the rest go back to the front of the queue.
@@ -101,16 +103,14 @@ impl Directory {
                 let batch: Vec<(u64, Job)> = state.queue.drain(..take).collect();
                 drop(state);
                 let (committed, rest) = self.commit_batch(batch);
+                let outcomes = self.flush_batch(committed);
                 state = combiner.state.lock();
                 for job in rest.into_iter().rev() {
                     state.queue.push_front(job);
                 }
-                // The next batch may be validated while this one flushes.
+                // The next batch starts only now: a sled 0.34 commit cannot overlap a
+                // flush anyway, and what queued during this one becomes one batch.
                 state.leading = false;
-                combiner.finished.notify_all();
-                drop(state);
-                let outcomes = self.flush_batch(committed);
-                state = combiner.state.lock();
                 state.done.extend(outcomes);
                 combiner.finished.notify_all();
                 continue;
