@@ -112,6 +112,7 @@ struct World {
     actual: ActualState,
     ownership: Ownership,
     directory: DirectoryView,
+    caps: BTreeMap<String, PoolCap>,
 }
 
 fn group_id(key: &str) -> String {
@@ -149,6 +150,7 @@ fn mirror(desired: DesiredState, mode: Mode) -> World {
         actual: m.actual,
         ownership: m.ownership,
         directory: m.directory,
+        caps: BTreeMap::new(),
     }
 }
 
@@ -173,6 +175,7 @@ impl World {
             actual: &self.actual,
             ownership: &self.ownership,
             options,
+            caps: &self.caps,
         })
     }
 
