@@ -317,6 +317,23 @@ pub async fn serve_with(
     let mut state = core.http_state(&config);
     state.operations = Some(ReconcileOps::shared(reconciler.clone()));
     state.insights = insights_for(&config, &core, sim_url.as_deref());
+    // Pooled budgets: checked by every full reconcile and on `[insights] pool_check`.
+    let mut pool_schedule = None;
+    if let Some(insights) = &state.insights {
+        let checker = Arc::new(crate::insights::check::PoolChecker::new(
+            insights.clone(),
+            core.status.clone(),
+            Some(core.changes.clone()),
+        ));
+        reconciler.set_pool_check(checker.clone());
+        if let Some(schedule) = &config.insights.pool_check {
+            pool_schedule = Some(
+                crate::insights::check::start_pool_schedule(checker, schedule)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("starting the pool check schedule: {e}"))?,
+            );
+        }
+    }
     let parts = HttpParts::new(
         state,
         core.auth_context(&config, &key)?,
@@ -365,6 +382,9 @@ pub async fn serve_with(
         "shutting down: stopping workers, recording pending audit entries, flushing the database"
     );
     if let Some(s) = scheduler.as_mut() {
+        let _ = s.shutdown().await;
+    }
+    if let Some(s) = pool_schedule.as_mut() {
         let _ = s.shutdown().await;
     }
     // The worker stops between outbox entries; what it has not acknowledged stays

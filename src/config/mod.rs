@@ -156,6 +156,7 @@ struct CoworkSection {
 struct InsightsSection {
     analytics_api_key: Option<String>,
     analytics_api_key_file: Option<PathBuf>,
+    pool_check: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,6 +313,9 @@ pub struct InsightsConfig {
     pub analytics_api_key: Option<Secret>,
     /// Where it was read from (`analytics_api_key_file`), when it was.
     pub analytics_api_key_file: Option<PathBuf>,
+    /// Six-field cron of the pooled budgets' check between full reconciles
+    /// (`pool_check`, default every 15 minutes); `None` when set to `"off"`.
+    pub pool_check: Option<String>,
 }
 
 /// `[reconcile]`

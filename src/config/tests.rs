@@ -125,6 +125,26 @@ fn the_analytics_key_is_optional_and_read_from_its_file() {
 }
 
 #[test]
+fn the_pool_check_runs_every_15_minutes_unless_told_otherwise() {
+    let c = Config::defaults().unwrap();
+    assert_eq!(c.insights.pool_check.as_deref(), Some("0 */15 * * * *"));
+    let c = Config::load(
+        None,
+        env(&[("COWORK_SYNC__INSIGHTS__POOL_CHECK", "0 */5 * * * *")]),
+    )
+    .unwrap();
+    assert_eq!(c.insights.pool_check.as_deref(), Some("0 */5 * * * *"));
+    let c = Config::load(None, env(&[("COWORK_SYNC__INSIGHTS__POOL_CHECK", "off")])).unwrap();
+    assert!(c.insights.pool_check.is_none());
+    let bad = Config::load(
+        None,
+        env(&[("COWORK_SYNC__INSIGHTS__POOL_CHECK", "hourly")]),
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("insights.pool_check"), "{bad}");
+}
+
+#[test]
 fn bad_values_name_their_field() {
     for (k, v, field) in [
         ("COWORK_SYNC__SERVER__LISTEN", "nope", "server.listen"),

@@ -232,7 +232,19 @@ pub(super) fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     };
 
     let i = file.insights;
+    let pool_check = match i.pool_check.as_deref().map(str::trim) {
+        Some("off") => None,
+        other => {
+            let schedule = other.unwrap_or("0 */15 * * * *").to_string();
+            validate_schedule(&schedule).map_err(|message| ConfigError::Invalid {
+                field: "insights.pool_check",
+                message,
+            })?;
+            Some(schedule)
+        }
+    };
     let insights = InsightsConfig {
+        pool_check,
         analytics_api_key_file: i.analytics_api_key_file.clone(),
         analytics_api_key: read_secret(
             i.analytics_api_key,

@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn records_round_trip_beside_the_cache_and_caps_take_the_lower_pool() {
         let store = MemoryStore::new();
-        let (a, b) = (record("a", &[("u", 30), ("v", 5)]), record("b", &[("u", 20)]));
+        let (a, b) = (
+            record("a", &[("u", 30), ("v", 5)]),
+            record("b", &[("u", 20)]),
+        );
         crate::store::transaction(&store, |txn| {
             tx_write(txn, "a", Some(&a))?;
             tx_write(txn, "b", Some(&b))?;
