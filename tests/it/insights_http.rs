@@ -30,7 +30,7 @@ spend = { monthly = 50000 }
 /// A pilot of three, reconciled; the daemon's clock then moves to the simulator's
 /// (the wall clock) so both agree on which days have data. Returns the app, a fresh
 /// admin token and the simulator's today.
-async fn pilot() -> (TestApp, String, NaiveDate) {
+pub async fn pilot() -> (TestApp, String, NaiveDate) {
     let app = TestApp::builder().with_sim().start().await;
     apply_rules(&app, RULES).await;
     let mut ids = Vec::new();
@@ -52,7 +52,7 @@ async fn pilot() -> (TestApp, String, NaiveDate) {
     (app, token, now.date_naive())
 }
 
-async fn usage(app: &TestApp, records: Value) {
+pub async fn usage(app: &TestApp, records: Value) {
     let r = reqwest::Client::new()
         .post(format!(
             "{}/_sim/usage",
