@@ -469,8 +469,11 @@ pub struct Downstream {
     pub sim: Option<SimHandle>,
 }
 
-/// Starts the simulator if configured, and builds the client.
-pub async fn downstream(config: &Config) -> anyhow::Result<Downstream> {
+/// Starts the simulator if configured, and builds the client. The in-process
+/// simulator runs on `clock`, the daemon's clock, so its "today" (analytics
+/// freshness, month-to-date cost) and timestamps move with the daemon's time (in
+/// tests, the test clock); `cowork-sync sim` keeps the system clock.
+pub async fn downstream(config: &Config, clock: SharedClock) -> anyhow::Result<Downstream> {
     let mode = match config.cowork.mode {
         CoworkMode::Real => Mode::Real,
         CoworkMode::Extended => Mode::Extended,
@@ -492,6 +495,7 @@ pub async fn downstream(config: &Config) -> anyhow::Result<Downstream> {
                 accept_invites: config.cowork.sim_accept_invites,
                 rpm: config.cowork.sim_rpm,
                 extended: mode == Mode::Extended,
+                clock,
                 ..SimOptions::default()
             })
             .await
@@ -823,7 +827,7 @@ pub async fn serve_with(
         t.start_audit_export(core.store.clone(), core.clock.clone())?;
         crate::telemetry::spawn_gauge_refresh(core.status.clone(), t.config().metrics_interval);
     }
-    let downstream = downstream(&config).await?;
+    let downstream = downstream(&config, core.clock.clone()).await?;
     if let Some(sim) = &downstream.sim {
         // A closed stdout must not stop the daemon.
         let _ = writeln!(std::io::stdout(), "{}", sim.announcement().trim_end());

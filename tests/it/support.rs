@@ -70,7 +70,7 @@ impl TestAppBuilder {
         core.status.set_phase(cowork_sync::status::Phase::Serving);
         let mut state = core.http_state(&config);
         let (reconciler, sim) = if self.sim {
-            let d = downstream(&config).await.unwrap();
+            let d = downstream(&config, core.clock.clone()).await.unwrap();
             let reconciler = Arc::new(Reconciler::new(
                 core.store.clone(),
                 core.directory.clone(),
