@@ -91,6 +91,8 @@ const NAME_W: f64 = 190.0;
 const BAR_W: f64 = 340.0;
 const VALUE_W: f64 = 170.0;
 const WIDTH: f64 = NAME_W + BAR_W + VALUE_W;
+/// A meter's text is longer (spent, budget, share, level, threshold).
+const METER_W: f64 = NAME_W + BAR_W + 350.0;
 
 fn bar_width(value: f64, max: f64) -> f64 {
     if max > 0.0 && value > 0.0 {
@@ -191,7 +193,7 @@ pub fn meters(alt: Alt<'_>, rows: &[Meter]) -> Markup {
     let desc_id = format!("{}-desc", alt.id);
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id=(alt.id)
-            width=(WIDTH + 80.0) height=(height) viewBox={ "0 0 " (WIDTH + 80.0) " " (height) }
+            width=(METER_W) height=(height) viewBox={ "0 0 " (METER_W) " " (height) }
             aria-labelledby={ (title_id) " " (desc_id) } {
             title id=(title_id) { (alt.title) }
             desc id=(desc_id) { (alt.desc) }
