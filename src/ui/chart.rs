@@ -91,6 +91,8 @@ const NAME_W: f64 = 190.0;
 const BAR_W: f64 = 340.0;
 const VALUE_W: f64 = 170.0;
 const WIDTH: f64 = NAME_W + BAR_W + VALUE_W;
+/// A meter's text is longer (spent, budget, share, level, threshold).
+const METER_W: f64 = NAME_W + BAR_W + 350.0;
 
 fn bar_width(value: f64, max: f64) -> f64 {
     if max > 0.0 && value > 0.0 {
@@ -100,11 +102,31 @@ fn bar_width(value: f64, max: f64) -> f64 {
     }
 }
 
+/// Where each legend entry starts: left to right, wrapping to a new line before an
+/// entry would pass the chart's width (text measured at about 7 px a character).
+fn legend_positions(series: &[Series]) -> Vec<(f64, f64)> {
+    let (mut x, mut y) = (0.0_f64, 0.0_f64);
+    series
+        .iter()
+        .map(|s| {
+            let w = 16.0 + 7.0 * s.name.chars().count() as f64 + 24.0;
+            if x > 0.0 && x + w > WIDTH {
+                x = 0.0;
+                y += 20.0;
+            }
+            let at = (x, y);
+            x += w;
+            at
+        })
+        .collect()
+}
+
 /// Horizontal bars grouped by category: a legend, then per category its heading and
 /// one bar per series, each named and valued in text, all scaled to the largest
 /// value in the chart. Presentation attributes and classes only (CSP-clean).
 pub fn grouped_bars(alt: Alt<'_>, series: &[Series], categories: &[Category]) -> Markup {
-    let legend_h = 24.0;
+    let legend = legend_positions(series);
+    let legend_h = legend.last().map_or(0.0, |(_, y)| y + 20.0);
     let per_cat = ROW_H * (series.len() as f64 + 1.0) + 6.0;
     let height = legend_h + per_cat * categories.len().max(1) as f64;
     let max = categories
@@ -120,10 +142,9 @@ pub fn grouped_bars(alt: Alt<'_>, series: &[Series], categories: &[Category]) ->
             aria-labelledby={ (title_id) " " (desc_id) } {
             title id=(title_id) { (alt.title) }
             desc id=(desc_id) { (alt.desc) }
-            @for (i, s) in series.iter().enumerate() {
-                @let x = i as f64 * (WIDTH / series.len().max(1) as f64);
-                rect x=(x) y="4" width="12" height="12" fill=(s.fill) {}
-                text x=(x + 16.0) y="14" { (s.name) }
+            @for (s, (x, y)) in series.iter().zip(&legend) {
+                rect x=(x) y=(y + 4.0) width="12" height="12" fill=(s.fill) {}
+                text x=(x + 16.0) y=(y + 14.0) { (s.name) }
             }
             @if categories.is_empty() {
                 text x="0" y=(legend_h + 16.0) { "nothing to show yet" }
@@ -172,7 +193,7 @@ pub fn meters(alt: Alt<'_>, rows: &[Meter]) -> Markup {
     let desc_id = format!("{}-desc", alt.id);
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" id=(alt.id)
-            width=(WIDTH + 80.0) height=(height) viewBox={ "0 0 " (WIDTH + 80.0) " " (height) }
+            width=(METER_W) height=(height) viewBox={ "0 0 " (METER_W) " " (height) }
             aria-labelledby={ (title_id) " " (desc_id) } {
             title id=(title_id) { (alt.title) }
             desc id=(desc_id) { (alt.desc) }
@@ -283,6 +304,21 @@ mod tests {
         assert_eq!(svg.matches(">active 7 days<").count(), 3, "{svg}");
         assert!(svg.contains(">none<"), "a missing figure is written: {svg}");
         assert!(!svg.contains("style="), "{svg}");
+        let many: Vec<Series> = (0..5)
+            .map(|_| Series {
+                name: "Cowork users, 30 days",
+                fill: FILLS[0],
+            })
+            .collect();
+        let rows = legend_positions(&many);
+        assert!(
+            rows.iter().all(|(x, _)| x + 16.0 + 7.0 * 21.0 <= WIDTH),
+            "{rows:?}"
+        );
+        assert!(
+            rows.last().unwrap().1 > 0.0,
+            "a long legend wraps: {rows:?}"
+        );
         let empty = grouped_bars(ALT, &series, &[]).into_string();
         assert!(empty.contains("nothing to show yet"));
     }

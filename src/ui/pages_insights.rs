@@ -12,7 +12,7 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::chart::{self, Alt, Bar, Category, Series, FILLS};
+use super::chart::{self, Alt, Bar, Category, Meter, Series, FILLS};
 use super::layout::{notice, page};
 use super::{html, Operator, UiError};
 use crate::cowork::CoworkError;
@@ -320,7 +320,40 @@ fn spend_section(r: &SpendReport) -> Markup {
                 }
             }
         }
+        (pool_section(r))
         (advisor_section(r))
+    }
+}
+
+/// The pooled budgets: per group with a pool, its month-to-date cost against the
+/// pool as a meter (with the warning threshold), and the level.
+fn pool_section(r: &SpendReport) -> Markup {
+    let meters: Vec<Meter> = r
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let p = g.pool.as_ref()?;
+            Some(Meter {
+                label: g.name.clone(),
+                spent: g.month_to_date.minor as f64,
+                total: p.monthly.minor as f64,
+                warn_at: Some(p.warn_at),
+                text: pool_text(g),
+            })
+        })
+        .collect();
+    if meters.is_empty() {
+        return html! {};
+    }
+    let desc = "Per group with a pooled budget: the cost so far this month against the \
+                pool, a tick at the warning threshold, and the level (ok, warn, or capped \
+                when the pool is spent and its members are capped). The spend table gives \
+                the same figures.";
+    html! {
+        h3 { "Pooled budgets" }
+        p { "A pool is a monthly budget for the whole group: at its warning threshold the daemon warns; "
+            "when it is spent, each member is capped at what they have spent so far until the month turns or the pool grows." }
+        (chart::meters(Alt { id: "pool-chart", title: "Pooled budgets, month to date", desc }, &meters))
     }
 }
 
@@ -329,11 +362,12 @@ fn pool_text(g: &GroupSpend) -> String {
         || "-".into(),
         |p| {
             format!(
-                "{} spent of {} ({}), {}",
+                "{} of {} ({}), {}; warns at {}",
                 g.month_to_date.display,
                 p.monthly.display,
                 percent(p.spent_share),
-                p.level
+                p.level,
+                percent(p.warn_at)
             )
         },
     )

@@ -552,3 +552,49 @@ async fn when_the_analytics_side_cannot_answer_the_insights_page_says_why() {
         page.text
     );
 }
+
+#[actix_web::test]
+async fn the_insights_page_shows_a_pooled_budget_as_a_meter_with_its_level() {
+    use crate::insights_http::{pilot, usage};
+    let (app, token, today) = pilot().await;
+    // The same pilot with a $20.00 pool that warns at half.
+    let rules = format!(
+        "{}pool = {{ monthly = 2000, warn_at = 0.5 }}\n",
+        crate::insights_http::RULES
+    );
+    let put = app
+        .send(
+            "PUT",
+            "/admin/v1/rules",
+            Some(&rules),
+            Some(&token),
+            &[("content-type", "application/toml")],
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let ago = |d: i64| (today - Duration::days(d)).to_string();
+    usage(
+        &app,
+        json!([{"email": "alice@example.com", "date": ago(3), "sessions": 4, "cost_minor": 1200}]),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&token).await;
+    let page = b.get("/ui/insights").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let meter = section(&page.text, "id=\"pool-chart\"", "</svg>");
+    assert!(
+        meter.contains("<title id=\"pool-chart-title\">Pooled budgets, month to date</title>"),
+        "{meter}"
+    );
+    // $12.00 of $20.00: 60 % of the 340 px track, past the tick at half (the warn fill).
+    assert!(meter.contains("width=\"204.0\""), "{meter}");
+    assert!(meter.contains("x1=\"360.0\""), "{meter}");
+    assert!(
+        meter.contains("$12.00 of $20.00 (60 %), warn; warns at 50 %"),
+        "{meter}"
+    );
+    let table = section(&page.text, "id=\"spend-table\"", "</table>");
+    assert!(table.contains("$12.00 of $20.00 (60 %), warn"), "{table}");
+    assert!(!page.text.contains("style="), "{}", page.text);
+}

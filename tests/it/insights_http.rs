@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::admin_reconcile::{apply_rules, signed_up};
 use crate::support::TestApp;
 
-const RULES: &str = r#"
+pub const RULES: &str = r#"
 [org]
 plan = "enterprise"
 billing_currency = "USD"
