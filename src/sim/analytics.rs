@@ -228,12 +228,7 @@ fn users(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiResult<Value
     let cursor = q.cursor(20, 1000)?;
 
     // (user order, group id) → (row, last activity)
-    let order: BTreeMap<&str, u64> = state
-        .users()
-        .by_seq()
-        .iter()
-        .map(|(seq, u)| (u.id.as_str(), *seq))
-        .collect();
+    let order = creation_order(state);
     let mut rows: BTreeMap<(u64, String, Option<String>), UserActivity> = BTreeMap::new();
     for r in state.usage() {
         if r.date > to {
@@ -488,12 +483,7 @@ fn user_cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiR
         }
     };
     let cursor = q.cursor(20, 1000)?;
-    let order: BTreeMap<&str, u64> = state
-        .users()
-        .by_seq()
-        .iter()
-        .map(|(seq, u)| (u.id.as_str(), *seq))
-        .collect();
+    let order = creation_order(state);
     let mut rows: BTreeMap<(u64, String, CostKey), (String, u64)> = BTreeMap::new();
     for r in state.usage() {
         let at = record_at(r);
@@ -528,4 +518,14 @@ fn user_cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiR
         )
         .collect();
     to_value(&page_of(&cursor, data)?)
+}
+
+/// Each user's place in creation order, which orders the per-user reports.
+fn creation_order(state: &SimState) -> BTreeMap<&str, u64> {
+    state
+        .users()
+        .by_seq()
+        .iter()
+        .map(|(seq, u)| (u.id.as_str(), *seq))
+        .collect()
 }
