@@ -65,19 +65,13 @@ impl Query<'_> {
                 }
             },
         };
-        let mut filters: Vec<String> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != "limit" && k != "page")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        filters.sort();
-        Ok(CursorQuery {
+        Ok(CursorQuery::bound(
+            self.path,
+            self.pairs,
             limit,
-            page: self.one("page").map(str::to_owned),
-            binding: format!("{}?{}", self.path, filters.join("&")),
-            short_pages: self.short_pages,
-        })
+            self.one("page"),
+            self.short_pages,
+        ))
     }
 
     fn group_by(&self, allowed: &[&str]) -> ApiResult<(bool, bool)> {
