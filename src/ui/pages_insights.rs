@@ -72,7 +72,11 @@ fn explain(e: &InsightsError) -> String {
 
 fn shown<T>(what: &str, r: Result<T, InsightsError>) -> Result<T, String> {
     r.map_err(|e| {
-        tracing::warn!(error = %e, report = what, "console insights: report unavailable");
+        if matches!(e, InsightsError::Store(_)) {
+            tracing::error!(error = %e, report = what, "console insights: the store failed");
+        } else {
+            tracing::warn!(error = %e, report = what, "console insights: report unavailable");
+        }
         explain(&e)
     })
 }
