@@ -273,7 +273,6 @@ fn renames_move_the_index_and_deletes_clear_it() {
     }
 }
 
-
 #[test]
 fn if_match_must_match_the_current_version() {
     for f in fixtures() {
