@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::admin_reconcile::{apply_rules, signed_up};
 use crate::support::TestApp;
 
-const RULES: &str = r#"
+pub const RULES: &str = r#"
 [org]
 plan = "enterprise"
 billing_currency = "USD"
@@ -30,7 +30,7 @@ spend = { monthly = 50000 }
 /// A pilot of three, reconciled; the daemon's clock (which the in-process simulator
 /// runs on) then moves to mid-December, so the month and the engagement window have
 /// days with data. Returns the app, a fresh admin token and today.
-async fn pilot() -> (TestApp, String, NaiveDate) {
+pub async fn pilot() -> (TestApp, String, NaiveDate) {
     let app = TestApp::builder().with_sim().start().await;
     apply_rules(&app, RULES).await;
     let mut ids = Vec::new();
@@ -53,7 +53,7 @@ async fn pilot() -> (TestApp, String, NaiveDate) {
     (app, token, now.date_naive())
 }
 
-async fn usage(app: &TestApp, records: Value) {
+pub async fn usage(app: &TestApp, records: Value) {
     let r = reqwest::Client::new()
         .post(format!(
             "{}/_sim/usage",
