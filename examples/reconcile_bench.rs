@@ -97,6 +97,7 @@ fn planner(users: usize, groups: usize, members: usize) {
         ownership: &ownership,
         options: &options,
         now: DateTime::from_timestamp(1_767_225_600, 0).unwrap(),
+        caps: &Default::default(),
     });
     let (wall, cpu) = m.done();
     assert!(p.actions.is_empty(), "{} actions", p.actions.len());

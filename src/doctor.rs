@@ -20,7 +20,8 @@
 //! - **key files**: the admin and analytics key files are not accessible to group
 //!   or others (warnings).
 //! - **analytics key**: checked when configured, with one read of the Analytics API
-//!   (401 and 403 fail, naming `read:analytics`).
+//!   through the daemon's own Analytics client (401 and 403 fail, naming
+//!   `read:analytics`).
 //! - **clock skew**: the server's `date` header against this machine's clock.
 //!
 //! The key is sent only to the configured base URL and never printed.
@@ -32,8 +33,9 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 
 use crate::config::Config;
+use crate::cowork::analytics::{AnalyticsClient, AnalyticsConfig};
 use crate::cowork::client::ANTHROPIC_VERSION;
-use crate::cowork::{Beta, Mode};
+use crate::cowork::{Beta, CoworkError, Mode};
 
 /// The largest clock difference accepted against the server (tokens and schedules
 /// tolerate less than this).
@@ -249,59 +251,61 @@ pub fn key_files(config: &Config) -> Vec<Check> {
 }
 
 /// The Analytics API key (`read:analytics`, separate from the admin key): one
-/// `limit=1` read of `/analytics/users`. A 401 or 403 fails; a 400 means the key
+/// `limit=1` read of `/analytics/users` through the [`AnalyticsClient`] the daemon
+/// uses (no retry, so exactly one request). A 401 or 403 fails; a 400 means the key
 /// passed (the API checks it before the parameters); a 404 is a warning (the
 /// Analytics API is off for the org, or the server does not serve it).
 pub async fn analytics(base_url: &str, key: &str) -> Check {
     const NAME: &str = "analytics key";
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return Check::fail(NAME, format!("no HTTP client ({e})"), "check the TLS setup"),
+    let config = AnalyticsConfig {
+        max_attempts: 1,
+        request_timeout: Some(Duration::from_secs(15)),
+        ..AnalyticsConfig::new(base_url, key)
     };
-    let url = format!(
-        "{}/v1/organizations/analytics/users?limit=1",
-        base_url.trim_end_matches('/')
-    );
-    let resp = http
-        .get(url)
-        .header("x-api-key", key)
-        .header("anthropic-version", ANTHROPIC_VERSION)
-        .send()
-        .await;
-    let status = match resp {
-        Ok(r) => r.status().as_u16(),
+    let client = match AnalyticsClient::new(config) {
+        Ok(c) => c,
         Err(e) => {
             return Check::fail(
                 NAME,
-                format!("{base_url} cannot be reached ({})", transport(&e)),
-                "check cowork.base_url, DNS, proxies and the firewall",
+                format!("no Analytics client ({e})"),
+                "check cowork.base_url and insights.analytics_api_key_file",
             )
         }
     };
-    match status {
-        200..=299 | 400 => Check::pass(NAME, "the Analytics API accepts the key"),
-        401 => Check::fail(
-            NAME,
-            "the Analytics API refuses the key (401)",
-            "create an Analytics API key at claude.ai/analytics/api-keys and set insights.analytics_api_key_file",
-        ),
-        403 => Check::fail(
+    match client.probe().await {
+        Ok(()) | Err(CoworkError::InvalidRequest { .. }) => {
+            Check::pass(NAME, "the Analytics API accepts the key")
+        }
+        Err(CoworkError::Unauthorized { status: 403, .. }) => Check::fail(
             NAME,
             "the key lacks read:analytics (403)",
             "create an Analytics API key (read:analytics) at claude.ai/analytics/api-keys; admin keys are not analytics keys",
         ),
-        404 => Check::warn(
+        Err(CoworkError::Unauthorized { status, .. }) => Check::fail(
+            NAME,
+            format!("the Analytics API refuses the key ({status}); it needs read:analytics"),
+            "create an Analytics API key at claude.ai/analytics/api-keys and set insights.analytics_api_key_file",
+        ),
+        Err(CoworkError::NotFound { .. }) => Check::warn(
             NAME,
             "the Analytics API answered 404",
             "turn Analytics API access on in claude.ai (it has an on/off toggle), or remove the key",
         ),
-        429 => Check::warn(NAME, "rate limited while probing", "run doctor again in a minute"),
-        s => Check::warn(
+        Err(CoworkError::RateLimited { .. }) => {
+            Check::warn(NAME, "rate limited while probing", "run doctor again in a minute")
+        }
+        Err(CoworkError::Transient {
+            status: None,
+            reason,
+            ..
+        }) => Check::fail(
             NAME,
-            format!("the Analytics API answered {s}"),
+            format!("{base_url} cannot be reached ({reason})"),
+            "check cowork.base_url, DNS, proxies and the firewall",
+        ),
+        Err(e) => Check::warn(
+            NAME,
+            format!("the Analytics API answered with an error: {e}"),
             "run doctor again later",
         ),
     }

@@ -200,6 +200,8 @@ pub struct Status {
     failure_threshold: u32,
     reconcile: Mutex<ReconcileStatus>,
     downstream: Mutex<DownstreamStatus>,
+    /// The last pool check (same shape: last success, last error, failures in a row).
+    pool_check: Mutex<DownstreamStatus>,
     phase: AtomicU8,
     user_failures: Mutex<BTreeMap<String, UserFailure>>,
     /// The last store write probe: when (ms since the epoch) and what it found.
@@ -225,6 +227,7 @@ impl Status {
             failure_threshold: failure_threshold.max(1),
             reconcile: Mutex::new(ReconcileStatus::default()),
             downstream: Mutex::new(DownstreamStatus::default()),
+            pool_check: Mutex::new(DownstreamStatus::default()),
             phase: AtomicU8::new(Phase::Starting as u8),
             user_failures: Mutex::new(BTreeMap::new()),
             store_probe: Mutex::new(None),
@@ -381,6 +384,27 @@ impl Status {
     /// The downstream status.
     pub fn downstream(&self) -> DownstreamStatus {
         self.downstream.lock().clone()
+    }
+
+    /// Records a pool check's outcome (design §6.1); the error names no person.
+    pub fn pool_check_outcome(&self, outcome: Result<(), String>) {
+        let mut d = self.pool_check.lock();
+        match outcome {
+            Ok(()) => {
+                d.last_ok_at = Some(timestamp(self.clock.now()));
+                d.last_error = None;
+                d.consecutive_failures = 0;
+            }
+            Err(e) => {
+                d.last_error = Some(e);
+                d.consecutive_failures = d.consecutive_failures.saturating_add(1);
+            }
+        }
+    }
+
+    /// The last pool check's outcome.
+    pub fn pool_check(&self) -> DownstreamStatus {
+        self.pool_check.lock().clone()
     }
 
     /// Runs every readiness check (blocking: reads and probes the store).

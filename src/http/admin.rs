@@ -256,7 +256,8 @@ async fn held(state: web::Data<AppState>, _caller: AdminCaller) -> Result<HttpRe
     Ok(json(&held_report(&state).await?))
 }
 
-/// The `GET /held` object (`{"held": [...]}`, each with `userName` and `age_secs`).
+/// The `GET /held` object (`{"held": [...]}`, each with `user_name` (also as
+/// `userName`) and `age_secs`).
 pub async fn held_report(state: &AppState) -> Result<Value, ApiError> {
     let ops = state.operations()?;
     let mut body = ops.held().await?;
@@ -277,7 +278,11 @@ pub async fn held_report(state: &AppState) -> Result<Value, ApiError> {
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0));
                 if let Some(obj) = item.as_object_mut() {
-                    obj.insert("userName".into(), user_name.unwrap_or(Value::Null));
+                    // `user_name` as in the plan's JSON; `userName` kept for callers
+                    // that read the first name.
+                    let user_name = user_name.unwrap_or(Value::Null);
+                    obj.insert("user_name".into(), user_name.clone());
+                    obj.insert("userName".into(), user_name);
                     obj.insert("age_secs".into(), age.map_or(Value::Null, Value::from));
                 }
             }

@@ -5,11 +5,14 @@
 //! pool state machine) import nothing that does I/O. [`cache`] keeps Analytics API
 //! answers in the store (through the `Store` trait) so repeated questions cost no
 //! calls. [`report`] computes adoption and spend per group (pure) and [`service`]
-//! gathers its inputs. [`InsightsError`] is this layer's error.
+//! gathers its inputs. [`check`] enforces the pools (their records in the store:
+//! [`pools`]). [`InsightsError`] is this layer's error.
 
 pub mod advisor;
 pub mod cache;
+pub mod check;
 pub mod pool;
+pub mod pools;
 pub mod report;
 pub mod service;
 

@@ -29,9 +29,9 @@ pub const ADVISOR_DAYS: u32 = 28;
 /// The insights service.
 pub struct Insights {
     client: AnalyticsClient,
-    store: Arc<dyn Store>,
-    directory: Arc<Directory>,
-    clock: SharedClock,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) clock: SharedClock,
 }
 
 impl std::fmt::Debug for Insights {
@@ -63,7 +63,7 @@ pub fn client_for(
     AnalyticsClient::new(AnalyticsConfig::new(url, key)).ok()
 }
 
-fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
         .unwrap_or(now.date_naive())
         .and_time(NaiveTime::MIN)
@@ -90,7 +90,7 @@ impl Insights {
         }
     }
 
-    fn cached(&self, refresh: bool) -> Cached<'_> {
+    pub(super) fn cached(&self, refresh: bool) -> Cached<'_> {
         Cached {
             client: &self.client,
             store: self.store.as_ref(),
@@ -183,7 +183,7 @@ impl Insights {
     }
 }
 
-fn groups_now(
+pub(super) fn groups_now(
     store: &dyn Store,
     directory: &Directory,
 ) -> Result<(Vec<GroupInput>, String), InsightsError> {

@@ -73,6 +73,15 @@ use executor::Executed;
 use metrics::ReconcileMetrics;
 use pass::{blocking, calls_since, Applier, EventsPrepared};
 
+/// A check of the pooled team budgets, run by every full reconcile before it plans,
+/// so the caps it sets feed the same run (design §6.1); the insights layer's
+/// `PoolChecker` is the one there is. A failed check reports itself and never fails
+/// the reconcile.
+pub trait PoolCheck: Send + Sync {
+    /// Runs one check.
+    fn check(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// The reconciler: plans and applies, on demand, on schedule and from the outbox.
 pub struct Reconciler<C> {
     store: Arc<dyn Store>,
@@ -85,6 +94,8 @@ pub struct Reconciler<C> {
     apply: tokio::sync::Mutex<()>,
     /// Counts finished outbox drains, so callers can wait for the worker's next pass.
     drains: tokio::sync::watch::Sender<u64>,
+    /// The pool check full runs start with (set once, when insights are configured).
+    pool_check: std::sync::OnceLock<Arc<dyn PoolCheck>>,
 }
 
 impl<C: CoworkApi + 'static> Reconciler<C> {
@@ -106,7 +117,13 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             options,
             apply: tokio::sync::Mutex::new(()),
             drains: tokio::sync::watch::channel(0).0,
+            pool_check: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Full runs check the pools with `check` first (once; later calls are ignored).
+    pub fn set_pool_check(&self, check: Arc<dyn PoolCheck>) {
+        let _ = self.pool_check.set(check);
     }
 
     /// A receiver that changes each time an outbox drain finishes (whatever it did).
@@ -265,6 +282,11 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         let before = self.client.call_counts();
         let store = self.store.clone();
         let run = blocking(move || Ok(runs::next_run(store.as_ref())?)).await?;
+        // Pools first: caps it sets or clears feed this run's plan (and the outbox
+        // entry it may queue is covered by this run).
+        if let Some(check) = self.pool_check.get() {
+            check.check().instrument(phase_span("pools")).await;
+        }
         let mark = self.outbox_mark().await?;
         tracing::info!(run, trigger = ?options.trigger, force = options.force, "reconcile started");
         let progress = self.run_progress(options.progress.clone());

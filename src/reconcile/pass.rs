@@ -9,7 +9,7 @@
 //! outbox entries touched and plans against the records, reading the people lists
 //! only when a governed user is not linked yet.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -17,7 +17,9 @@ use super::actual::{self, ReadPlan};
 use super::error::ReconcileError;
 use super::executor::{Executed, Executor};
 use super::ownership::{self, Change, HeldRemoval, Ledger, Offboarding, Ownership, RemovalEvent};
-use super::plan::{self, canonical_email, ActualState, DirectoryView, Plan, PlanOptions, Scope};
+use super::plan::{
+    self, canonical_email, ActualState, DirectoryView, Plan, PlanOptions, PoolCap, Scope,
+};
 use super::report::{Phase, PlanReport, Progress, ProgressFn};
 use super::Reconciler;
 use crate::audit::AuditDraft;
@@ -45,6 +47,8 @@ pub(super) struct Prepared {
     pub(super) actual: ActualState,
     /// Which targets.
     pub(super) scope: Scope,
+    /// The caps of spent pools, by SCIM id.
+    pub(super) caps: BTreeMap<String, PoolCap>,
 }
 
 /// A plan with what it was made from.
@@ -136,6 +140,7 @@ struct UsersView {
     directory: DirectoryView,
     version: u64,
     ownership: Ownership,
+    caps: BTreeMap<String, PoolCap>,
 }
 
 /// Resolves the applied rules for `users` and loads their records; users who share an
@@ -179,6 +184,7 @@ fn view_of(
         directory: directory_view(&snapshot),
         version: version.version,
         ownership,
+        caps: crate::insights::pools::caps(store)?,
     }))
 }
 
@@ -209,21 +215,24 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             let snapshot = directory.snapshot(&project, needs_groups(&table))?;
             let desired = resolve(&table, &snapshot);
             let ownership = ownership::load_all(store.as_ref())?;
+            let caps = crate::insights::pools::caps(store.as_ref())?;
             Ok(Some((
                 desired,
                 directory_view(&snapshot),
                 version,
                 ownership,
+                caps,
             )))
         })
         .await?;
-        let Some((desired, directory, rule_version, ownership)) = resolved else {
+        let Some((desired, directory, rule_version, ownership, caps)) = resolved else {
             return Ok(None);
         };
         let what = ReadPlan {
             desired_keys: desired.groups.keys().cloned().collect(),
             user_spend: (self.mode() == Mode::Real && self.options.materialize_group_spend)
-                || !ownership.spend.is_empty(),
+                || !ownership.spend.is_empty()
+                || !caps.is_empty(),
             plugin_names: desired
                 .groups
                 .values()
@@ -239,6 +248,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
             ownership,
             actual,
             scope: Scope::Full,
+            caps,
         }))
     }
 
@@ -348,6 +358,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 ownership: view.ownership,
                 actual,
                 scope: Scope::Users(users),
+                caps: view.caps,
             })));
         }
     }
@@ -381,6 +392,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
                 ownership: &prepared.ownership,
                 options: &options,
                 now,
+                caps: &prepared.caps,
             });
             Ok(Planned {
                 plan,

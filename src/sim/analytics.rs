@@ -65,19 +65,13 @@ impl Query<'_> {
                 }
             },
         };
-        let mut filters: Vec<String> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != "limit" && k != "page")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        filters.sort();
-        Ok(CursorQuery {
+        Ok(CursorQuery::bound(
+            self.path,
+            self.pairs,
             limit,
-            page: self.one("page").map(str::to_owned),
-            binding: format!("{}?{}", self.path, filters.join("&")),
-            short_pages: self.short_pages,
-        })
+            self.one("page"),
+            self.short_pages,
+        ))
     }
 
     fn group_by(&self, allowed: &[&str]) -> ApiResult<(bool, bool)> {
@@ -234,12 +228,7 @@ fn users(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiResult<Value
     let cursor = q.cursor(20, 1000)?;
 
     // (user order, group id) → (row, last activity)
-    let order: BTreeMap<&str, u64> = state
-        .users()
-        .by_seq()
-        .iter()
-        .map(|(seq, u)| (u.id.as_str(), *seq))
-        .collect();
+    let order = creation_order(state);
     let mut rows: BTreeMap<(u64, String, Option<String>), UserActivity> = BTreeMap::new();
     for r in state.usage() {
         if r.date > to {
@@ -494,12 +483,7 @@ fn user_cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiR
         }
     };
     let cursor = q.cursor(20, 1000)?;
-    let order: BTreeMap<&str, u64> = state
-        .users()
-        .by_seq()
-        .iter()
-        .map(|(seq, u)| (u.id.as_str(), *seq))
-        .collect();
+    let order = creation_order(state);
     let mut rows: BTreeMap<(u64, String, CostKey), (String, u64)> = BTreeMap::new();
     for r in state.usage() {
         let at = record_at(r);
@@ -534,4 +518,14 @@ fn user_cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiR
         )
         .collect();
     to_value(&page_of(&cursor, data)?)
+}
+
+/// Each user's place in creation order, which orders the per-user reports.
+fn creation_order(state: &SimState) -> BTreeMap<&str, u64> {
+    state
+        .users()
+        .by_seq()
+        .iter()
+        .map(|(seq, u)| (u.id.as_str(), *seq))
+        .collect()
 }

@@ -129,19 +129,13 @@ impl Cx<'_> {
 
     /// A cursor query bound to the path and every parameter except `limit` and `page`.
     fn cursor(&self) -> ApiResult<CursorQuery> {
-        let mut filters: Vec<String> = self
-            .query
-            .iter()
-            .filter(|(k, _)| k != "limit" && k != "page")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        filters.sort();
-        Ok(CursorQuery {
-            limit: self.limit()?,
-            page: self.one("page").map(str::to_owned),
-            binding: format!("{}?{}", self.path, filters.join("&")),
-            short_pages: self.short_pages,
-        })
+        Ok(CursorQuery::bound(
+            self.path,
+            &self.query,
+            self.limit()?,
+            self.one("page"),
+            self.short_pages,
+        ))
     }
 
     fn require_extended(&self) -> ApiResult<()> {

@@ -146,6 +146,31 @@ pub struct CursorQuery {
     pub short_pages: bool,
 }
 
+impl CursorQuery {
+    /// A cursor query bound to `path` and every parameter except `limit` and `page`,
+    /// canonically ordered, so that a cursor works only for the query it came from.
+    pub fn bound(
+        path: &str,
+        params: &[(String, String)],
+        limit: usize,
+        page: Option<&str>,
+        short_pages: bool,
+    ) -> Self {
+        let mut filters: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| k != "limit" && k != "page")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        filters.sort();
+        CursorQuery {
+            limit,
+            page: page.map(str::to_owned),
+            binding: format!("{path}?{}", filters.join("&")),
+            short_pages,
+        }
+    }
+}
+
 /// Where a cursor page starts.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Start {

@@ -10,8 +10,8 @@
 //!
 //! Records carry ids and names of actions, never emails or names: an actor or
 //! target that looks like an email is replaced by a pseudonym (`sha256:` and 16 hex
-//! digits of its digest). Held removals, refused plans and drift reports are also
-//! named as events (`event_name`).
+//! digits of its digest). Held removals, refused plans, drift reports and pooled
+//! budgets' warnings, spends, caps and clears are also named as events (`event_name`).
 //!
 //! Entries pruned by retention before the export reached them cannot be sent: the
 //! export skips them with one warning (a log line, the metric
@@ -88,6 +88,10 @@ pub fn event_name(entry: &AuditEntry) -> &'static str {
         "reconcile.held" => "cowork_sync.removals_held",
         "reconcile.drift" => "cowork_sync.drift",
         "reconcile.run" if outcome(entry) == "refused" => "cowork_sync.plan_refused",
+        "pool.warned" => "cowork_sync.pool_warned",
+        "pool.spent" => "cowork_sync.pool_spent",
+        "pool.capped" => "cowork_sync.pool_capped",
+        "pool.cleared" => "cowork_sync.pool_cleared",
         _ => "cowork_sync.audit",
     }
 }
@@ -394,6 +398,14 @@ mod tests {
             json!({"outcome": "refused"}),
         );
         assert_eq!(event_name(&refused), "cowork_sync.plan_refused");
+        assert_eq!(
+            event_name(&entry("pool.warned", "insights", None, json!({}))),
+            "cowork_sync.pool_warned"
+        );
+        assert_eq!(
+            event_name(&entry("pool.cleared", "insights", None, json!({}))),
+            "cowork_sync.pool_cleared"
+        );
         assert_eq!(outcome(&refused), "refused");
         assert_eq!(
             event_name(&entry(

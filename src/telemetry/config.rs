@@ -15,6 +15,15 @@ use crate::config::{duration_key, read_secret_file, ConfigError, Secret, Zero};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base URL.
 pub const ENV_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The per-signal endpoints (`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT`): full
+/// URLs, used as given, each over the base endpoint for its signal.
+pub const ENV_SIGNAL_ENDPOINTS: [(&str, &str); 3] = [
+    ("traces", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+    ("metrics", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+    ("logs", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+];
+/// Where a signal goes when only other signals have an endpoint (the OTLP/HTTP default).
+const DEFAULT_BASE: &str = "http://localhost:4318";
 /// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2` (values percent-encoded).
 pub const ENV_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 /// `OTEL_EXPORTER_OTLP_TIMEOUT`: the export timeout in milliseconds.
@@ -47,6 +56,9 @@ pub struct TelemetryConfig {
     /// The collector's base URL (`/v1/traces`, `/v1/metrics` and `/v1/logs` are
     /// appended), or `None`: telemetry off.
     pub endpoint: Option<String>,
+    /// Per-signal URLs from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, used as given
+    /// (only when `[telemetry] otlp_endpoint` is not set in the file).
+    pub signal_endpoints: Vec<(String, String)>,
     /// Headers sent with every export (collector authentication). Secrets.
     pub headers: Vec<(String, Secret)>,
     /// Each export request's timeout.
@@ -71,6 +83,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             endpoint: None,
+            signal_endpoints: Vec::new(),
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             service_name: "cowork-sync".into(),
@@ -87,15 +100,30 @@ impl Default for TelemetryConfig {
 impl TelemetryConfig {
     /// Whether anything is exported.
     pub fn enabled(&self) -> bool {
-        self.endpoint.is_some()
+        self.endpoint.is_some() || !self.signal_endpoints.is_empty()
+    }
+
+    /// The endpoint shown in status and logs: the base URL, or the first per-signal URL.
+    pub fn shown_endpoint(&self) -> Option<&str> {
+        self.endpoint
+            .as_deref()
+            .or_else(|| self.signal_endpoints.first().map(|(_, url)| url.as_str()))
     }
 
     /// The endpoint of one signal (`traces`, `metrics`, `logs`), per the OTLP
-    /// exporter specification: the base URL with `/v1/<signal>` appended.
+    /// exporter specification: its own `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as given,
+    /// else the base URL with `/v1/<signal>` appended, else (when only other signals
+    /// have an endpoint) the OTLP/HTTP default `http://localhost:4318/v1/<signal>`.
+    /// `None` when telemetry is off.
     pub fn signal_url(&self, signal: &str) -> Option<String> {
-        self.endpoint
-            .as_ref()
-            .map(|base| format!("{}/v1/{signal}", base.trim_end_matches('/')))
+        if !self.enabled() {
+            return None;
+        }
+        if let Some((_, url)) = self.signal_endpoints.iter().find(|(s, _)| s == signal) {
+            return Some(url.clone());
+        }
+        let base = self.endpoint.as_deref().unwrap_or(DEFAULT_BASE);
+        Some(format!("{}/v1/{signal}", base.trim_end_matches('/')))
     }
 }
 
@@ -184,6 +212,31 @@ impl TelemetrySection {
             }
             None => None,
         };
+        // The file's endpoint wins over every OTEL_* endpoint; otherwise each signal's
+        // own variable wins over the base one.
+        let mut signal_endpoints = Vec::new();
+        if self
+            .otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("")
+            .is_empty()
+        {
+            for (signal, var) in ENV_SIGNAL_ENDPOINTS {
+                match env_value(env, var) {
+                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                        signal_endpoints.push((signal.to_string(), url.to_string()));
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::invalid(
+                            "telemetry.otlp_endpoint",
+                            format!("{var} must be an http:// or https:// URL (OTLP over HTTP)"),
+                        ))
+                    }
+                    None => {}
+                }
+            }
+        }
         let disabled =
             env_value(env, ENV_SDK_DISABLED).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let headers = match (self.headers, self.headers_file) {
@@ -259,6 +312,11 @@ impl TelemetrySection {
         }
         Ok(TelemetryConfig {
             endpoint: endpoint.filter(|_| !disabled),
+            signal_endpoints: if disabled {
+                Vec::new()
+            } else {
+                signal_endpoints
+            },
             headers,
             timeout,
             service_name,
@@ -302,6 +360,77 @@ mod tests {
         let c = TelemetrySection::default().resolve(&[]).unwrap();
         assert!(!c.enabled());
         assert_eq!(c.signal_url("traces"), None);
+    }
+
+    #[test]
+    fn a_signal_endpoint_variable_is_used_as_given_over_the_base() {
+        let c = TelemetrySection::default()
+            .resolve(&env(&[
+                (ENV_ENDPOINT, "http://collector:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "https://traces.example.com/otlp/spans",
+                ),
+            ]))
+            .unwrap();
+        assert_eq!(
+            c.signal_url("traces").as_deref(),
+            Some("https://traces.example.com/otlp/spans")
+        );
+        assert_eq!(
+            c.signal_url("metrics").as_deref(),
+            Some("http://collector:4318/v1/metrics")
+        );
+    }
+
+    #[test]
+    fn signal_endpoints_alone_turn_telemetry_on_and_the_rest_go_to_the_default() {
+        let c = TelemetrySection::default()
+            .resolve(&env(&[(
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:4318/v1/logs",
+            )]))
+            .unwrap();
+        assert!(c.enabled());
+        assert_eq!(c.shown_endpoint(), Some("http://logs:4318/v1/logs"));
+        assert_eq!(
+            c.signal_url("logs").as_deref(),
+            Some("http://logs:4318/v1/logs")
+        );
+        assert_eq!(
+            c.signal_url("traces").as_deref(),
+            Some("http://localhost:4318/v1/traces")
+        );
+    }
+
+    #[test]
+    fn the_file_endpoint_wins_over_signal_variables_and_bad_ones_are_refused() {
+        let c = section("otlp_endpoint = \"http://file:4318\"")
+            .unwrap()
+            .resolve(&env(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://env:4318/t",
+            )]))
+            .unwrap();
+        assert_eq!(
+            c.signal_url("traces").as_deref(),
+            Some("http://file:4318/v1/traces")
+        );
+        let e = TelemetrySection::default()
+            .resolve(&env(&[(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "collector:4318",
+            )]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), "{e}");
+        let off = TelemetrySection::default()
+            .resolve(&env(&[
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/t"),
+                (ENV_SDK_DISABLED, "true"),
+            ]))
+            .unwrap();
+        assert!(!off.enabled());
     }
 
     #[test]

@@ -298,7 +298,7 @@ pub(crate) fn log_exporter(
 impl Telemetry {
     /// Builds the pipeline for `config`; `None` when telemetry is off.
     pub fn start(config: &TelemetryConfig) -> Result<Option<Arc<Self>>, TelemetryError> {
-        let Some(endpoint) = config.endpoint.as_deref() else {
+        let Some(endpoint) = config.shown_endpoint() else {
             return Ok(None);
         };
         let resource = Resource::builder()

@@ -100,7 +100,7 @@ pub fn error_page(status: StatusCode, detail: &str) -> Markup {
 pub fn badge(word: &str) -> Markup {
     let class = match word {
         "ok" | "applied" | "none" => "ok",
-        "degraded" | "held" | "refused" | "dry_run" | "skipped" | "pending" => "warn",
+        "degraded" | "held" | "refused" | "dry_run" | "skipped" | "pending" | "warn" => "warn",
         _ => "bad",
     };
     html! { span class={ "badge " (class) } { (word) } }

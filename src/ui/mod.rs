@@ -14,6 +14,7 @@ pub mod chart;
 mod layout;
 mod pages;
 mod pages_data;
+mod pages_insights;
 mod pages_tokens;
 pub mod session;
 
@@ -61,7 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/tokens/end-session",
             web::post().to(pages_tokens::end_session),
         )
-        .route("/insights", web::get().to(pages_data::insights));
+        .route("/insights", web::get().to(pages_insights::insights));
 }
 
 /// `GET /` and `GET /ui`: to the console.

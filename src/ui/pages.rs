@@ -218,6 +218,73 @@ fn telemetry_card(s: &Value) -> Markup {
     )
 }
 
+/// The pooled budgets of `status` (`pools: [{group, rule, level, spent_minor,
+/// monthly_minor, currency, capped_members}]`) as meters with their level; nothing
+/// when no rule sets a pool.
+fn pools_section(s: &Value) -> Markup {
+    let pools: Vec<&Value> = s["pools"].as_array().into_iter().flatten().collect();
+    if pools.is_empty() {
+        return html! {};
+    }
+    let meters: Vec<super::chart::Meter> = pools
+        .iter()
+        .map(|p| {
+            let currency = p["currency"].as_str().unwrap_or("");
+            let spent = p["spent_minor"].as_u64().unwrap_or(0);
+            let monthly = p["monthly_minor"].as_u64().unwrap_or(0);
+            let share = if monthly > 0 {
+                format!(" ({:.0} %)", spent as f64 / monthly as f64 * 100.0)
+            } else {
+                String::new()
+            };
+            let capped = p["capped_members"].as_u64().unwrap_or(0);
+            super::chart::Meter {
+                label: text(&p["group"]),
+                spent: spent as f64,
+                total: monthly as f64,
+                warn_at: None,
+                text: format!(
+                    "{} of {}{share}, {}{}",
+                    crate::money::format_minor(spent, currency),
+                    crate::money::format_minor(monthly, currency),
+                    text(&p["level"]),
+                    if capped > 0 {
+                        format!(", {capped} member(s) capped")
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        })
+        .collect();
+    html! {
+        h2 { "Pooled budgets" }
+        (super::chart::meters(super::chart::Alt {
+            id: "overview-pools",
+            title: "Pooled budgets, month to date",
+            desc: "Per group with a pooled budget: the cost so far this month against the pool, and its level. The insights page gives the details.",
+        }, &meters))
+        table id="pools-table" {
+            thead { tr { th scope="col" { "group" } th scope="col" { "rule" } th scope="col" { "level" }
+                th scope="col" class="num" { "spent" } th scope="col" class="num" { "pool" } th scope="col" class="num" { "members capped" } } }
+            tbody {
+                @for (p, m) in pools.iter().zip(&meters) {
+                    @let currency = p["currency"].as_str().unwrap_or("");
+                    tr {
+                        th scope="row" { (m.label) }
+                        td { (text(&p["rule"])) }
+                        td { (badge(p["level"].as_str().unwrap_or("?"))) }
+                        td class="num" { (crate::money::format_minor(p["spent_minor"].as_u64().unwrap_or(0), currency)) }
+                        td class="num" { (crate::money::format_minor(p["monthly_minor"].as_u64().unwrap_or(0), currency)) }
+                        td class="num" { (text(&p["capped_members"])) }
+                    }
+                }
+            }
+        }
+        p { a href="/ui/insights" { "Spend per group and the advisor →" } }
+    }
+}
+
 /// `GET /ui/`: the overview, the figures of `cowork-sync status`.
 pub async fn overview(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
     let s = status_report(&state).await?;
@@ -282,6 +349,7 @@ pub async fn overview(op: Operator, state: web::Data<AppState>) -> Result<HttpRe
                 }
             }
         }
+        (pools_section(&s))
         h2 { "Recent runs" }
         (super::chart::bars("Duration of the recent runs", &chart_rows, "ms"))
         (runs_table(&runs))
@@ -507,5 +575,31 @@ mod tests {
         assert!(html.contains("exported up to #7 of #10"), "{html}");
         let off = telemetry_card(&json!({"checks": {}})).into_string();
         assert!(off.contains("not configured"), "{off}");
+    }
+
+    #[test]
+    fn the_overview_shows_each_pool_as_a_meter_with_its_level_and_nothing_without_pools() {
+        let s = json!({"pools": [
+            {"group": "cowork-pilot", "rule": "pilot", "level": "capped", "spent_minor": 210_000,
+             "monthly_minor": 200_000, "currency": "USD", "capped_members": 3},
+            {"group": "finance", "rule": "finance", "level": "ok", "spent_minor": 5_000,
+             "monthly_minor": 20_000, "currency": "USD", "capped_members": 0},
+        ]});
+        let html = pools_section(&s).into_string();
+        assert!(
+            html.contains("$2,100.00 of $2,000.00 (105 %), capped, 3 member(s) capped"),
+            "{html}"
+        );
+        assert!(html.contains("$50.00 of $200.00 (25 %), ok<"), "{html}");
+        // A quarter of the 340 px track; the spent pool fills it and no more.
+        assert!(html.contains("width=\"85.0\""), "{html}");
+        assert!(!html.contains("width=\"357"), "{html}");
+        assert!(
+            html.contains("<span class=\"badge bad\">capped</span>"),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "{html}");
+        assert_eq!(pools_section(&json!({})).into_string(), "");
+        assert_eq!(pools_section(&json!({"pools": []})).into_string(), "");
     }
 }

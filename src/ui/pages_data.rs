@@ -1,13 +1,12 @@
 //! Console pages about records: a user's access, the provisioning log, the audit
-//! trail, rule versions and their diff, and insights (the tokens page is
-//! [`super::pages_tokens`]).
+//! trail, rule versions and their diff (the tokens page is [`super::pages_tokens`],
+//! insights [`super::pages_insights`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use maud::html;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::layout::{badge, notice, page};
 use super::pages::text;
@@ -330,32 +329,5 @@ pub async fn rules(
     Ok(html(
         StatusCode::OK,
         page("Rules", Some(&op.0), "/ui/rules", body),
-    ))
-}
-
-/// `GET /ui/insights`: adoption and spend per group, once the insights API exists;
-/// until then the figures the daemon has: members per downstream group of the plan.
-pub async fn insights(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
-    let status: Value = crate::http::admin::status_report(&state).await?;
-    let rows: Vec<(String, f64)> = status["recent_runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|r| {
-            (
-                format!("run {}", text(&r["run"])),
-                r["calls"]["writes"].as_f64().unwrap_or(0.0),
-            )
-        })
-        .collect();
-    let body = html! {
-        p { "Adoption and spend per group appear here once the daemon reads the Analytics API ("
-            code { "cowork-sync insights" } "). Until then: downstream writes per recent run." }
-        (super::chart::bars("Downstream writes per recent run", &rows, "writes"))
-    };
-    Ok(html(
-        StatusCode::OK,
-        page("Insights", Some(&op.0), "/ui/insights", body),
     ))
 }

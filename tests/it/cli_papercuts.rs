@@ -123,3 +123,35 @@ async fn rules_plan_reconcile_and_audit_speak_to_an_operator() {
         "{err}"
     );
 }
+
+#[actix_web::test]
+async fn held_names_each_held_removal_by_user_name_in_text_and_json() {
+    let app = TestApp::builder()
+        .config("RECONCILE__REMOVAL_FLOOR", "0")
+        .with_sim()
+        .start()
+        .await;
+    crate::console::one_held_removal(&app).await;
+
+    let (code, out, err) = cli(&app, &["held", "--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let held: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = held["held"].as_array().unwrap();
+    assert!(!items.is_empty(), "{out}");
+    let alice = items[0]["scim_id"].as_str().unwrap().to_string();
+    for item in items {
+        assert_eq!(item["user_name"], "alice@example.com", "{item}");
+        assert_eq!(item["scim_id"], alice.as_str(), "the id beside it: {item}");
+        assert!(
+            item["id"].is_string() && item["age_secs"].is_u64(),
+            "{item}"
+        );
+    }
+
+    let (code, out, err) = cli(&app, &["held"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("alice@example.com ({alice}")),
+        "{out}"
+    );
+}

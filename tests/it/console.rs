@@ -379,3 +379,222 @@ async fn a_held_removal_is_approved_from_the_console_and_audited_with_the_operat
     assert!(page.text.contains("No removal is held."), "{}", page.text);
     assert!(actions(&app).contains(&("operator".into(), "reconcile.approved".into())));
 }
+
+/// The text of the element whose opening tag contains `marker`, up to its `close`.
+fn section<'a>(page: &'a str, marker: &str, close: &str) -> &'a str {
+    let at = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {page}"));
+    let rest = &page[at..];
+    &rest[..rest.find(close).unwrap_or(rest.len())]
+}
+
+#[actix_web::test]
+async fn the_insights_page_charts_adoption_and_spend_beside_tables_of_the_same_figures() {
+    use crate::insights_http::{pilot, usage};
+    let (app, token, today) = pilot().await;
+    let ago = |d: i64| (today - Duration::days(d)).to_string();
+    usage(
+        &app,
+        json!([
+            {"email": "alice@example.com", "date": ago(3), "sessions": 4, "cost_minor": 1200},
+            {"email": "bob@example.com", "date": ago(20), "sessions": 2, "cost_minor": 300}
+        ]),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&token).await;
+    let page = b.get("/ui/insights?days=7").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains("style="), "CSP-clean: {}", page.text);
+    assert!(!page.text.contains("<script"), "{}", page.text);
+    assert!(
+        page.text
+            .contains("<a href=\"/ui/insights\" aria-current=\"page\">Insights</a>"),
+        "in the nav: {}",
+        page.text
+    );
+
+    // Adoption: the chart with its text alternative, and the table of the same figures.
+    let chart = section(&page.text, "id=\"adoption-chart\"", "</svg>");
+    assert!(
+        chart.contains("<title id=\"adoption-chart-title\">Adoption per group</title>"),
+        "{chart}"
+    );
+    assert!(
+        chart.contains("<desc id=\"adoption-chart-desc\">"),
+        "{chart}"
+    );
+    assert!(chart.contains(">Cowork pilot<"), "{chart}");
+    assert!(
+        chart.contains(">2 (67 %)<"),
+        "Cowork users with their share: {chart}"
+    );
+    let table = section(&page.text, "id=\"adoption-table\"", "</table>");
+    let cells = |t: &str| -> Vec<String> {
+        t.split("<td")
+            .skip(1)
+            .map(|c| {
+                c.split_once('>')
+                    .unwrap()
+                    .1
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // rules, members, latest day, 7 days, 30 days, Cowork users, share, sessions per user
+    let row = cells(table);
+    assert_eq!(
+        row,
+        ["pilot", "3", "0", "1", "2", "2", "67 %", "3.00"],
+        "{table}"
+    );
+    let inactive = section(&page.text, "id=\"inactive-table\"", "</table>");
+    assert!(page.text.contains("Inactive seats (no activity in 7 days)"));
+    assert!(
+        inactive.contains("bob@example.com, carol@example.com"),
+        "{inactive}"
+    );
+    assert!(!inactive.contains("alice@example.com"), "{inactive}");
+
+    // Spend: money as money; the limit and the suggestion per member and × members.
+    let month_start = chrono::Datelike::with_day(&today, 1).unwrap();
+    let mtd: u64 = [(3, 1200), (20, 300)]
+        .iter()
+        .filter(|(d, _)| today - Duration::days(*d) >= month_start)
+        .map(|(_, c)| c)
+        .sum();
+    let mtd = cowork_sync::money::format_minor(mtd, "USD");
+    let chart = section(&page.text, "id=\"spend-chart\"", "</svg>");
+    assert!(
+        chart.contains("<title id=\"spend-chart-title\">Spend per group</title>"),
+        "{chart}"
+    );
+    assert!(chart.contains(&format!(">{mtd}<")), "{chart}");
+    assert!(chart.contains(">$1,500.00<"), "limit × members: {chart}");
+    assert!(chart.contains(">$30.24<"), "suggested × members: {chart}");
+    let table = section(&page.text, "id=\"spend-table\"", "</table>");
+    let row = cells(table);
+    assert_eq!(
+        row[..6],
+        [
+            "3",
+            mtd.as_str(),
+            "$500.00",
+            "$1,500.00",
+            "$10.08",
+            "$30.24"
+        ],
+        "{table}"
+    );
+    // The advisor's inputs and windows.
+    let advisor = section(&page.text, "id=\"advisor-table\"", "</table>");
+    assert_eq!(
+        cells(advisor),
+        ["6", "2", "0.75", "$15.00", "$2.50", "$10.08"],
+        "{advisor}"
+    );
+    assert!(
+        page.text.contains("× 4.3 weeks × 1.25 headroom"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("Sessions and active users measured "),
+        "{}",
+        page.text
+    );
+}
+
+#[actix_web::test]
+async fn the_insights_form_refuses_a_bad_window_with_the_page_and_a_400() {
+    let app = TestApp::builder().with_sim().start().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&app.admin_token).await;
+    for bad in ["0", "91", "seven", "7.5", "-3"] {
+        let page = b.get(&format!("/ui/insights?days={bad}")).await;
+        assert_eq!(page.status, 400, "{bad}: {}", page.text);
+        assert!(page.text.contains("from 1 to 90"), "{bad}: {}", page.text);
+        assert!(
+            page.text.contains("aria-current=\"page\""),
+            "the page, with its nav"
+        );
+        assert!(page.text.contains("name=\"days\""), "the form again");
+    }
+}
+
+#[actix_web::test]
+async fn when_the_analytics_side_cannot_answer_the_insights_page_says_why() {
+    // No Analytics client (no simulator, no key): a sentence naming the setting.
+    let app = TestApp::start().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&app.admin_token).await;
+    let page = b.get("/ui/insights").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("analytics_api_key_file"),
+        "{}",
+        page.text
+    );
+
+    // The simulator without rules: no groups to report on, said so.
+    let app = TestApp::builder().with_sim().start().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&app.admin_token).await;
+    let page = b.get("/ui/insights").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("No rule table has been applied yet"),
+        "{}",
+        page.text
+    );
+}
+
+#[actix_web::test]
+async fn the_insights_page_shows_a_pooled_budget_as_a_meter_with_its_level() {
+    use crate::insights_http::{pilot, usage};
+    let (app, token, today) = pilot().await;
+    // The same pilot with a $20.00 pool that warns at half.
+    let rules = format!(
+        "{}pool = {{ monthly = 2000, warn_at = 0.5 }}\n",
+        crate::insights_http::RULES
+    );
+    let put = app
+        .send(
+            "PUT",
+            "/admin/v1/rules",
+            Some(&rules),
+            Some(&token),
+            &[("content-type", "application/toml")],
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let ago = |d: i64| (today - Duration::days(d)).to_string();
+    usage(
+        &app,
+        json!([{"email": "alice@example.com", "date": ago(3), "sessions": 4, "cost_minor": 1200}]),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&token).await;
+    let page = b.get("/ui/insights").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let meter = section(&page.text, "id=\"pool-chart\"", "</svg>");
+    assert!(
+        meter.contains("<title id=\"pool-chart-title\">Pooled budgets, month to date</title>"),
+        "{meter}"
+    );
+    // $12.00 of $20.00: 60 % of the 340 px track, past the tick at half (the warn fill).
+    assert!(meter.contains("width=\"204.0\""), "{meter}");
+    assert!(meter.contains("x1=\"360.0\""), "{meter}");
+    assert!(
+        meter.contains("$12.00 of $20.00 (60 %), warn; warns at 50 %"),
+        "{meter}"
+    );
+    let table = section(&page.text, "id=\"spend-table\"", "</table>");
+    assert!(table.contains("$12.00 of $20.00 (60 %), warn"), "{table}");
+    assert!(!page.text.contains("style="), "{}", page.text);
+}

@@ -193,9 +193,14 @@ async fn the_analytics_key_is_probed_once_and_a_missing_scope_or_refused_key_fai
     for (status, verdict, says) in [
         (200, Verdict::Pass, "accepts the key"),
         (400, Verdict::Pass, "accepts the key"),
-        (401, Verdict::Fail, "refuses the key"),
+        (
+            401,
+            Verdict::Fail,
+            "refuses the key (401); it needs read:analytics",
+        ),
         (403, Verdict::Fail, "read:analytics"),
         (404, Verdict::Warn, "404"),
+        (500, Verdict::Warn, "answered with an error"),
     ] {
         let m = mock(move |_, _| match status {
             200 => Reply::Json(200, json!({"data": [], "next_page": null}), vec![]),
@@ -212,4 +217,15 @@ async fn the_analytics_key_is_probed_once_and_a_missing_scope_or_refused_key_fai
         assert_eq!(seen[0].headers["x-api-key"], "sk-ant-analytics-k");
         assert!(!check.render().contains("sk-ant"));
     }
+    // Nothing listening: the address and the fix, after one attempt.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let check = doctor::analytics(&url, "sk-ant-analytics-k").await;
+    assert_eq!(check.verdict, Verdict::Fail, "{}", check.render());
+    assert!(
+        check.detail.contains("cannot be reached"),
+        "{}",
+        check.render()
+    );
 }

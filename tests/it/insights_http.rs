@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::admin_reconcile::{apply_rules, signed_up};
 use crate::support::TestApp;
 
-const RULES: &str = r#"
+pub const RULES: &str = r#"
 [org]
 plan = "enterprise"
 billing_currency = "USD"
@@ -27,10 +27,10 @@ roles = ["cowork-pilot"]
 spend = { monthly = 50000 }
 "#;
 
-/// A pilot of three, reconciled; the daemon's clock then moves to the simulator's
-/// (the wall clock) so both agree on which days have data. Returns the app, a fresh
-/// admin token and the simulator's today.
-async fn pilot() -> (TestApp, String, NaiveDate) {
+/// A pilot of three, reconciled; the daemon's clock (which the in-process simulator
+/// runs on) then moves to mid-December, so the month and the engagement window have
+/// days with data. Returns the app, a fresh admin token and today.
+pub async fn pilot() -> (TestApp, String, NaiveDate) {
     let app = TestApp::builder().with_sim().start().await;
     apply_rules(&app, RULES).await;
     let mut ids = Vec::new();
@@ -43,16 +43,17 @@ async fn pilot() -> (TestApp, String, NaiveDate) {
     app.group("Cowork Pilot", &refs).await;
     let run = app.admin("POST", "/reconcile", None).await;
     assert_eq!(run.body["outcome"], "ok", "{}", run.body["text"]);
+    app.clock.set("2026-12-15T12:00:00Z".parse().unwrap());
     let now = app.sim.as_ref().unwrap().sim().clock().now();
-    app.clock.set(now);
+    assert_eq!(now, app.now(), "the simulator runs on the daemon's clock");
     let token = app
         .minter
-        .mint("operator", Scope::Admin, 1, app.clock.as_ref())
+        .mint("operator", Scope::Admin, 60, app.clock.as_ref())
         .unwrap();
     (app, token, now.date_naive())
 }
 
-async fn usage(app: &TestApp, records: Value) {
+pub async fn usage(app: &TestApp, records: Value) {
     let r = reqwest::Client::new()
         .post(format!(
             "{}/_sim/usage",
@@ -166,4 +167,28 @@ async fn without_an_analytics_client_the_endpoints_answer_503() {
     let r = app.admin("GET", "/insights/spend", None).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.body["status"], "503");
+}
+
+#[actix_web::test]
+async fn the_simulators_today_moves_with_the_daemons_clock() {
+    let (app, token, today) = pilot().await;
+    // 2026-12-15 12:00: the latest day with engagement data is the 14th, so the 15th's
+    // usage is not visible yet; this month's cost is.
+    usage(
+        &app,
+        json!([{"email": "alice@example.com", "date": today.to_string(), "sessions": 3, "cost_minor": 900}]),
+    )
+    .await;
+    let (_, body) = get(&app, &token, "/insights/adoption?days=1").await;
+    assert_eq!(body["groups"][0]["active_1d"], 0, "{body}");
+    let (_, body) = get(&app, &token, "/insights/spend").await;
+    assert_eq!(body["groups"][0]["month_to_date"]["minor"], 900, "{body}");
+    // A day later (12:00 on the 16th, after 10:00) the 15th has landed.
+    app.advance(Duration::days(1));
+    let (_, body) = get(&app, &token, "/insights/adoption?days=1").await;
+    assert_eq!(body["groups"][0]["active_1d"], 1, "{body}");
+    // In January the month-to-date cost starts again from zero.
+    app.advance(Duration::days(17));
+    let (_, body) = get(&app, &token, "/insights/spend").await;
+    assert_eq!(body["groups"][0]["month_to_date"]["minor"], 0, "{body}");
 }

@@ -11,6 +11,7 @@ use cowork_sync::clock::{Clock, ManualClock, SharedClock};
 use cowork_sync::config::Config;
 use cowork_sync::cowork::HttpCoworkClient;
 use cowork_sync::http::middleware::observe;
+use cowork_sync::insights::check::PoolChecker;
 use cowork_sync::reconcile::{ReconcileOptions, Reconciler};
 use cowork_sync::sim::SimHandle;
 use cowork_sync::store::memory::MemoryStore;
@@ -69,8 +70,8 @@ impl TestAppBuilder {
         core.spawn_background();
         core.status.set_phase(cowork_sync::status::Phase::Serving);
         let mut state = core.http_state(&config);
-        let (reconciler, sim) = if self.sim {
-            let d = downstream(&config).await.unwrap();
+        let (reconciler, sim, pools) = if self.sim {
+            let d = downstream(&config, core.clock.clone()).await.unwrap();
             let reconciler = Arc::new(Reconciler::new(
                 core.store.clone(),
                 core.directory.clone(),
@@ -82,9 +83,14 @@ impl TestAppBuilder {
             state.operations = Some(ReconcileOps::shared(reconciler.clone()));
             let sim_url = d.sim.as_ref().map(|s| s.base_url());
             state.insights = cowork_sync::app::insights_for(&config, &core, sim_url.as_deref());
-            (Some(reconciler), d.sim)
+            let pools = state.insights.as_ref().map(|i| {
+                let checker = Arc::new(PoolChecker::new(i.clone(), core.status.clone(), None));
+                reconciler.set_pool_check(checker.clone());
+                checker
+            });
+            (Some(reconciler), d.sim, pools)
         } else {
-            (None, None)
+            (None, None, None)
         };
         let parts = HttpParts::new(
             state,
@@ -122,6 +128,7 @@ impl TestAppBuilder {
             config,
             reconciler,
             sim,
+            pools,
             auth,
             _handle: handle,
             _tmp: tmp,
@@ -143,6 +150,8 @@ pub struct TestApp {
     pub reconciler: Option<Arc<Reconciler<HttpCoworkClient>>>,
     /// The in-process simulator (`with_sim`).
     pub sim: Option<SimHandle>,
+    /// The pool check every full reconcile runs (`with_sim`), to run one on its own.
+    pub pools: Option<Arc<PoolChecker>>,
     /// The auth context the server uses (its verifier, for key reloads).
     pub auth: actix_web::web::Data<cowork_sync::auth::extract::AuthContext>,
     _handle: actix_web::dev::ServerHandle,

@@ -315,6 +315,15 @@ impl AnalyticsClient {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// One `GET /analytics/users?limit=1`, to learn whether the key is accepted
+    /// (`doctor`). The answer's rows are not read. With `max_attempts = 1` it is
+    /// exactly one request.
+    pub async fn probe(&self) -> CoworkResult<()> {
+        self.get::<serde::de::IgnoredAny>("users", &[("limit", "1".to_string())])
+            .await
+            .map(|_| ())
+    }
+
     /// Every row of `GET /analytics/users` for `q` (checked first, at `now`).
     pub async fn user_activity(
         &self,

@@ -68,7 +68,7 @@ pub use identity::canonical_email;
 pub use model::{
     ActualInvite, ActualPlugin, ActualSpend, ActualState, ActualUser, Collision, DirectoryUser,
     DirectoryView, Drift, DriftKind, Foreign, ForeignKind, Held, Offboard, OffboardState,
-    OnDeactivate, Pending, PendingReason, Plan, PlanInput, PlanOptions, Scope, Valve,
+    OnDeactivate, Pending, PendingReason, Plan, PlanInput, PlanOptions, PoolCap, Scope, Valve,
 };
 
 use findings::Findings;

@@ -202,6 +202,19 @@ pub struct PlanInput<'a> {
     pub options: &'a PlanOptions,
     /// Now, by the daemon's clock (grace periods, the removal window).
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The caps of spent pools, by SCIM user id (design §6.1).
+    pub caps: &'a BTreeMap<String, PoolCap>,
+}
+
+/// A spent pool's cap on one member: a per-user spend override at what they had
+/// spent when their group's pool ran out (design §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolCap {
+    /// The cap, minor units of the billing currency.
+    pub at: u64,
+    /// The key of the pooled group whose pool set it (the lowest cap's, when more
+    /// than one pool caps the member).
+    pub group: String,
 }
 
 /// Why a difference is reported instead of written.

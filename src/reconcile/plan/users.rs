@@ -4,7 +4,10 @@
 //! one missing downstream is invited with their groups where invites are allowed,
 //! otherwise reported pending (a pending invite is not repeated). In real mode with
 //! `materialize_group_spend`, a user's groups' limit becomes a per-user override the
-//! daemon owns. Overrides it made for users it no longer governs are deleted, and the
+//! daemon owns. A spent pool's cap (design §6.1) is such an override in every mode, at
+//! the lower of the cap and that limit; an override the daemon did not make is never
+//! changed ("cap not applied: override not ours"), and when the cap clears the
+//! override returns to the limit or goes. Overrides it made for users it no longer governs are deleted, and the
 //! links of users gone from the directory with nothing left downstream forgotten.
 
 use std::collections::BTreeSet;
@@ -268,10 +271,23 @@ fn user_spend(
     currency: &str,
 ) {
     let owned = ctx.input.ownership.spend.get(scim);
-    let want = if ctx.materializing() {
+    let limit = if ctx.materializing() {
         materialized_limit(ctx, blocked, groups)
     } else {
         None
+    };
+    // A spent pool's cap is a per-user override (tier A) in every mode, and the
+    // lower of it and the groups' limit wins.
+    let cap = ctx.input.caps.get(scim);
+    let want = match (cap, limit) {
+        (Some(c), Some(l)) => Some(l.min(SpendLimit::Amount(c.at))),
+        (Some(c), None) => Some(SpendLimit::Amount(c.at)),
+        (None, l) => l,
+    };
+    let capped = cap.filter(|c| want == Some(SpendLimit::Amount(c.at)));
+    let why = match capped {
+        Some(c) => format!("capped because the pool of group {} is spent", c.group),
+        None => "from their groups' limit".to_string(),
     };
     let Some(user) = user else {
         return; // not downstream yet: its override follows once it is
@@ -291,7 +307,7 @@ fn user_spend(
             ActionKind::SetUserSpend,
             target,
             format!(
-                "set a monthly spend override of {} for user {scim} ({}), from their groups' limit",
+                "set a monthly spend override of {} for user {scim} ({}), {why}",
                 money(limit, currency),
                 user.id
             ),
@@ -308,7 +324,7 @@ fn user_spend(
                     ActionKind::SetUserSpend,
                     target,
                     format!(
-                        "change the monthly spend override of user {scim} ({}) to {}",
+                        "change the monthly spend override of user {scim} ({}) to {}, {why}",
                         user.id,
                         money(limit, currency)
                     ),
@@ -318,6 +334,20 @@ fn user_spend(
                         limit,
                         currency: currency.to_string(),
                     },
+                );
+            } else if let Some(c) = capped {
+                out.drift(
+                    DriftKind::ForeignOverride,
+                    target,
+                    format!(
+                        "cap not applied: override not ours: user {scim} ({}) has a per-user spend override the daemon did not set; the spent pool of group {} would cap them at {}, and the override is left alone",
+                        user.id,
+                        c.group,
+                        money(limit, currency)
+                    ),
+                    Some(format!(
+                        "{CONSOLE} › Members: lower the user's own spend limit, or remove it so the daemon can cap them"
+                    )),
                 );
             } else {
                 out.drift(
@@ -377,7 +407,7 @@ fn delete_owned_spend(ctx: &Ctx<'_>, out: &mut Findings, owned: &OwnedSpend) {
             ActionKind::DeleteUserSpend,
             format!("user:{}", owned.scim_id),
             format!(
-                "delete the spend override the daemon set for user {} ({}), who is no longer in a group with a limit",
+                "delete the spend override the daemon set for user {} ({}), who is no longer in a group with a limit nor capped by a pool",
                 owned.scim_id, owned.user_id
             ),
             Op::DeleteUserSpend {
