@@ -218,8 +218,6 @@ pub enum WarningCode {
     UnusedRole,
     /// A filter on the user's `groups` attribute; use `match.group` instead.
     FilterOnGroups,
-    /// A `pool`: validated and stored, but this version does not yet enforce it.
-    PoolNotEnforced,
 }
 
 impl WarningCode {
@@ -235,7 +233,6 @@ impl WarningCode {
             WarningCode::AdvancedProvisioning => "advanced_provisioning",
             WarningCode::UnusedRole => "unused_role",
             WarningCode::FilterOnGroups => "filter_on_groups",
-            WarningCode::PoolNotEnforced => "pool_not_enforced",
         }
     }
 }

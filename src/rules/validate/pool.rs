@@ -46,12 +46,6 @@ pub(crate) fn pool_spec(pool: &PoolTable) -> Option<PoolSpec> {
 }
 
 pub(super) fn check_pool(c: &mut Checker, s: &Subject, org: Option<&OrgSpec>, pool: &PoolTable) {
-    c.warn(
-        s,
-        "pool",
-        WarningCode::PoolNotEnforced,
-        "pooled budgets are validated and stored, but this version neither warns nor caps members yet",
-    );
     if org.is_some_and(|o| !o.usage_credits) {
         c.err(
             s,
