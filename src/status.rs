@@ -103,6 +103,23 @@ pub struct DownstreamStatus {
     pub consecutive_failures: u32,
 }
 
+impl DownstreamStatus {
+    /// Records one outcome at `now`: a success clears the error and the count.
+    fn record(&mut self, outcome: Result<(), String>, now: String) {
+        match outcome {
+            Ok(()) => {
+                self.last_ok_at = Some(now);
+                self.last_error = None;
+                self.consecutive_failures = 0;
+            }
+            Err(e) => {
+                self.last_error = Some(e);
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            }
+        }
+    }
+}
+
 /// One readiness check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -367,18 +384,9 @@ impl Status {
 
     /// Records a downstream call outcome.
     pub fn downstream_outcome(&self, outcome: Result<(), String>) {
-        let mut d = self.downstream.lock();
-        match outcome {
-            Ok(()) => {
-                d.last_ok_at = Some(timestamp(self.clock.now()));
-                d.last_error = None;
-                d.consecutive_failures = 0;
-            }
-            Err(e) => {
-                d.last_error = Some(e);
-                d.consecutive_failures = d.consecutive_failures.saturating_add(1);
-            }
-        }
+        self.downstream
+            .lock()
+            .record(outcome, timestamp(self.clock.now()));
     }
 
     /// The downstream status.
@@ -388,18 +396,9 @@ impl Status {
 
     /// Records a pool check's outcome (design §6.1); the error names no person.
     pub fn pool_check_outcome(&self, outcome: Result<(), String>) {
-        let mut d = self.pool_check.lock();
-        match outcome {
-            Ok(()) => {
-                d.last_ok_at = Some(timestamp(self.clock.now()));
-                d.last_error = None;
-                d.consecutive_failures = 0;
-            }
-            Err(e) => {
-                d.last_error = Some(e);
-                d.consecutive_failures = d.consecutive_failures.saturating_add(1);
-            }
-        }
+        self.pool_check
+            .lock()
+            .record(outcome, timestamp(self.clock.now()));
     }
 
     /// The last pool check's outcome.
