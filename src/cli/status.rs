@@ -165,6 +165,35 @@ pub fn render(s: &Value) -> String {
             (None, None) => "no call yet".into(),
         },
     );
+    for p in s["pools"].as_array().into_iter().flatten() {
+        let currency = p["currency"].as_str().unwrap_or("");
+        let minor = |v: &Value| crate::money::format_minor(v.as_u64().unwrap_or(0), currency);
+        let capped = match p["capped_members"].as_u64() {
+            Some(n) if n > 0 => format!(", {n} member(s) capped"),
+            _ => String::new(),
+        };
+        line(
+            "pool",
+            format!(
+                "{} ({}): {}, {} of {}{capped}",
+                text(&p["group"]),
+                text(&p["rule"]),
+                text(&p["level"]),
+                minor(&p["spent_minor"]),
+                minor(&p["monthly_minor"]),
+            ),
+        );
+    }
+    let pc = &s["pool_check"];
+    if let Some(e) = pc["last_error"].as_str() {
+        line(
+            "pool check",
+            format!(
+                "{} failure(s) in a row, caps as last checked: {e}",
+                count(&pc["consecutive_failures"])
+            ),
+        );
+    }
     line(
         "telemetry",
         match s["checks"].get("telemetry") {
@@ -204,6 +233,9 @@ mod tests {
             "downstream": {"last_ok_at": "t1", "last_error": null, "consecutive_failures": 0},
             "recent_runs": [{"run": 7, "trigger": "manual", "outcome": "held", "ended_at": "t1",
                              "applied": 1, "failed": 0, "held": 2, "drift_reported": 3}],
+            "pools": [{"group": "eng", "rule": "engineering", "level": "capped", "spent_minor": 10250,
+                       "monthly_minor": 10000, "currency": "USD", "capped_members": 3}],
+            "pool_check": {"last_ok_at": null, "last_error": "analytics: 503", "consecutive_failures": 2},
         });
         let text = render(&s);
         for want in [
@@ -216,6 +248,9 @@ mod tests {
             "ok, last call at t1",
             "telemetry      not configured",
             "held_removals degraded: 2 held",
+            "eng (engineering): capped, ",
+            "3 member(s) capped",
+            "2 failure(s) in a row, caps as last checked: analytics: 503",
         ] {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }

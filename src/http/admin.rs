@@ -21,7 +21,7 @@ use crate::outbox;
 use crate::rules::{self, RuleFile, ValidRuleTable};
 use crate::ruleset;
 use crate::scim::ResourceKind;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Largest rule file accepted.
 const MAX_RULE_FILE_BYTES: usize = 1024 * 1024;
@@ -213,7 +213,7 @@ async fn status(
 pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
     let directory = state.directory.clone();
     let status = state.status.clone();
-    let (counts, backlog, rules_version, readiness, lifecycle) =
+    let (counts, backlog, rules_version, readiness, lifecycle, pools) =
         blocking(move || -> Result<_, StoreError> {
             let counts = directory.counts()?;
             let backlog = outbox::backlog(directory.store().as_ref())?;
@@ -225,6 +225,7 @@ pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
                 rules_version,
                 status.check(),
                 status.lifecycle()?,
+                crate::insights::pools::status(directory.store().as_ref())?,
             ))
         })
         .await?;
@@ -246,6 +247,8 @@ pub async fn status_report(state: &AppState) -> Result<Value, ApiError> {
         "reconcile": state.status.reconcile(),
         "downstream": state.status.downstream(),
         "telemetry": state.status.telemetry(),
+        "pools": pools,
+        "pool_check": state.status.pool_check(),
         "recent_runs": runs,
     }))
 }
@@ -381,7 +384,13 @@ pub async fn user_report(state: &AppState, wanted: String) -> Result<Value, ApiE
         let snapshot = directory.snapshot_for(&only, &project, needs_groups)?;
         let explanation = rules::explain(&table, &snapshot, &id)
             .ok_or_else(|| ApiError::NotFound(format!("no user with id '{id}'")))?;
-        let text = explanation.to_string();
+        let mut text = explanation.to_string();
+        let cap = pool_cap(store.as_ref(), &id, &table.org().billing_currency)?;
+        if let Some(c) = &cap {
+            if let Some(line) = c["text"].as_str() {
+                text.push_str(line);
+            }
+        }
         let wanted = crate::reconcile::access::Wanted {
             active: explanation.access.active,
             governed: explanation.access.governed,
@@ -392,6 +401,7 @@ pub async fn user_report(state: &AppState, wanted: String) -> Result<Value, ApiE
         if let Some(obj) = body.as_object_mut() {
             obj.insert("text".into(), Value::String(text));
             obj.insert("rules_version".into(), Value::from(current.version));
+            obj.insert("pool_cap".into(), cap.unwrap_or(Value::Null));
         }
         Ok((id, wanted, body))
     })
@@ -413,6 +423,32 @@ pub async fn user_report(state: &AppState, wanted: String) -> Result<Value, ApiE
         }
     }
     Ok(explanation)
+}
+
+/// The cap a spent pool puts on this user now (the lowest where several do), as
+/// `{cap_minor, display, group, month, currency, text}`; `None` when no pool caps them.
+fn pool_cap(store: &dyn Store, id: &str, currency: &str) -> Result<Option<Value>, StoreError> {
+    let records = crate::insights::pools::load_all(store)?;
+    let Some(cap) = crate::insights::pools::caps_of(&records).remove(id) else {
+        return Ok(None);
+    };
+    let month = records.get(&cap.group).map(|r| r.month.clone());
+    let display = crate::money::format_minor(cap.at, currency);
+    let text = format!(
+        "\nSpend capped at {display} for {} by the pooled budget of group {}, which is spent: \
+         what they had spent when it ran out. The cap clears when the month turns, the pool \
+         grows, or they leave the group.\n",
+        month.as_deref().unwrap_or("this month"),
+        cap.group
+    );
+    Ok(Some(json!({
+        "cap_minor": cap.at,
+        "display": display,
+        "group": cap.group,
+        "month": month,
+        "currency": currency,
+        "text": text,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

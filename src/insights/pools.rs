@@ -7,10 +7,12 @@
 //! (`super::check`) in the transaction that audits what the check changed; the
 //! reconciler reads the caps before it plans.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use super::pool::PoolRecord;
+use serde::Serialize;
+
+use super::pool::{PoolRecord, PoolSpec};
 use crate::reconcile::plan::PoolCap;
 use crate::store::codec::{self, tx_put_json};
 use crate::store::{Store, StoreError, Table, TxError, Txn};
@@ -57,6 +59,72 @@ pub fn caps_of(records: &BTreeMap<String, PoolRecord>) -> BTreeMap<String, PoolC
 /// The caps the stored records want (see [`caps_of`]).
 pub fn caps(store: &dyn Store) -> Result<BTreeMap<String, PoolCap>, StoreError> {
     Ok(caps_of(&load_all(store)?))
+}
+
+/// One pooled group as `GET /admin/v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolStatus {
+    /// The downstream group's key.
+    pub group: String,
+    /// The rules that fill it, comma-separated (empty once the rules dropped the pool).
+    pub rule: String,
+    /// `ok`, `warn`, `capped`, or `unchecked` before the first check.
+    pub level: &'static str,
+    /// The month of the last check (`YYYY-MM`, UTC).
+    pub month: Option<String>,
+    /// The month-to-date cost at the last check, minor units.
+    pub spent_minor: u64,
+    /// The pool, minor units (as the rules say now; as last checked once they dropped it).
+    pub monthly_minor: u64,
+    /// `warn_at` as the rule file writes it.
+    pub warn_at: f64,
+    /// The billing currency.
+    pub currency: String,
+    /// Members capped now.
+    pub capped_members: usize,
+}
+
+/// Every pooled group of the current rules, and every record the next check will
+/// clear (a pool the rules dropped), with where it stood at the last check.
+pub fn status(store: &dyn Store) -> Result<Vec<PoolStatus>, StoreError> {
+    let mut records = load_all(store)?;
+    let mut out = Vec::new();
+    let currency = match crate::ruleset::current(store)? {
+        Some(current) => {
+            let currency = current.table.org().billing_currency.clone();
+            for (key, g) in current.table.groups() {
+                let Some(spec) = g.pool else { continue };
+                let record = records.remove(key);
+                out.push(row(key, &g.rules, spec, record.as_ref(), &currency));
+            }
+            currency
+        }
+        None => String::new(),
+    };
+    for (key, r) in &records {
+        out.push(row(key, &BTreeSet::new(), r.spec, Some(r), &currency));
+    }
+    Ok(out)
+}
+
+fn row(
+    key: &str,
+    rules: &BTreeSet<String>,
+    spec: PoolSpec,
+    record: Option<&PoolRecord>,
+    currency: &str,
+) -> PoolStatus {
+    PoolStatus {
+        group: key.to_string(),
+        rule: rules.iter().cloned().collect::<Vec<_>>().join(", "),
+        level: record.map_or("unchecked", |r| r.level.as_str()),
+        month: record.map(|r| r.month.clone()),
+        spent_minor: record.map_or(0, |r| r.spent),
+        monthly_minor: spec.monthly,
+        warn_at: spec.warn_at(),
+        currency: currency.to_string(),
+        capped_members: record.map_or(0, |r| r.caps.len()),
+    }
 }
 
 /// Writes (`Some`) or removes (`None`) a group's record inside the caller's

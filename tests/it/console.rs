@@ -381,7 +381,7 @@ async fn a_held_removal_is_approved_from_the_console_and_audited_with_the_operat
 }
 
 /// The text of the element whose opening tag contains `marker`, up to its `close`.
-fn section<'a>(page: &'a str, marker: &str, close: &str) -> &'a str {
+pub fn section<'a>(page: &'a str, marker: &str, close: &str) -> &'a str {
     let at = page
         .find(marker)
         .unwrap_or_else(|| panic!("no {marker} in {page}"));

@@ -27,20 +27,35 @@ roles = ["cowork-pilot"]
 spend = { monthly = 50000 }
 "#;
 
-/// A pilot of three, reconciled; the daemon's clock (which the in-process simulator
-/// runs on) then moves to mid-December, so the month and the engagement window have
-/// days with data. Returns the app, a fresh admin token and today.
-pub async fn pilot() -> (TestApp, String, NaiveDate) {
+/// A pilot of three, reconciled under `rules`, and what it is made of.
+pub struct Pilot {
+    pub app: TestApp,
+    /// A fresh admin token.
+    pub token: String,
+    /// The daemon's (and the simulator's) today.
+    pub today: NaiveDate,
+    /// SCIM ids of alice, bob and carol.
+    pub users: Vec<String>,
+    /// Their Cowork member ids, in the same order.
+    pub members: Vec<String>,
+    /// The SCIM id of the `Cowork Pilot` group.
+    pub group: String,
+}
+
+/// A pilot of three, reconciled under `rules`; the daemon's clock (which the
+/// in-process simulator runs on) then moves to mid-December, so the month and the
+/// engagement window have days with data.
+pub async fn pilot_with(rules: &str) -> Pilot {
     let app = TestApp::builder().with_sim().start().await;
-    apply_rules(&app, RULES).await;
-    let mut ids = Vec::new();
+    apply_rules(&app, rules).await;
+    let (mut users, mut members) = (Vec::new(), Vec::new());
     for who in ["alice", "bob", "carol"] {
         let email = format!("{who}@example.com");
-        signed_up(&app, &email);
-        ids.push(app.user(&email).await);
+        members.push(signed_up(&app, &email));
+        users.push(app.user(&email).await);
     }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    app.group("Cowork Pilot", &refs).await;
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let group = app.group("Cowork Pilot", &refs).await;
     let run = app.admin("POST", "/reconcile", None).await;
     assert_eq!(run.body["outcome"], "ok", "{}", run.body["text"]);
     app.clock.set("2026-12-15T12:00:00Z".parse().unwrap());
@@ -50,7 +65,20 @@ pub async fn pilot() -> (TestApp, String, NaiveDate) {
         .minter
         .mint("operator", Scope::Admin, 60, app.clock.as_ref())
         .unwrap();
-    (app, token, now.date_naive())
+    Pilot {
+        app,
+        token,
+        today: now.date_naive(),
+        users,
+        members,
+        group,
+    }
+}
+
+/// [`pilot_with`] the pilot's [`RULES`]: the app, a fresh admin token and today.
+pub async fn pilot() -> (TestApp, String, NaiveDate) {
+    let p = pilot_with(RULES).await;
+    (p.app, p.token, p.today)
 }
 
 pub async fn usage(app: &TestApp, records: Value) {

@@ -21,6 +21,7 @@ mod insights_http;
 mod interop;
 mod offboarding;
 mod plugins_api;
+mod pools;
 mod reconcile;
 mod scim_http;
 mod smoke;

@@ -84,7 +84,11 @@ impl TestAppBuilder {
             let sim_url = d.sim.as_ref().map(|s| s.base_url());
             state.insights = cowork_sync::app::insights_for(&config, &core, sim_url.as_deref());
             let pools = state.insights.as_ref().map(|i| {
-                let checker = Arc::new(PoolChecker::new(i.clone(), core.status.clone(), None));
+                let checker = Arc::new(PoolChecker::new(
+                    i.clone(),
+                    core.status.clone(),
+                    Some(core.changes.clone()),
+                ));
                 reconciler.set_pool_check(checker.clone());
                 checker
             });
@@ -150,7 +154,8 @@ pub struct TestApp {
     pub reconciler: Option<Arc<Reconciler<HttpCoworkClient>>>,
     /// The in-process simulator (`with_sim`).
     pub sim: Option<SimHandle>,
-    /// The pool check every full reconcile runs (`with_sim`), to run one on its own.
+    /// The pool check every full reconcile runs (`with_sim`), to run one on its own;
+    /// like the daemon's, it wakes `core.changes` (the outbox worker) when it queues.
     pub pools: Option<Arc<PoolChecker>>,
     /// The auth context the server uses (its verifier, for key reloads).
     pub auth: actix_web::web::Data<cowork_sync::auth::extract::AuthContext>,
