@@ -606,3 +606,77 @@ fn a_batch_over_its_write_budget_hands_the_rest_back_untouched() {
     assert_eq!(rest[0].0, 1);
     assert_eq!(dir.user_id_by_name("after@example.com").unwrap(), None);
 }
+
+#[test]
+fn a_leader_gathers_as_many_writes_as_were_in_flight_and_no_more() {
+    // Nobody else in flight: a lone write is taken at once.
+    assert_eq!(gather_target(1, 1), 1);
+    assert_eq!(gather_target(0, 0), 0);
+    // Eight in flight while the last batch of four flushed: wait for eight.
+    assert_eq!(gather_target(8, 4), 8);
+    // Eight were taken together last time and the first comes back: wait for the rest.
+    assert_eq!(gather_target(1, 8), 8);
+    // Never more than a batch holds.
+    assert_eq!(gather_target(500, 3), MAX_BATCH);
+}
+
+#[test]
+fn a_gathering_leader_takes_the_write_it_waits_for_into_its_batch() {
+    let mut dir = directory(Arc::new(MemoryStore::new()));
+    // A window only the second write's arrival can end.
+    dir.combiner = Combiner::with_gather(std::time::Duration::from_secs(60));
+    dir.combiner.state.lock().last_batch = 2;
+    let dir = Arc::new(dir);
+    std::thread::scope(|s| {
+        let first = {
+            let dir = dir.clone();
+            s.spawn(move || {
+                dir.create(
+                    caller(),
+                    ResourceKind::User,
+                    json!({"userName": "a@example.com"}),
+                )
+            })
+        };
+        // Wait (without sleeping) until the first write's leader gathers.
+        while dir.combiner.state.lock().gathering_for != 2 {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            dir.counts().unwrap().0,
+            0,
+            "nothing commits while gathering"
+        );
+        let second = dir.create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "b@example.com"}),
+        );
+        assert!(second.is_ok());
+        assert!(first.join().unwrap().is_ok());
+    });
+    assert_eq!(dir.combiner.state.lock().last_batch, 2, "one batch of both");
+    assert_eq!(dir.counts().unwrap().0, 2);
+}
+
+#[test]
+fn a_lone_write_after_a_burst_waits_once_and_the_next_not_at_all() {
+    let dir = directory(Arc::new(MemoryStore::new()));
+    dir.combiner.state.lock().last_batch = 8;
+    dir.create(
+        caller(),
+        ResourceKind::User,
+        json!({"userName": "a@example.com"}),
+    )
+    .unwrap();
+    // The window ran out; the batch of one is the new size.
+    assert_eq!(dir.combiner.state.lock().last_batch, 1);
+    assert_eq!(gather_target(1, 1), 1);
+    dir.create(
+        caller(),
+        ResourceKind::User,
+        json!({"userName": "b@example.com"}),
+    )
+    .unwrap();
+    assert_eq!(dir.counts().unwrap().0, 2);
+}
