@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use chrono::Duration;
 use cowork_sync::auth::Scope;
 
 use crate::insights_http::{pilot_with, usage, Pilot, RULES};
@@ -122,13 +123,18 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
     assert_eq!(warned[0].1["details"]["spent_minor"], 1200);
     assert_eq!(limit_of(&app, alice), (Some(50_000), false));
 
-    // $21.00: spent. Each member is capped at what they have spent; the check queues
-    // the change and wakes the worker, which sets the overrides at once.
+    // $21.00, of which bob's $9.00 lands two hours after it is posted: not yet spent.
     usage(
         &app,
-        json!([{"email": "bob@example.com", "date": date, "cost_minor": 900}]),
+        json!([{"email": "bob@example.com", "date": date, "cost_minor": 900, "cost_lag_minutes": 120}]),
     )
     .await;
+    check(&app).await;
+    assert_eq!(status_pool(&app).await["spent_minor"], 1200);
+    assert_eq!(limit_of(&app, bob), (Some(50_000), false));
+    // Once it lands the pool is spent. Each member is capped at what they have spent;
+    // the check queues the change and wakes the worker, which sets the overrides at once.
+    app.advance(Duration::hours(2));
     let _ = woken(&app).await; // whatever the SCIM writes left
     check(&app).await;
     assert!(woken(&app).await, "the check wakes the outbox worker");
