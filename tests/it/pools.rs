@@ -62,17 +62,6 @@ async fn audit_actions(app: &TestApp, prefix: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn drain(app: &TestApp) {
-    let drained = app
-        .reconciler
-        .as_ref()
-        .unwrap()
-        .drain_outbox()
-        .await
-        .unwrap();
-    assert!(!drained.blocked && drained.held == 0, "{drained:?}");
-}
-
 /// Whether `core.changes` (the outbox worker's wake-up) holds a notification.
 async fn woken(app: &TestApp) -> bool {
     tokio::select! {
@@ -138,7 +127,7 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
     let _ = woken(&app).await; // whatever the SCIM writes left
     check(&app).await;
     assert!(woken(&app).await, "the check wakes the outbox worker");
-    drain(&app).await;
+    app.drain_clean().await;
     assert_eq!(limit_of(&app, alice), (Some(1200), true));
     assert_eq!(limit_of(&app, bob), (Some(900), true));
     assert_eq!(limit_of(&app, carol), (Some(0), true));
@@ -192,9 +181,9 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
         )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
-    drain(&app).await;
+    app.drain_clean().await;
     check(&app).await;
-    drain(&app).await;
+    app.drain_clean().await;
     assert_eq!(
         limit_of(&app, carol),
         (None, false),
@@ -240,16 +229,7 @@ group = { key = "writers", name = "Writers" }
 roles = ["cowork-pilot"]
 pool = { monthly = 10000 }
 "#;
-    let put = app
-        .send(
-            "PUT",
-            "/admin/v1/rules",
-            Some(&rules),
-            Some(&token),
-            &[("content-type", "application/toml")],
-        )
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text);
+    crate::admin_reconcile::apply_rules_with(&app, &token, &rules).await;
     let s = admin(&app, "GET", "/status").await;
     let pools = s.body["pools"].as_array().unwrap();
     assert_eq!(pools.len(), 2, "{}", s.body["pools"]);
