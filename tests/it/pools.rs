@@ -96,6 +96,16 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
                "capped_members": 0}),
     );
     assert_eq!(limit_of(&app, alice), (Some(50_000), false), "the group's");
+    let s = admin(&app, "GET", "/status").await;
+    let c = &s.body["checks"]["pool_check"];
+    assert_eq!(c["status"], "ok", "{c}");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("last check succeeded at 2026-12-15"),
+        "{c}"
+    );
 
     // $12.00 of $20.00: past warn_at, once; nobody capped.
     let date = today.to_string();
