@@ -401,6 +401,12 @@ impl Status {
             .record(outcome, timestamp(self.clock.now()));
     }
 
+    /// Forgets the pool checks' outcomes: a check found no pool to check, so there is
+    /// nothing for readiness to report.
+    pub fn pool_check_idle(&self) {
+        *self.pool_check.lock() = DownstreamStatus::default();
+    }
+
     /// The last pool check's outcome.
     pub fn pool_check(&self) -> DownstreamStatus {
         self.pool_check.lock().clone()
@@ -487,6 +493,26 @@ impl Status {
                 Err(e) => Check::new(Verdict::Degraded, format!("store error: {e}")),
             },
         );
+        let p = self.pool_check();
+        if p.last_ok_at.is_some() || p.last_error.is_some() {
+            // Pooled budgets: listed once a check has run (rules with a pool and an
+            // Analytics client); failures degrade, as the downstream's do.
+            checks.insert(
+                "pool_check".into(),
+                Check::when(
+                    p.consecutive_failures < self.failure_threshold,
+                    Verdict::Degraded,
+                    match (&p.last_error, &p.last_ok_at) {
+                        (Some(e), _) => format!(
+                            "{} failure(s) in a row, pool levels and caps stand as last checked: {e}",
+                            p.consecutive_failures
+                        ),
+                        (None, Some(at)) => format!("last check succeeded at {at}"),
+                        (None, None) => "no check yet".into(),
+                    },
+                ),
+            );
+        }
         if let Some(t) = self.telemetry() {
             checks.insert("telemetry".into(), telemetry_check(&t));
         }

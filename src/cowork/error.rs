@@ -112,7 +112,16 @@ fn code_suffix(code: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// How [`CoworkError`]'s messages name the API they are about.
+const API_NAME: &str = "cowork admin API";
+
 impl CoworkError {
+    /// The message naming `api` instead of the admin API: the Analytics client shares
+    /// this error type, and its failures should say which API failed.
+    pub fn message_for(&self, api: &str) -> String {
+        self.to_string().replacen(API_NAME, api, 1)
+    }
+
     /// Whether the client retries this error (transient failures and rate limits only).
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -233,6 +242,25 @@ impl CoworkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_analytics_failure_names_the_analytics_api() {
+        let e = CoworkError::Transient {
+            reason: "503 overloaded".into(),
+            status: Some(503),
+            request_id: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cowork admin API unavailable: 503 overloaded"
+        );
+        assert_eq!(
+            e.message_for("Analytics API"),
+            "Analytics API unavailable: 503 overloaded"
+        );
+        let e = CoworkError::Config("bad url".into());
+        assert_eq!(e.message_for("Analytics API"), e.to_string());
+    }
 
     #[test]
     fn conflict_carries_the_existing_id() {

@@ -94,12 +94,13 @@ impl From<crate::insights::InsightsError> for ApiError {
             I::Store(e) => ApiError::Store(e),
             I::Analytics(C::Config(m)) => ApiError::BadRequest(format!("analytics: {m}")),
             I::Analytics(e) if e.is_retryable() => {
-                ApiError::Unavailable(format!("the Analytics API is unavailable: {e}"))
+                ApiError::Unavailable(e.message_for("the Analytics API"))
             }
             I::Analytics(e @ C::Unauthorized { .. }) => ApiError::Unavailable(format!(
-                "the Analytics API refused the key (it needs read:analytics): {e}"
+                "{} (the key needs read:analytics)",
+                e.message_for("the Analytics API")
             )),
-            I::Analytics(e) => ApiError::Internal(format!("analytics: {e}")),
+            I::Analytics(e) => ApiError::Internal(e.message_for("the Analytics API")),
         }
     }
 }

@@ -115,6 +115,12 @@ impl PoolChecker {
     pub async fn check_reported(&self) -> Option<PoolCheckReport> {
         let m = self.status.metrics();
         match self.check().await {
+            Ok(report) if report.pools.is_empty() && report.events.is_empty() => {
+                // No rule sets a pool and no record is left: nothing to report.
+                self.status.pool_check_idle();
+                m.inc(CHECKS.0, CHECKS.1, &[("outcome", "ok")], 1.0);
+                Some(report)
+            }
             Ok(report) => {
                 self.status.pool_check_outcome(Ok(()));
                 m.inc(CHECKS.0, CHECKS.1, &[("outcome", "ok")], 1.0);

@@ -20,7 +20,7 @@ pub mod service;
 #[derive(Debug, thiserror::Error)]
 pub enum InsightsError {
     /// The Analytics API failed or refused the question.
-    #[error("analytics: {0}")]
+    #[error("{}", .0.message_for("the Analytics API"))]
     Analytics(#[from] crate::cowork::CoworkError),
     /// The store failed.
     #[error(transparent)]

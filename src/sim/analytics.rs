@@ -13,9 +13,9 @@
 //! - `GET /analytics/user_cost_report`: cost per member over the range, the same
 //!   filters plus `exclude_deleted_users`; `limit` counts rows (max 1000).
 //!
-//! Cost lands as soon as it is posted (the documented bound is 4 hours) and a record
-//! counts toward every group the member held when it was posted, so grouped rows do
-//! not add up to the org total. Pagination is the cursor style (`page` ↔
+//! A record's cost lands `cost_lag_minutes` after it is posted (the documented bound
+//! is 4 hours; 0 by default) and counts toward every group the member held when it
+//! was posted, so grouped rows do not add up to the org total. Pagination is the cursor style (`page` ↔
 //! `next_page`), bound to the query. The dispatcher applies the 60 rpm limit.
 
 use std::collections::BTreeMap;
@@ -409,6 +409,13 @@ fn record_at(r: &UsageRecord) -> DateTime<Utc> {
     r.date.and_time(NaiveTime::MIN).and_utc()
 }
 
+/// Whether a record's cost counts in a report over `range` asked at `now`: a day in
+/// the range, a cost, and landed.
+fn costs_in(r: &UsageRecord, range: &CostRange, now: DateTime<Utc>) -> bool {
+    let at = record_at(r);
+    at >= range.from && at < range.to && r.cost_minor > 0 && r.cost_landed(now)
+}
+
 fn cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiResult<Value> {
     let range = cost_range(q, now)?;
     let width = match q.one("bucket_width").unwrap_or("1d") {
@@ -430,10 +437,10 @@ fn cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiResult
         t += width;
     }
     for r in state.usage() {
-        let at = record_at(r);
-        if at < range.from || at >= range.to || r.cost_minor == 0 {
+        if !costs_in(r, &range, now) {
             continue;
         }
+        let at = record_at(r);
         let Ok(idx) = buckets.binary_search_by(|(b, _)| {
             if *b + width <= at {
                 std::cmp::Ordering::Less
@@ -486,8 +493,7 @@ fn user_cost_report(state: &SimState, q: &Query<'_>, now: DateTime<Utc>) -> ApiR
     let order = creation_order(state);
     let mut rows: BTreeMap<(u64, String, CostKey), (String, u64)> = BTreeMap::new();
     for r in state.usage() {
-        let at = record_at(r);
-        if at < range.from || at >= range.to || r.cost_minor == 0 {
+        if !costs_in(r, &range, now) {
             continue;
         }
         let seq = order.get(r.user_id.as_str()).copied();

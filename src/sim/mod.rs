@@ -45,8 +45,9 @@
 //! - `POST /_sim/groups` `{name, source_type?, user_ids?}`: a group made outside the
 //!   API (a SCIM group by default).
 //! - `PUT /_sim/org` `{name?, plan?, provisioning_mode?, settings?: {...}}`.
-//! - `POST /_sim/usage` `{records: [{email, date, product?, sessions?, cost_minor?}]}`:
-//!   usage the Analytics API and cost reports are computed from ([`analytics`]).
+//! - `POST /_sim/usage` `{records: [{email, date, product?, sessions?, cost_minor?,
+//!   cost_lag_minutes?}]}`: usage the Analytics API and cost reports are computed
+//!   from ([`analytics`]).
 //! - `GET /_sim/metrics`; `POST /_sim/reset`.
 //!
 //! # In-process use

@@ -248,10 +248,18 @@ impl<E: LogExporter> Worker<E> {
         Ok(entries.len())
     }
 
+    /// [`Self::pass`], with a panic in it (the exporter is outside code) reported as a
+    /// failed pass: the cursor has not moved, so the next pass retries the batch and
+    /// the thread keeps exporting.
+    fn guarded_pass(&self) -> Result<usize, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass()))
+            .unwrap_or_else(|_| Err("the export pass panicked; the batch is retried".into()))
+    }
+
     fn run(self, stop: Receiver<()>) {
         let mut retry: Option<Duration> = None;
         loop {
-            let pause = match self.pass() {
+            let pause = match self.guarded_pass() {
                 Ok(n) if n >= self.batch => {
                     retry = None;
                     Duration::ZERO
@@ -281,7 +289,7 @@ impl<E: LogExporter> Worker<E> {
         // One last pass for what the shutdown itself audited, unless the collector
         // is failing (then the cursor keeps it for the next start).
         if retry.is_none() {
-            let _ = self.pass();
+            let _ = self.guarded_pass();
         }
         let _ = self.exporter.shutdown();
     }
@@ -511,6 +519,48 @@ mod tests {
         assert_eq!(records.len(), 6);
         assert_eq!(records[5].1, Some(8));
         assert_eq!(health.report().audit_skipped, 3);
+    }
+
+    /// Panics on its first export, then collects.
+    #[derive(Debug, Default)]
+    struct PanicsOnce(std::sync::atomic::AtomicBool, Collect);
+
+    impl LogExporter for PanicsOnce {
+        async fn export(&self, batch: LogBatch<'_>) -> opentelemetry_sdk::error::OTelSdkResult {
+            if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("exporter bug");
+            }
+            self.1.export(batch).await
+        }
+    }
+
+    #[test]
+    fn a_panicking_exporter_fails_the_pass_and_the_next_pass_exports_the_batch() {
+        use crate::clock::Clock as _;
+        let store: Arc<dyn Store> = Arc::new(crate::store::memory::MemoryStore::new());
+        write(
+            store.as_ref(),
+            crate::clock::ManualClock::at_epoch_2026().now(),
+            2,
+        );
+        let (w, _) = worker(store.clone(), Collect::default());
+        let got = Collect::default();
+        let w = Worker {
+            exporter: PanicsOnce(Default::default(), got.clone()),
+            store: w.store,
+            logger: w.logger,
+            scope: w.scope,
+            batch: w.batch,
+            retry_max: w.retry_max,
+            health: w.health,
+            clock: w.clock,
+        };
+        let e = w.guarded_pass().unwrap_err();
+        assert!(e.contains("panicked"), "{e}");
+        assert_eq!(cursor(store.as_ref()).unwrap(), 0, "nothing acknowledged");
+        assert_eq!(w.guarded_pass().unwrap(), 2);
+        assert_eq!(got.0.lock().len(), 2);
+        assert_eq!(cursor(store.as_ref()).unwrap(), 2);
     }
 
     #[test]

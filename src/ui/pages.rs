@@ -281,6 +281,12 @@ fn pools_section(s: &Value) -> Markup {
                 }
             }
         }
+        @if let Some(e) = s["pool_check"]["last_error"].as_str() {
+            p class="warn" {
+                "The last " (text(&s["pool_check"]["consecutive_failures"])) " pool check(s) failed: " (e)
+                ". The levels and caps above stand as last checked until a check succeeds."
+            }
+        }
         p { a href="/ui/insights" { "Spend per group and the advisor →" } }
     }
 }
@@ -596,6 +602,15 @@ mod tests {
         assert!(!html.contains("width=\"357"), "{html}");
         assert!(
             html.contains("<span class=\"badge bad\">capped</span>"),
+            "{html}"
+        );
+        assert!(!html.contains("pool check"), "{html}");
+        let mut failing = s.clone();
+        failing["pool_check"] = json!({"last_ok_at": null, "consecutive_failures": 2,
+            "last_error": "the Analytics API unavailable: 503"});
+        let html = pools_section(&failing).into_string();
+        assert!(
+            html.contains("The last 2 pool check(s) failed: the Analytics API unavailable: 503."),
             "{html}"
         );
         assert!(!html.contains("style="), "{html}");

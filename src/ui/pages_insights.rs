@@ -60,10 +60,19 @@ fn explain(e: &InsightsError) -> String {
         InsightsError::Analytics(CoworkError::Unauthorized { .. }) => {
             "The Analytics API refused the key: it needs the read:analytics scope.".into()
         }
-        InsightsError::Analytics(c) if c.is_retryable() => format!(
-            "The Analytics API is unavailable ({c}); the figures appear here when it answers again."
+        InsightsError::Analytics(c) if c.is_retryable() => {
+            let why = match c {
+                CoworkError::Transient { reason, .. } => reason.as_str(),
+                _ => "rate limited",
+            };
+            format!(
+                "The Analytics API is unavailable ({why}); the figures appear here when it answers again."
+            )
+        }
+        InsightsError::Analytics(c) => format!(
+            "The Analytics API could not answer: {}.",
+            c.message_for("the Analytics API")
         ),
-        InsightsError::Analytics(c) => format!("The Analytics API could not answer: {c}."),
         InsightsError::Store(_) => {
             "The daemon could not read its store; the cause is in its log.".into()
         }
@@ -438,10 +447,18 @@ mod tests {
             status: None,
             request_id: None,
         }));
-        assert!(
-            down.starts_with("The Analytics API is unavailable"),
-            "{down}"
+        assert_eq!(
+            down,
+            "The Analytics API is unavailable (connection refused); the figures appear here when it answers again."
         );
+        let other = explain(&InsightsError::Analytics(CoworkError::Other {
+            status: 402,
+            error_type: "billing_error".into(),
+            message: "usage credits are off".into(),
+            request_id: None,
+        }));
+        assert!(!other.contains("cowork admin API"), "{other}");
+        assert!(other.contains("the Analytics API error 402"), "{other}");
     }
 
     #[test]

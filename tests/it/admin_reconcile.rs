@@ -25,13 +25,18 @@ roles = ["cowork-pilot"]
 
 /// Applies the rule file through the operator API.
 pub async fn apply_rules(app: &TestApp, text: &str) {
-    let token = app.admin_token.clone();
+    apply_rules_with(app, &app.admin_token, text).await;
+}
+
+/// Applies the rule file with this admin token (for tests that move the clock past
+/// the first token's expiry).
+pub async fn apply_rules_with(app: &TestApp, token: &str, text: &str) {
     let r = app
         .send(
             "PUT",
             "/admin/v1/rules",
             Some(text),
-            Some(&token),
+            Some(token),
             &[("content-type", "application/toml")],
         )
         .await;

@@ -562,16 +562,7 @@ async fn the_insights_page_shows_a_pooled_budget_as_a_meter_with_its_level() {
         "{}pool = {{ monthly = 2000, warn_at = 0.5 }}\n",
         crate::insights_http::RULES
     );
-    let put = app
-        .send(
-            "PUT",
-            "/admin/v1/rules",
-            Some(&rules),
-            Some(&token),
-            &[("content-type", "application/toml")],
-        )
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text);
+    crate::admin_reconcile::apply_rules_with(&app, &token, &rules).await;
     let ago = |d: i64| (today - Duration::days(d)).to_string();
     usage(
         &app,

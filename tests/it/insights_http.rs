@@ -168,6 +168,10 @@ async fn spend_shows_month_to_date_cost_and_the_advisors_suggestion_with_its_inp
     assert_eq!(status, 200, "{body}");
     let g = &body["groups"][0];
     assert_eq!(g["month_to_date"]["minor"], mtd, "{body}");
+    // No rule sets a pool: the reconciles' pool checks leave no readiness check.
+    let (_, status) = get(&app, &token, "/status").await;
+    assert!(status["checks"].get("pool_check").is_none(), "{status}");
+    assert_eq!(status["pools"], json!([]));
     assert_eq!(g["current_limit"], "$500.00");
     assert_eq!(g["current_limit_minor"], 50000);
     // 6 sessions by 2 users over 4 weeks = 0.75 a week; $15.00 / 6 = 250 a session;

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use chrono::Duration;
 use cowork_sync::auth::Scope;
 
 use crate::insights_http::{pilot_with, usage, Pilot, RULES};
@@ -61,17 +62,6 @@ async fn audit_actions(app: &TestApp, prefix: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn drain(app: &TestApp) {
-    let drained = app
-        .reconciler
-        .as_ref()
-        .unwrap()
-        .drain_outbox()
-        .await
-        .unwrap();
-    assert!(!drained.blocked && drained.held == 0, "{drained:?}");
-}
-
 /// Whether `core.changes` (the outbox worker's wake-up) holds a notification.
 async fn woken(app: &TestApp) -> bool {
     tokio::select! {
@@ -106,6 +96,16 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
                "capped_members": 0}),
     );
     assert_eq!(limit_of(&app, alice), (Some(50_000), false), "the group's");
+    let s = admin(&app, "GET", "/status").await;
+    let c = &s.body["checks"]["pool_check"];
+    assert_eq!(c["status"], "ok", "{c}");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("last check succeeded at 2026-12-15"),
+        "{c}"
+    );
 
     // $12.00 of $20.00: past warn_at, once; nobody capped.
     let date = today.to_string();
@@ -122,17 +122,22 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
     assert_eq!(warned[0].1["details"]["spent_minor"], 1200);
     assert_eq!(limit_of(&app, alice), (Some(50_000), false));
 
-    // $21.00: spent. Each member is capped at what they have spent; the check queues
-    // the change and wakes the worker, which sets the overrides at once.
+    // $21.00, of which bob's $9.00 lands two hours after it is posted: not yet spent.
     usage(
         &app,
-        json!([{"email": "bob@example.com", "date": date, "cost_minor": 900}]),
+        json!([{"email": "bob@example.com", "date": date, "cost_minor": 900, "cost_lag_minutes": 120}]),
     )
     .await;
+    check(&app).await;
+    assert_eq!(status_pool(&app).await["spent_minor"], 1200);
+    assert_eq!(limit_of(&app, bob), (Some(50_000), false));
+    // Once it lands the pool is spent. Each member is capped at what they have spent;
+    // the check queues the change and wakes the worker, which sets the overrides at once.
+    app.advance(Duration::hours(2));
     let _ = woken(&app).await; // whatever the SCIM writes left
     check(&app).await;
     assert!(woken(&app).await, "the check wakes the outbox worker");
-    drain(&app).await;
+    app.drain_clean().await;
     assert_eq!(limit_of(&app, alice), (Some(1200), true));
     assert_eq!(limit_of(&app, bob), (Some(900), true));
     assert_eq!(limit_of(&app, carol), (Some(0), true));
@@ -186,9 +191,9 @@ async fn a_pool_warns_then_caps_its_members_uncaps_a_leaver_and_clears_when_the_
         )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
-    drain(&app).await;
+    app.drain_clean().await;
     check(&app).await;
-    drain(&app).await;
+    app.drain_clean().await;
     assert_eq!(
         limit_of(&app, carol),
         (None, false),
@@ -234,16 +239,7 @@ group = { key = "writers", name = "Writers" }
 roles = ["cowork-pilot"]
 pool = { monthly = 10000 }
 "#;
-    let put = app
-        .send(
-            "PUT",
-            "/admin/v1/rules",
-            Some(&rules),
-            Some(&token),
-            &[("content-type", "application/toml")],
-        )
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text);
+    crate::admin_reconcile::apply_rules_with(&app, &token, &rules).await;
     let s = admin(&app, "GET", "/status").await;
     let pools = s.body["pools"].as_array().unwrap();
     assert_eq!(pools.len(), 2, "{}", s.body["pools"]);

@@ -301,6 +301,19 @@ impl TestApp {
         .await
     }
 
+    /// Drains the outbox through the reconciler (`with_sim`), asserting that nothing
+    /// was blocked or held by the safety valve.
+    pub async fn drain_clean(&self) {
+        let drained = self
+            .reconciler
+            .as_ref()
+            .expect("a TestApp with_sim")
+            .drain_outbox()
+            .await
+            .unwrap();
+        assert!(!drained.blocked && drained.held == 0, "{drained:?}");
+    }
+
     /// Creates a user and returns its id.
     pub async fn user(&self, user_name: &str) -> String {
         let r = self

@@ -38,6 +38,9 @@ pub const ENGAGEMENT_RETENTION_DAYS: i64 = 90;
 /// Cost data may be revised for this many days.
 pub const COST_REVISION_DAYS: i64 = 30;
 
+/// The longest a day's cost takes to land in the cost reports (4 hours).
+pub const MAX_COST_LAG_MINUTES: u32 = 240;
+
 /// Engagement for day D is aggregated at this hour (UTC) of day D+1.
 pub const ENGAGEMENT_READY_HOUR: u32 = 10;
 
@@ -211,6 +214,10 @@ pub struct UsageRecordIn {
     /// Cost in minor units of the billing currency.
     #[serde(default)]
     pub cost_minor: u64,
+    /// Minutes after posting before the cost shows in the cost reports (0 to
+    /// [`MAX_COST_LAG_MINUTES`]: cost data lands within 4 hours).
+    #[serde(default)]
+    pub cost_lag_minutes: u32,
 }
 
 fn default_product() -> String {

@@ -48,6 +48,7 @@ fn rec(email: &str, date: &str, product: &str, sessions: u64, cost: u64) -> Usag
         product: product.into(),
         sessions,
         cost_minor: cost,
+        cost_lag_minutes: 0,
     }
 }
 
@@ -432,4 +433,65 @@ fn usage_survives_a_snapshot() {
     .unwrap();
     let back = SimState::from_snapshot(s.snapshot());
     assert_eq!(back.usage(), s.usage());
+}
+
+#[test]
+fn cost_lands_after_its_lag_and_an_old_days_cost_is_final() {
+    let (mut s, ..) = world();
+    let mut late = rec("a@example.com", "2026-12-03", "cowork", 1, 700);
+    late.cost_lag_minutes = 180;
+    post(
+        &mut s,
+        vec![late, rec("a@example.com", "2026-12-02", "cowork", 1, 300)],
+    )
+    .unwrap();
+    let q = [("starting_at", "2026-12-01T00:00:00Z")];
+    let total = |v: &Value| -> u64 {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["results"].as_array().unwrap().clone())
+            .map(|r| r["amount"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let at = |h: i64| noon() + chrono::Duration::hours(h);
+    let user_total = |now| {
+        let v = get_at(&s, "user_cost_report", &q, now).unwrap();
+        v["data"][0]["amount"].as_str().unwrap().to_string()
+    };
+    // At noon only the 2nd's cost has landed; at 15:00 the 3rd's too.
+    assert_eq!(total(&get_at(&s, "cost_report", &q, at(0)).unwrap()), 300);
+    assert_eq!(user_total(at(0)), "300");
+    assert_eq!(total(&get_at(&s, "cost_report", &q, at(3)).unwrap()), 1000);
+    assert_eq!(user_total(at(3)), "1000");
+
+    // More than 4 hours' lag, or cost for a day past the 30 days of revisions, is
+    // refused, and nothing of the request is kept; sessions alone for that day are not cost.
+    let kept = s.usage().len();
+    let mut too_late = rec("a@example.com", "2026-12-03", "cowork", 1, 1);
+    too_late.cost_lag_minutes = 241;
+    let e = post(&mut s, vec![too_late]).unwrap_err();
+    assert!(format!("{e:?}").contains("at most 240"), "{e:?}");
+    let e = post(
+        &mut s,
+        vec![
+            rec("a@example.com", "2026-12-01", "cowork", 1, 5),
+            rec("a@example.com", "2026-11-02", "cowork", 1, 5),
+        ],
+    )
+    .unwrap_err();
+    assert!(format!("{e:?}").contains("records[1]"), "{e:?}");
+    assert!(format!("{e:?}").contains("cannot be revised"), "{e:?}");
+    assert_eq!(s.usage().len(), kept);
+    post(
+        &mut s,
+        vec![rec("a@example.com", "2026-11-03", "cowork", 2, 5)],
+    )
+    .unwrap();
+    post(
+        &mut s,
+        vec![rec("a@example.com", "2026-10-01", "cowork", 2, 0)],
+    )
+    .unwrap();
 }

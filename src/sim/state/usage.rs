@@ -3,14 +3,18 @@
 //! the member holds when it is posted, as if it happened while they held them
 //! (design §5); the reports in `sim::analytics` are computed from these records and
 //! the simulator's clock. Records add up: posting the same member, day and product
-//! again adds to it (a revision, which the cost reports allow for 30 days).
+//! again adds to it (a revision). As the real reports document, a record's cost lands
+//! up to 4 hours after it is posted (`cost_lag_minutes`) and a day's cost can be
+//! revised for 30 days only: cost for an older day is refused.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{email_key, ApiError, ApiResult, SimState};
-use crate::cowork::analytics::types::{earliest_day, UsageUpload, PRODUCTS};
+use crate::cowork::analytics::types::{
+    earliest_day, UsageUpload, COST_REVISION_DAYS, MAX_COST_LAG_MINUTES, PRODUCTS,
+};
 
 /// The most records one `POST /_sim/usage` may carry.
 pub const MAX_RECORDS: usize = 100_000;
@@ -43,6 +47,16 @@ pub struct UsageRecord {
     pub groups: Vec<UsageGroup>,
     /// When it was posted (the simulator's clock).
     pub posted_at: DateTime<Utc>,
+    /// When its cost shows in the cost reports (absent in older snapshots: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_lands_at: Option<DateTime<Utc>>,
+}
+
+impl UsageRecord {
+    /// Whether its cost has landed by `now`.
+    pub fn cost_landed(&self, now: DateTime<Utc>) -> bool {
+        self.cost_lands_at.is_none_or(|t| t <= now)
+    }
 }
 
 impl SimState {
@@ -76,6 +90,16 @@ impl SimState {
             if r.date > today {
                 return Err(bad("date is in the future"));
             }
+            if r.cost_minor > 0 && r.date < today - chrono::Duration::days(COST_REVISION_DAYS) {
+                return Err(bad(&format!(
+                    "the cost of a day more than {COST_REVISION_DAYS} days ago is final and cannot be revised"
+                )));
+            }
+            if r.cost_lag_minutes > MAX_COST_LAG_MINUTES {
+                return Err(bad(&format!(
+                    "cost_lag_minutes must be at most {MAX_COST_LAG_MINUTES}: cost lands within 4 hours"
+                )));
+            }
             let email = self
                 .users
                 .get(&user_id)
@@ -104,6 +128,7 @@ impl SimState {
                 cost_minor: r.cost_minor,
                 groups,
                 posted_at: now,
+                cost_lands_at: Some(now + chrono::Duration::minutes(i64::from(r.cost_lag_minutes))),
             });
         }
         let n = out.len();
