@@ -344,17 +344,15 @@ pub async fn serve_with(
         config.auth.signing_key_file.clone(),
     ));
     let factory_parts = parts.clone();
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(observe))
             .configure(|cfg| factory_parts.configure(cfg))
     })
     .shutdown_timeout(30)
     // SIGTERM and SIGINT both drain in-flight requests (actix would force SIGINT).
-    .disable_signals();
-    if let Some(workers) = config.server.workers {
-        server = server.workers(workers);
-    }
+    .disable_signals()
+    .workers(config.server.http_workers());
     let server = match &config.server.tls {
         Some((cert, key)) => server
             .bind_rustls_0_23(config.server.listen, tls_config(cert, key)?)

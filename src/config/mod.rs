@@ -257,8 +257,27 @@ pub struct ServerConfig {
     pub rate_limit_per_second: f64,
     /// Burst size per bearer subject.
     pub rate_limit_burst: f64,
-    /// HTTP worker threads (default: number of CPUs).
+    /// HTTP worker threads, when set; see [`ServerConfig::http_workers`].
     pub workers: Option<usize>,
+}
+
+impl ServerConfig {
+    /// HTTP worker threads: `workers` when set, else [`default_http_workers`] of the
+    /// CPUs this process may use.
+    pub fn http_workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            default_http_workers(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
+    }
+}
+
+/// One HTTP worker per CPU but one, and at least one. The CPU left over is for the
+/// write path: SCIM writes run on the blocking pool, their batches' durable flushes
+/// and sled's log writes on threads of their own. On two CPUs, one worker instead of
+/// two served creates 15 % faster at 15 % less CPU each, and GETs 45 % faster with a
+/// p99 of 0.5 ms instead of 2.6 (bench/README.md).
+pub fn default_http_workers(cpus: usize) -> usize {
+    cpus.saturating_sub(1).max(1)
 }
 
 /// `[storage]`

@@ -251,3 +251,14 @@ fn lifecycle_and_the_valve_window_have_defaults_and_are_validated() {
         assert!(err.to_string().contains(field), "{err}");
     }
 }
+
+#[test]
+fn http_workers_leave_one_cpu_to_the_write_path_unless_set() {
+    assert_eq!(default_http_workers(1), 1);
+    assert_eq!(default_http_workers(2), 1);
+    assert_eq!(default_http_workers(8), 7);
+    let mut c = Config::defaults().unwrap();
+    assert!(c.server.http_workers() >= 1);
+    c.server.workers = Some(4);
+    assert_eq!(c.server.http_workers(), 4);
+}
