@@ -158,7 +158,7 @@ impl Driver {
                 .json()
                 .await
                 .unwrap();
-            if answer["value"]["error"] == "stale element reference" {
+            if page_is_gone(&answer["value"]) {
                 return;
             }
             assert!(answer["value"].get("error").is_none(), "{answer}");
@@ -446,4 +446,16 @@ async fn in_chromium_the_insights_page_charts_the_usage_the_simulator_was_given(
     let shown = driver.text().await;
     assert!(shown.contains("from 1 to 90"), "{shown}");
     driver.call("DELETE", "", None).await;
+}
+
+/// Whether chromedriver's answer about an element of the previous page says that page
+/// is gone. Usually "stale element reference"; while the old document is being torn
+/// down it can instead be an "unknown error" from the inspector saying the node does
+/// not belong to the document.
+fn page_is_gone(value: &Value) -> bool {
+    value["error"] == "stale element reference"
+        || (value["error"] == "unknown error"
+            && value["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("does not belong to the document")))
 }
