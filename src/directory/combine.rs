@@ -2,9 +2,13 @@
 //! Users and Groups) are gathered into ONE store transaction and ONE durable flush.
 //!
 //! Each request queues its parsed input (a PUT or PATCH also its computed effect, see
-//! [`super::write`]) and waits. Whoever finds no batch running and work queued becomes
-//! the leader: it takes what is queued (at most [`MAX_BATCH`], never waiting for more,
-//! so a lone write is not delayed), takes the directory's writer lock, and runs each
+//! [`super::write`]) and waits for its [`Pending`] outcome: a blocking caller on its
+//! thread, an HTTP create as a future, so it holds no thread while its batch commits
+//! and flushes (a thread per waiting create cost about a third of a create's CPU in
+//! hand-offs, bench/README.md). Whoever queues into an idle queue becomes the leader
+//! and commits batches until the queue is empty (an HTTP create hands this to the
+//! blocking pool). Each batch takes what is queued (at most [`MAX_BATCH`], never
+//! waiting for more, so a lone write is not delayed), takes the directory's writer lock, and runs each
 //! write against a [`BatchView`]: the store overlaid with the writes of the batch's
 //! earlier writes, so uniqueness, `If-Match` and member lists stay exact. A write that
 //! fails validation is dropped alone (its [`super::view::Savepoint`] is discarded) and
@@ -27,6 +31,7 @@
 //! writer is never held: its last batch was 1 and nobody else was in flight.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -36,6 +41,10 @@ use crate::store::{StoreError, TxError, TxFail, Txn, WriteIntent};
 use super::view::BatchView;
 use super::write::{BatchCtx, Change};
 use super::{Caller, Directory, DirectoryError, Written};
+
+mod reply;
+pub use reply::Pending;
+use reply::Reply;
 
 /// Most writes one batch commits.
 pub const MAX_BATCH: usize = 64;
@@ -67,7 +76,9 @@ pub(super) struct Job {
 #[derive(Default)]
 struct State {
     queue: VecDeque<(u64, Job)>,
-    done: HashMap<u64, Outcome>,
+    /// Where each queued or active write's outcome goes, by ticket.
+    replies: HashMap<u64, Arc<Reply<Outcome>>>,
+    /// Whether somebody is leading batches (see [`Directory::lead`]).
     leading: bool,
     next_ticket: u64,
     /// Writes in the batch being committed and flushed.
@@ -83,7 +94,6 @@ struct State {
 /// The queue of writes and who is committing them.
 pub(super) struct Combiner {
     state: Mutex<State>,
-    finished: Condvar,
     /// Wakes a gathering leader once the queue holds what it waits for.
     arrived: Condvar,
     /// Longest a leader gathers ([`GATHER_MAX`] outside tests).
@@ -101,7 +111,6 @@ impl Combiner {
     pub(super) fn with_gather(gather: Duration) -> Self {
         Self {
             state: Mutex::default(),
-            finished: Condvar::new(),
             arrived: Condvar::new(),
             gather,
         }
@@ -127,9 +136,22 @@ struct Committed {
 }
 
 impl Directory {
-    /// Queues one write and returns its outcome once its batch is on disk.
+    /// Queues one write and returns its outcome once its batch is on disk, leading
+    /// batches on this thread if nobody is.
     pub(super) fn submit(&self, caller: Caller<'_>, change: Change) -> Outcome {
+        let (pending, lead) = self.enqueue(caller, change);
+        if lead {
+            self.lead();
+        }
+        pending.wait()
+    }
+
+    /// Queues one write without waiting for it. `true` means nobody is leading: the
+    /// caller must call [`Directory::lead`] (on a thread that may block) or the write
+    /// is never committed.
+    pub(super) fn enqueue(&self, caller: Caller<'_>, change: Change) -> (Pending<Outcome>, bool) {
         let combiner = &self.combiner;
+        let (reply, pending) = Reply::new();
         let mut state = combiner.state.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -142,53 +164,69 @@ impl Directory {
                 change,
             },
         ));
+        state.replies.insert(ticket, reply);
         let load = state.queue.len() + state.active;
         state.peak = state.peak.max(load);
         if state.gathering_for > 0 && state.queue.len() >= state.gathering_for {
             combiner.arrived.notify_one();
         }
+        let lead = !state.leading;
+        state.leading = true;
+        (pending, lead)
+    }
+
+    /// Commits batches until the queue is empty, handing each write its outcome as
+    /// its batch is on disk. Only the caller that [`Directory::enqueue`] told to lead
+    /// calls this.
+    pub(super) fn lead(&self) {
+        let combiner = &self.combiner;
+        let mut state = combiner.state.lock();
         loop {
-            if let Some(outcome) = state.done.remove(&ticket) {
-                return outcome;
-            }
-            if !state.leading && !state.queue.is_empty() {
-                state.leading = true;
-                let target = gather_target(state.peak, state.last_batch);
-                if state.queue.len() < target {
-                    state.gathering_for = target;
-                    let deadline = Instant::now() + combiner.gather;
-                    while state.queue.len() < target {
-                        if combiner
-                            .arrived
-                            .wait_until(&mut state, deadline)
-                            .timed_out()
-                        {
-                            break;
-                        }
-                    }
-                    state.gathering_for = 0;
-                }
-                let take = state.queue.len().min(MAX_BATCH);
-                let batch: Vec<(u64, Job)> = state.queue.drain(..take).collect();
-                state.active = take;
-                state.last_batch = take;
-                state.peak = 0;
-                drop(state);
-                let (committed, rest) = self.commit_batch(batch);
-                let outcomes = self.flush_batch(committed);
-                state = combiner.state.lock();
-                for job in rest.into_iter().rev() {
-                    state.queue.push_front(job);
-                }
-                // The next batch starts only now: a sled 0.34 commit cannot overlap a
-                // flush anyway, and what queued during this one becomes one batch.
+            if state.queue.is_empty() {
                 state.leading = false;
-                state.active = 0;
-                state.done.extend(outcomes);
-                combiner.finished.notify_all();
-                continue;
+                return;
             }
-            combiner.finished.wait(&mut state);
+            let target = gather_target(state.peak, state.last_batch);
+            if state.queue.len() < target {
+                state.gathering_for = target;
+                let deadline = Instant::now() + combiner.gather;
+                while state.queue.len() < target {
+                    if combiner
+                        .arrived
+                        .wait_until(&mut state, deadline)
+                        .timed_out()
+                    {
+                        break;
+                    }
+                }
+                state.gathering_for = 0;
+            }
+            let take = state.queue.len().min(MAX_BATCH);
+            let batch: Vec<(u64, Job)> = state.queue.drain(..take).collect();
+            state.active = take;
+            state.last_batch = take;
+            state.peak = 0;
+            drop(state);
+            let (committed, rest) = self.commit_batch(batch);
+            let outcomes = self.flush_batch(committed);
+            state = combiner.state.lock();
+            for job in rest.into_iter().rev() {
+                state.queue.push_front(job);
+            }
+            // The next batch starts only now: a sled 0.34 commit cannot overlap a
+            // flush anyway, and what queued during this one becomes one batch.
+            state.active = 0;
+            let answered: Vec<_> = outcomes
+                .into_iter()
+                .filter_map(|(ticket, outcome)| {
+                    state.replies.remove(&ticket).map(|reply| (reply, outcome))
+                })
+                .collect();
+            drop(state);
+            for (reply, outcome) in answered {
+                reply.fill(outcome);
+            }
+            state = combiner.state.lock();
         }
     }
 

@@ -2,6 +2,8 @@
 //! PUT, PATCH and DELETE, listing and filtering, `.search` per resource type and at
 //! the root, and ETags (`ETag`, `If-Match` → 412, `If-None-Match` → 304).
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,7 +15,9 @@ use super::support::{
 };
 use super::AppState;
 use crate::auth::extract::ScimCaller;
-use crate::directory::{Caller, DirectoryError, Precondition, RenderOptions};
+use crate::directory::{
+    Caller, Directory, DirectoryError, Precondition, RenderOptions, Rendered, Written,
+};
 use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::{ResourceKind, ScimError};
@@ -328,23 +332,24 @@ async fn write(
             Write::Patch => "patch",
         },
     );
-    // The write and the rendering of its answer in one trip to the blocking pool.
-    let (written, rendered) = blocking(move || {
-        let _span = span.entered();
-        let who = caller(&who, &rid);
-        let written = match op {
-            Write::Create => directory.create(who, kind, body),
-            Write::Replace => directory.replace(who, kind, &id, body, &pre),
-            Write::Patch => directory.patch(who, kind, &id, body, &pre),
-        }?;
-        let rendered = if needs_body {
-            Some(directory.render(kind, &written.id, &written.record, &options)?)
-        } else {
-            None
-        };
-        Ok::<_, DirectoryError>((written, rendered))
-    })
-    .await?;
+    let (written, rendered) = if let Write::Create = op {
+        create_queued(
+            &directory,
+            span,
+            caller(&who, &rid),
+            kind,
+            body,
+            &options,
+            needs_body,
+        )
+        .await?
+    } else {
+        // The write and the rendering of its answer in one trip to the blocking pool.
+        update_blocking(
+            directory, span, who, rid, op, kind, id, body, pre, options, needs_body,
+        )
+        .await?
+    };
     if written.changed {
         state.notify_change();
     }
@@ -383,6 +388,75 @@ async fn write(
         }
     }
     Ok(response)
+}
+
+/// A create: parsed and queued on this thread, then awaited without holding a
+/// thread while its batch commits and flushes (see `Directory::queue_create`); a
+/// user's answer is rendered here too, a group's (its members may be many) on the
+/// blocking pool.
+async fn create_queued(
+    directory: &Arc<Directory>,
+    span: tracing::Span,
+    who: Caller<'_>,
+    kind: ResourceKind,
+    body: Value,
+    options: &RenderOptions,
+    needs_body: bool,
+) -> Result<(Written, Option<Rendered>), ApiError> {
+    let queued = span.in_scope(|| directory.queue_create(who, kind, body))?;
+    if let Some(lead) = queued.lead {
+        // Nobody commits batches now: this request's write starts them.
+        drop(actix_web::rt::task::spawn_blocking(move || {
+            span.in_scope(|| lead.run())
+        }));
+    }
+    let written = queued.pending.await?;
+    if !needs_body {
+        return Ok((written, None));
+    }
+    let rendered = if kind == ResourceKind::User {
+        directory.render(kind, &written.id, &written.record, options)?
+    } else {
+        let directory = directory.clone();
+        let options = options.clone();
+        let (id, record) = (written.id.clone(), written.record.clone());
+        blocking(move || directory.render(kind, &id, &record, &options)).await?
+    };
+    Ok((written, Some(rendered)))
+}
+
+/// A replace or a patch, and the rendering of its answer, in one trip to the
+/// blocking pool (the edit is computed against the stored record before it queues).
+#[allow(clippy::too_many_arguments)]
+async fn update_blocking(
+    directory: Arc<Directory>,
+    span: tracing::Span,
+    who: ScimCaller,
+    rid: Option<String>,
+    op: Write,
+    kind: ResourceKind,
+    id: String,
+    body: Value,
+    pre: Precondition,
+    options: RenderOptions,
+    needs_body: bool,
+) -> Result<(Written, Option<Rendered>), ApiError> {
+    blocking(move || {
+        let _span = span.entered();
+        let who = caller(&who, &rid);
+        let written = match op {
+            Write::Create => directory.create(who, kind, body),
+            Write::Replace => directory.replace(who, kind, &id, body, &pre),
+            Write::Patch => directory.patch(who, kind, &id, body, &pre),
+        }?;
+        let rendered = if needs_body {
+            Some(directory.render(kind, &written.id, &written.record, &options)?)
+        } else {
+            None
+        };
+        Ok::<_, DirectoryError>((written, rendered))
+    })
+    .await
 }
 
 async fn create(

@@ -680,3 +680,86 @@ fn a_lone_write_after_a_burst_waits_once_and_the_next_not_at_all() {
     .unwrap();
     assert_eq!(dir.counts().unwrap().0, 2);
 }
+
+#[test]
+fn queued_creates_wait_without_a_thread_and_one_lead_commits_them_together() {
+    let dir = Arc::new(directory(Arc::new(MemoryStore::new())));
+    let first = dir
+        .queue_create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "a@example.com"}),
+        )
+        .unwrap();
+    let second = dir
+        .queue_create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "b@example.com"}),
+        )
+        .unwrap();
+    assert!(
+        first.lead.is_some(),
+        "nobody was leading: the first must lead"
+    );
+    assert!(second.lead.is_none(), "one leader at a time");
+    assert_eq!(
+        dir.counts().unwrap().0,
+        0,
+        "nothing commits before the lead runs"
+    );
+    first.lead.unwrap().run();
+    let a = futures_executor::block_on(first.pending).unwrap();
+    let b = futures_executor::block_on(second.pending).unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(dir.combiner.state.lock().last_batch, 2, "one batch of both");
+    assert_eq!(dir.counts().unwrap().0, 2);
+    assert!(chain_ok(&dir));
+}
+
+#[test]
+fn a_dropped_lead_still_commits_and_a_queued_duplicate_fails_alone() {
+    let dir = Arc::new(directory(Arc::new(MemoryStore::new())));
+    let queued = dir
+        .queue_create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "a@example.com"}),
+        )
+        .unwrap();
+    // Whoever holds the lead and drops it commits the queue: it never stalls.
+    drop(queued.lead);
+    assert!(futures_executor::block_on(queued.pending).is_ok());
+
+    // Two creates of one userName queued together: one batch, the second fails alone.
+    let queued = dir
+        .queue_create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "b@example.com"}),
+        )
+        .unwrap();
+    let lead = queued.lead.expect("the queue was idle");
+    let duplicate = dir
+        .queue_create(
+            caller(),
+            ResourceKind::User,
+            json!({"userName": "b@example.com"}),
+        )
+        .unwrap();
+    assert!(duplicate.lead.is_none());
+    lead.run();
+    assert!(futures_executor::block_on(queued.pending).is_ok());
+    assert!(
+        futures_executor::block_on(duplicate.pending).is_err(),
+        "the second of one userName fails alone"
+    );
+    // The queue is idle again: a blocking writer leads its own batch.
+    let later = dir.create(
+        caller(),
+        ResourceKind::User,
+        json!({"userName": "c@example.com"}),
+    );
+    assert!(later.is_ok());
+    assert_eq!(dir.counts().unwrap().0, 3);
+}
