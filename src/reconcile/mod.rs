@@ -421,6 +421,11 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
         Ok(runs::list(self.store.as_ref(), limit)?)
     }
 
+    /// How many outbox entries are queued (a counter read, not a scan).
+    pub fn outbox_backlog(&self) -> Result<u64, ReconcileError> {
+        Ok(outbox::backlog(self.store.as_ref())?.0)
+    }
+
     /// The event path: plans and applies the pending outbox entries (one batch),
     /// acknowledging them in the transaction that records the result. An entry that
     /// touches everything (a rule change) runs a full reconcile instead. A transient

@@ -6,6 +6,11 @@ use super::report::ProgressFn;
 use super::runs::Trigger;
 use crate::config::{self, CoworkConfig, LifecycleConfig, ReconcileConfig};
 
+/// The default [`ReconcileOptions::drain_settle`]: short next to anything a person
+/// notices, long next to the 1-2 ms between the batches of a busy IdP push, so a
+/// push drains in a few passes instead of one pass per batch of writes.
+pub const DRAIN_SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How the reconciler behaves.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
@@ -27,6 +32,9 @@ pub struct ReconcileOptions {
     pub progress_every: usize,
     /// Most outbox entries planned together.
     pub outbox_batch: usize,
+    /// How long the outbox worker lets a burst of changes gather after a wake-up
+    /// before it drains them together (cut short once a full batch is queued).
+    pub drain_settle: std::time::Duration,
 }
 
 impl Default for ReconcileOptions {
@@ -40,6 +48,7 @@ impl Default for ReconcileOptions {
             materialize_group_spend: false,
             progress_every: 100,
             outbox_batch: 500,
+            drain_settle: DRAIN_SETTLE,
         }
     }
 }

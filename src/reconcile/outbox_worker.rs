@@ -3,7 +3,11 @@
 //! It drains the outbox at start (resuming what a restart left queued), then each
 //! time it is woken: the SCIM handlers and the rules endpoint call `notify_one()`
 //! after each write, and a `Notify` keeps one wake-up for a worker that is busy, so
-//! no change waits for a timer. While entries remain it drains again at once; after
+//! no change waits for a timer. A wake-up first lets the burst it belongs to gather
+//! for `drain_settle` (10 ms; ended early once a full batch is queued): an IdP push
+//! writes a batch every millisecond or two, and draining after each one cost every
+//! write a second transaction and a dozen thread hand-offs (bench/README.md, issue
+//! 17). While entries remain it drains again at once; after
 //! a transient downstream failure it waits (1 s, doubling up to 5 min, reset by a
 //! success) before trying again, and a new wake-up does not cut that pause short.
 //!
@@ -49,6 +53,30 @@ async fn offboarding_wait<C: CoworkApi + 'static>(
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
+/// After a wake-up: waits `window` for more of the burst, or until `backlog` says a
+/// full batch is queued (or cannot tell). `false` when the worker is told to stop
+/// meanwhile.
+async fn settle(
+    window: Duration,
+    full: u64,
+    backlog: impl Fn() -> Option<u64>,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match backlog() {
+            Some(queued) if queued < full => {}
+            _ => return true,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return true,
+            _ = wake.notified() => {}
+            changed = stop.changed() => return changed.is_ok() && !*stop.borrow(),
+        }
+    }
+}
+
 /// Runs until `stop` turns `true` (or its sender is dropped).
 pub async fn outbox_worker<C: CoworkApi + 'static>(
     reconciler: Arc<Reconciler<C>>,
@@ -85,8 +113,10 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
             }
             Ok(report) => {
                 backoff = None;
-                // A full batch (or a full reconcile) may have left more behind.
-                again = report.entries > 0;
+                // A full batch (or a full reconcile) may have left more behind;
+                // what was queued during a smaller drain woke the worker again.
+                again = report.entries >= reconciler.options().outbox_batch.max(1)
+                    || report.full_reconcile.is_some();
             }
             Err(e) => {
                 let next = backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
@@ -107,7 +137,14 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
             None => {
                 let timer = offboarding_wait(&reconciler, offboard_tried).await;
                 tokio::select! {
-                    _ = wake.notified() => {}
+                    _ = wake.notified() => {
+                        let options = reconciler.options();
+                        let backlog = || reconciler.outbox_backlog().ok();
+                        let full = options.outbox_batch.max(1) as u64;
+                        if !settle(options.drain_settle, full, backlog, &wake, &mut stop).await {
+                            break;
+                        }
+                    }
                     _ = tokio::time::sleep(timer.unwrap_or(Duration::ZERO)), if timer.is_some() => {
                         offboard_now = true;
                     }
@@ -117,4 +154,87 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
         }
     }
     tracing::info!("outbox worker stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const WINDOW: Duration = Duration::from_millis(10);
+
+    /// Lets the spawned task run until it waits again (time is paused, so it only
+    /// moves when the test says).
+    async fn let_run() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn spawn_settle(
+        queued: Arc<AtomicU64>,
+        wake: Arc<Notify>,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<bool> {
+        tokio::spawn(async move {
+            let mut stop = stop;
+            settle(
+                WINDOW,
+                3,
+                || Some(queued.load(Ordering::SeqCst)),
+                &wake,
+                &mut stop,
+            )
+            .await
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_up_waits_for_its_burst_until_the_window_ends() {
+        let queued = Arc::new(AtomicU64::new(1));
+        let wake = Arc::new(Notify::new());
+        let (_stop_tx, stop) = watch::channel(false);
+        let settling = spawn_settle(queued.clone(), wake.clone(), stop);
+        let_run().await;
+        tokio::time::advance(WINDOW / 2).await;
+        // More of the burst arrives, still short of a batch: it keeps waiting.
+        queued.store(2, Ordering::SeqCst);
+        wake.notify_one();
+        let_run().await;
+        assert!(!settling.is_finished(), "drained before the window ended");
+        tokio::time::advance(WINDOW / 2).await;
+        let_run().await;
+        assert!(settling.is_finished());
+        assert!(settling.await.unwrap(), "the worker goes on to drain");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_ends_the_wait_at_once() {
+        let queued = Arc::new(AtomicU64::new(1));
+        let wake = Arc::new(Notify::new());
+        let (_stop_tx, stop) = watch::channel(false);
+        let settling = spawn_settle(queued.clone(), wake.clone(), stop);
+        let_run().await;
+        assert!(!settling.is_finished());
+        queued.store(3, Ordering::SeqCst);
+        wake.notify_one();
+        let_run().await;
+        assert!(settling.is_finished(), "a full batch waits for nothing");
+        assert!(settling.await.unwrap());
+        // Already full, or a backlog that cannot be read: no wait at all.
+        let (_tx, mut stop) = watch::channel(false);
+        assert!(settle(WINDOW, 3, || None, &wake, &mut stop).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_the_wait_ends_the_worker() {
+        let queued = Arc::new(AtomicU64::new(1));
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let settling = spawn_settle(queued, wake, stop);
+        let_run().await;
+        stop_tx.send(true).unwrap();
+        let_run().await;
+        assert!(!settling.await.unwrap(), "told to stop: no drain");
+    }
 }

@@ -82,6 +82,52 @@ async fn the_outbox_worker_delivers_a_scim_change_when_woken() {
     f.h.stop().await.unwrap();
 }
 
+/// A burst of changes drains together: after a wake-up the worker lets the burst
+/// gather (here the window is an hour, so only a full batch of three can end it:
+/// the timing itself is tested with a paused clock in `outbox_worker`) and its
+/// first drain delivers all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_worker_lets_a_burst_gather_and_drains_it_in_one_pass() {
+    let f = fixture(true).await;
+    let options = ReconcileOptions {
+        outbox_batch: 3,
+        drain_settle: Duration::from_secs(3600),
+        ..ReconcileOptions::default()
+    };
+    let r = f.env.reconciler_with(client(&f.h, Mode::Extended), options);
+    assert_eq!(r.run(full()).await.unwrap().outcome, RunOutcome::Ok);
+    assert_eq!(f.env.pending_outbox(), 0);
+    let finance = group_by_ext(&f.h, "finance");
+    let mut drained = r.drained();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(outbox_worker(r.clone(), wake.clone(), stop_rx));
+    // The drain at start, of nothing.
+    drained.changed().await.unwrap();
+
+    // erin gets a Cowork account; finance holds bob and dave.
+    sim_user(&f.h, "erin");
+    for name in ["alice", "carol", "erin"] {
+        f.env.patch(
+            ResourceKind::Group,
+            &f.finance,
+            json!([{"op": "add", "path": "members", "value": [{"value": f.users[name]}]}]),
+        );
+        wake.notify_one();
+    }
+    let next = tokio::time::timeout(Duration::from_secs(60), drained.changed()).await;
+    assert!(next.is_ok(), "the worker never drained the burst");
+    assert_eq!(
+        member_emails(&f.h, &finance.id),
+        emails(&["alice", "bob", "carol", "dave", "erin"]),
+        "one drain delivered the whole burst"
+    );
+    assert_eq!(f.env.pending_outbox(), 0);
+    stop_tx.send(true).unwrap();
+    worker.await.unwrap();
+    f.h.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_rule_change_in_the_outbox_runs_a_full_reconcile() {
     let f = fixture(true).await;
