@@ -40,6 +40,10 @@ use crate::store::{StoreError, TxError, TxFail, Txn, WriteIntent};
 
 use super::view::BatchView;
 use super::write::{BatchCtx, Change};
+use serde_json::Value;
+
+use crate::scim::{resource, ResourceKind};
+
 use super::{Caller, Directory, DirectoryError, Written};
 
 mod reply;
@@ -135,7 +139,52 @@ struct Committed {
     sync: bool,
 }
 
+/// A write queued with [`Directory::queue_create`].
+#[must_use = "the write's outcome arrives through `pending`, and `lead` must run"]
+pub struct Queued {
+    /// The write's outcome, once its batch is on disk.
+    pub pending: Pending<Outcome>,
+    /// Present when nobody was leading batches: [`Lead::run`] it on a thread that may
+    /// block (the blocking pool), or the write never commits.
+    pub lead: Option<Lead>,
+}
+
+/// The duty to commit the queued batches (see [`Queued::lead`]). Dropping it runs
+/// it too, so the queue never stalls; [`Lead::run`] says where.
+pub struct Lead(Arc<Directory>);
+
+impl Lead {
+    /// Commits batches until the queue is empty. Blocks on the store.
+    pub fn run(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        self.0.lead();
+    }
+}
+
 impl Directory {
+    /// `POST /Users` and `POST /Groups` for a caller that awaits the outcome instead
+    /// of blocking a thread on it: the body is parsed here, the write queued, and
+    /// the returned [`Queued::pending`] resolves once its batch is on disk. When
+    /// nobody leads batches, [`Queued::lead`] must be run on a thread that may block.
+    pub fn queue_create(
+        self: &Arc<Self>,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        body: Value,
+    ) -> Result<Queued, DirectoryError> {
+        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
+        let (pending, lead) = self.enqueue(caller, Change::Create { kind, input });
+        Ok(Queued {
+            pending,
+            lead: lead.then(|| Lead(self.clone())),
+        })
+    }
+
     /// Queues one write and returns its outcome once its batch is on disk, leading
     /// batches on this thread if nobody is.
     pub(super) fn submit(&self, caller: Caller<'_>, change: Change) -> Outcome {

@@ -42,6 +42,7 @@ use crate::store::{Store, StoreError, Table, TxFail, Txn};
 use view::{Plain, Reads};
 use write::{Change, Edit, Update};
 
+pub use combine::{Lead, Pending, Queued};
 pub use ids::IdGen;
 pub use records::Record;
 pub use render::RenderOptions;
@@ -286,33 +287,6 @@ impl MemberDelta {
     }
 }
 
-/// A write queued with [`Directory::queue_create`].
-#[must_use = "the write's outcome arrives through `pending`, and `lead` must run"]
-pub struct Queued {
-    /// The write's outcome, once its batch is on disk.
-    pub pending: combine::Pending<Result<Written, DirectoryError>>,
-    /// Present when nobody was leading batches: [`Lead::run`] it on a thread that may
-    /// block (the blocking pool), or the write never commits.
-    pub lead: Option<Lead>,
-}
-
-/// The duty to commit the queued batches (see [`Queued::lead`]). Dropping it runs
-/// it too, so the queue never stalls; [`Lead::run`] says where.
-pub struct Lead(Arc<Directory>);
-
-impl Lead {
-    /// Commits batches until the queue is empty. Blocks on the store.
-    pub fn run(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Lead {
-    fn drop(&mut self) {
-        self.0.lead();
-    }
-}
-
 /// The SCIM directory.
 pub struct Directory {
     store: Arc<dyn Store>,
@@ -450,24 +424,6 @@ impl Directory {
     ) -> Result<Written, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
         self.submit(caller, Change::Create { kind, input })
-    }
-
-    /// `POST /Users` and `POST /Groups` for a caller that awaits the outcome instead
-    /// of blocking a thread on it: the body is parsed here, the write queued, and
-    /// the returned [`Queued::pending`] resolves once its batch is on disk. When
-    /// nobody leads batches, [`Queued::lead`] must be run on a thread that may block.
-    pub fn queue_create(
-        self: &Arc<Self>,
-        caller: Caller<'_>,
-        kind: ResourceKind,
-        body: Value,
-    ) -> Result<Queued, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        let (pending, lead) = self.enqueue(caller, Change::Create { kind, input });
-        Ok(Queued {
-            pending,
-            lead: lead.then(|| Lead(self.clone())),
-        })
     }
 
     /// `PUT /Users/{id}` and `PUT /Groups/{id}`.
