@@ -122,13 +122,18 @@ pub fn pending(store: &dyn Store, limit: usize) -> Result<Vec<OutboxEntry>, Stor
         .collect())
 }
 
+/// How many entries are pending: one counter read.
+pub fn pending_count(store: &dyn Store) -> Result<u64, StoreError> {
+    match store.get(Table::Meta, PENDING_KEY)? {
+        Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta),
+        None => Ok(0),
+    }
+}
+
 /// How many entries are pending (a counter, not a scan), and when the oldest was
 /// queued.
 pub fn backlog(store: &dyn Store) -> Result<(u64, Option<String>), StoreError> {
-    let count = match store.get(Table::Meta, PENDING_KEY)? {
-        Some(b) => crate::store::codec::seq_from_key(&b, Table::Meta)?,
-        None => 0,
-    };
+    let count = pending_count(store)?;
     let oldest = match collect_json::<OutboxEntry>(store, Table::Outbox, b"", None, 1)?.pop() {
         Some((_, e)) => Some(e.at),
         None => None,

@@ -541,7 +541,7 @@ impl Status {
                 memberships as f64,
             );
         }
-        if let Ok((n, _)) = outbox::backlog(self.store.as_ref()) {
+        if let Ok(n) = outbox::pending_count(self.store.as_ref()) {
             self.metrics.set(
                 "cowork_sync_outbox_pending",
                 "Downstream changes waiting to be applied.",

@@ -8,8 +8,8 @@
 //! hand-offs, bench/README.md). Whoever queues into an idle queue becomes the leader
 //! and commits batches until the queue is empty (an HTTP create hands this to the
 //! blocking pool). Each batch takes what is queued (at most [`MAX_BATCH`], never
-//! waiting for more, so a lone write is not delayed), takes the directory's writer lock, and runs each
-//! write against a [`BatchView`]: the store overlaid with the writes of the batch's
+//! waiting for more, so a lone write is not delayed), takes the directory's writer
+//! lock, and runs each write against a [`BatchView`]: the store overlaid with the writes of the batch's
 //! earlier writes, so uniqueness, `If-Match` and member lists stay exact. A write that
 //! fails validation is dropped alone (its [`super::view::Savepoint`] is discarded) and
 //! gets its error; the others commit. The leader then commits everything in one
@@ -35,15 +35,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use serde_json::Value;
 
+use crate::scim::{resource, ResourceKind};
 use crate::store::{StoreError, TxError, TxFail, Txn, WriteIntent};
 
 use super::view::BatchView;
 use super::write::{BatchCtx, Change};
-use serde_json::Value;
-
-use crate::scim::{resource, ResourceKind};
-
 use super::{Caller, Directory, DirectoryError, Written};
 
 mod reply;

@@ -423,7 +423,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
 
     /// How many outbox entries are queued (a counter read, not a scan).
     pub fn outbox_backlog(&self) -> Result<u64, ReconcileError> {
-        Ok(outbox::backlog(self.store.as_ref())?.0)
+        Ok(outbox::pending_count(self.store.as_ref())?)
     }
 
     /// The event path: plans and applies the pending outbox entries (one batch),
