@@ -3,11 +3,11 @@
 //!
 //! Each request queues its parsed input (a PUT or PATCH also its computed effect, see
 //! [`super::write`]) and waits for its [`Pending`] outcome: a blocking caller on its
-//! thread, an HTTP create as a future, so it holds no thread while its batch commits
-//! and flushes (a thread per waiting create cost about a third of a create's CPU in
-//! hand-offs, bench/README.md). Whoever queues into an idle queue becomes the leader
-//! and commits batches until the queue is empty (an HTTP create hands this to the
-//! blocking pool). Each batch takes what is queued (at most [`MAX_BATCH`], never
+//! thread, an HTTP write as a future ([`Directory::queue_create`] and its kin), so it
+//! holds no thread while its batch commits and flushes (a thread per waiting write
+//! cost about a third of a create's CPU in hand-offs, bench/README.md). Whoever queues
+//! into an idle queue becomes the leader and commits batches until the queue is empty
+//! (an HTTP write hands this to the blocking pool). Each batch takes what is queued (at most [`MAX_BATCH`], never
 //! waiting for more, so a lone write is not delayed), takes the directory's writer
 //! lock, and runs each write against a [`BatchView`]: the store overlaid with the writes of the batch's
 //! earlier writes, so uniqueness, `If-Match` and member lists stay exact. A write that
@@ -37,12 +37,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
-use crate::scim::{resource, ResourceKind};
+use crate::scim::{patch, resource, ResourceKind};
 use crate::store::{StoreError, TxError, TxFail, Txn, WriteIntent};
 
 use super::view::BatchView;
-use super::write::{BatchCtx, Change};
-use super::{Caller, Directory, DirectoryError, Written};
+use super::write::{BatchCtx, Change, Edit};
+use super::{Caller, Directory, DirectoryError, Precondition, Written};
 
 mod reply;
 pub use reply::Pending;
@@ -137,7 +137,7 @@ struct Committed {
     sync: bool,
 }
 
-/// A write queued with [`Directory::queue_create`].
+/// A write queued with [`Directory::queue_create`] and its kin.
 #[must_use = "the write's outcome arrives through `pending`, and `lead` must run"]
 pub struct Queued {
     /// The write's outcome, once its batch is on disk.
@@ -176,11 +176,80 @@ impl Directory {
         body: Value,
     ) -> Result<Queued, DirectoryError> {
         let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        let (pending, lead) = self.enqueue(caller, Change::Create { kind, input });
-        Ok(Queued {
+        Ok(self.queue(caller, Change::Create { kind, input }))
+    }
+
+    /// `PUT`, queued like [`Directory::queue_create`]. The replacement is computed
+    /// against the stored record before it queues, so this reads the store: call it
+    /// where blocking is fine.
+    pub fn queue_replace(
+        self: &Arc<Self>,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Queued, DirectoryError> {
+        let change = self.replacement(kind, id, body, precondition)?;
+        Ok(self.queue(caller, change))
+    }
+
+    /// `PATCH`, queued like [`Directory::queue_create`]. The operations are applied
+    /// to the stored record before it queues (see [`Directory::queue_replace`]).
+    pub fn queue_patch(
+        self: &Arc<Self>,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Queued, DirectoryError> {
+        let change = self.patching(kind, id, body, precondition)?;
+        Ok(self.queue(caller, change))
+    }
+
+    /// `DELETE`, queued like [`Directory::queue_create`]. Cheap on any thread: what
+    /// it removes is read in its batch.
+    pub fn queue_delete(
+        self: &Arc<Self>,
+        caller: Caller<'_>,
+        kind: ResourceKind,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Queued {
+        self.queue(caller, Change::delete(kind, id, precondition))
+    }
+
+    /// A PUT's change: the body parsed, the replacement computed.
+    pub(super) fn replacement(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Change, DirectoryError> {
+        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
+        self.update(kind, id, precondition, Edit::Replace(input))
+    }
+
+    /// A PATCH's change: the operations parsed and applied to the stored record.
+    pub(super) fn patching(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        precondition: &Precondition,
+    ) -> Result<Change, DirectoryError> {
+        let request = patch::parse(&self.registry, kind, body, self.unknown_attributes)?;
+        self.update(kind, id, precondition, Edit::Patch(request))
+    }
+
+    fn queue(self: &Arc<Self>, caller: Caller<'_>, change: Change) -> Queued {
+        let (pending, lead) = self.enqueue(caller, change);
+        Queued {
             pending,
             lead: lead.then(|| Lead(self.clone())),
-        })
+        }
     }
 
     /// Queues one write and returns its outcome once its batch is on disk, leading

@@ -35,7 +35,7 @@ use crate::config::UnknownMembers;
 use crate::outbox::Touched;
 use crate::scim::members::{MemberKind, MemberOp, MemberRef};
 use crate::scim::resource;
-use crate::scim::{patch, ResourceKind, SchemaRegistry, ScimError, UnknownAttributes, Unknowns};
+use crate::scim::{ResourceKind, SchemaRegistry, ScimError, UnknownAttributes, Unknowns};
 use crate::store::codec::{from_bytes, tx_bump, tx_get_json, tx_put_json};
 
 use crate::store::{Store, StoreError, Table, TxFail, Txn};
@@ -435,8 +435,7 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        self.update(caller, kind, id, precondition, Edit::Replace(input))
+        self.submit(caller, self.replacement(kind, id, body, precondition)?)
     }
 
     /// `PATCH /Users/{id}` and `PATCH /Groups/{id}`.
@@ -448,8 +447,7 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        let request = patch::parse(&self.registry, kind, body, self.unknown_attributes)?;
-        self.update(caller, kind, id, precondition, Edit::Patch(request))
+        self.submit(caller, self.patching(kind, id, body, precondition)?)
     }
 
     /// The shared path of PUT and PATCH: the request is applied here, before
@@ -458,28 +456,24 @@ impl Directory {
     /// record is still that version (the usual case) and applies it again otherwise.
     fn update(
         &self,
-        caller: Caller<'_>,
         kind: ResourceKind,
         id: &str,
         precondition: &Precondition,
         edit: Edit,
-    ) -> Result<Written, DirectoryError> {
+    ) -> Result<Change, DirectoryError> {
         let seen = self
             .record(kind, id)?
             .ok_or_else(|| Self::not_found(kind, id))?;
         precondition.check(&seen)?;
         let computed = self.compute(kind, id, &edit, &seen)?;
-        self.submit(
-            caller,
-            Change::Update(Box::new(Update {
-                kind,
-                id: id.to_string(),
-                precondition: precondition.clone(),
-                edit,
-                seen_version: seen.version,
-                computed,
-            })),
-        )
+        Ok(Change::Update(Box::new(Update {
+            kind,
+            id: id.to_string(),
+            precondition: precondition.clone(),
+            edit,
+            seen_version: seen.version,
+            computed,
+        })))
     }
 
     /// `DELETE /Users/{id}` and `DELETE /Groups/{id}`.
@@ -490,15 +484,8 @@ impl Directory {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), DirectoryError> {
-        self.submit(
-            caller,
-            Change::Delete {
-                kind,
-                id: id.to_string(),
-                precondition: precondition.clone(),
-            },
-        )
-        .map(|_| ())
+        self.submit(caller, Change::delete(kind, id, precondition))
+            .map(|_| ())
     }
 
     /// The groups `id` is a direct member of.

@@ -46,6 +46,17 @@ pub(super) enum Change {
     },
 }
 
+impl Change {
+    /// A `DELETE` of `id` (what it removes is read in its batch).
+    pub fn delete(kind: ResourceKind, id: &str, precondition: &Precondition) -> Self {
+        Change::Delete {
+            kind,
+            id: id.to_string(),
+            precondition: precondition.clone(),
+        }
+    }
+}
+
 /// A PUT or PATCH, with its effect computed on the version the caller saw.
 pub(super) struct Update {
     pub kind: ResourceKind,

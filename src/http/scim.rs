@@ -16,7 +16,8 @@ use super::support::{
 use super::AppState;
 use crate::auth::extract::ScimCaller;
 use crate::directory::{
-    Caller, Directory, DirectoryError, Precondition, RenderOptions, Rendered, Written,
+    Caller, Directory, DirectoryError, Pending, Precondition, Queued, RenderOptions, Rendered,
+    Written,
 };
 use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
@@ -305,8 +306,9 @@ enum Write {
     Patch,
 }
 
-/// The shared path of POST, PUT and PATCH: read the body, run the write off the
-/// async threads, wake the outbox worker if something changed, and answer.
+/// The shared path of POST, PUT and PATCH: read the body, queue the write (a PUT or
+/// PATCH is parsed and applied to the stored record on the blocking pool first), await
+/// its batch, wake the outbox worker if something changed, and answer.
 async fn write(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -332,23 +334,29 @@ async fn write(
             Write::Patch => "patch",
         },
     );
-    let (written, rendered) = if let Write::Create = op {
-        create_queued(
-            &directory,
-            span,
-            caller(&who, &rid),
-            kind,
-            body,
-            &options,
-            needs_body,
-        )
-        .await?
+    let pending = if let Write::Create = op {
+        let queued = span.in_scope(|| directory.queue_create(caller(&who, &rid), kind, body))?;
+        start(&span, queued)
     } else {
-        // The write and the rendering of its answer in one trip to the blocking pool.
-        update_blocking(
-            directory, span, who, rid, op, kind, id, body, pre, options, needs_body,
-        )
+        // Parsing a PUT or PATCH and computing its effect read the store.
+        let directory = directory.clone();
+        blocking(move || {
+            let _entered = span.clone().entered();
+            let who = caller(&who, &rid);
+            let queued = if let Write::Patch = op {
+                directory.queue_patch(who, kind, &id, body, &pre)
+            } else {
+                directory.queue_replace(who, kind, &id, body, &pre)
+            }?;
+            Ok::<_, DirectoryError>(start(&span, queued))
+        })
         .await?
+    };
+    let written = pending.await?;
+    let rendered = if needs_body {
+        Some(render_written(&directory, kind, &written, &options).await?)
+    } else {
+        None
     };
     if written.changed {
         state.notify_change();
@@ -390,73 +398,34 @@ async fn write(
     Ok(response)
 }
 
-/// A create: parsed and queued on this thread, then awaited without holding a
-/// thread while its batch commits and flushes (see `Directory::queue_create`); a
-/// user's answer is rendered here too, a group's (its members may be many) on the
-/// blocking pool.
-async fn create_queued(
-    directory: &Arc<Directory>,
-    span: tracing::Span,
-    who: Caller<'_>,
-    kind: ResourceKind,
-    body: Value,
-    options: &RenderOptions,
-    needs_body: bool,
-) -> Result<(Written, Option<Rendered>), ApiError> {
-    let queued = span.in_scope(|| directory.queue_create(who, kind, body))?;
+/// Starts the batch leader on the blocking pool if this write must (nobody leads
+/// batches now), and returns the write's outcome to await: it holds no thread while
+/// its batch commits and flushes (see `Directory::queue_create`).
+fn start(span: &tracing::Span, queued: Queued) -> Pending<Result<Written, DirectoryError>> {
     if let Some(lead) = queued.lead {
-        // Nobody commits batches now: this request's write starts them.
+        let span = span.clone();
         drop(actix_web::rt::task::spawn_blocking(move || {
             span.in_scope(|| lead.run())
         }));
     }
-    let written = queued.pending.await?;
-    if !needs_body {
-        return Ok((written, None));
-    }
-    let rendered = if kind == ResourceKind::User {
-        directory.render(kind, &written.id, &written.record, options)?
-    } else {
-        let directory = directory.clone();
-        let options = options.clone();
-        let (id, record) = (written.id.clone(), written.record.clone());
-        blocking(move || directory.render(kind, &id, &record, &options)).await?
-    };
-    Ok((written, Some(rendered)))
+    queued.pending
 }
 
-/// A replace or a patch, and the rendering of its answer, in one trip to the
-/// blocking pool (the edit is computed against the stored record before it queues).
-#[allow(clippy::too_many_arguments)]
-async fn update_blocking(
-    directory: Arc<Directory>,
-    span: tracing::Span,
-    who: ScimCaller,
-    rid: Option<String>,
-    op: Write,
+/// The answer to a write: a user's is rendered on this thread, a group's (its
+/// members may be many) on the blocking pool.
+async fn render_written(
+    directory: &Arc<Directory>,
     kind: ResourceKind,
-    id: String,
-    body: Value,
-    pre: Precondition,
-    options: RenderOptions,
-    needs_body: bool,
-) -> Result<(Written, Option<Rendered>), ApiError> {
-    blocking(move || {
-        let _span = span.entered();
-        let who = caller(&who, &rid);
-        let written = match op {
-            Write::Create => directory.create(who, kind, body),
-            Write::Replace => directory.replace(who, kind, &id, body, &pre),
-            Write::Patch => directory.patch(who, kind, &id, body, &pre),
-        }?;
-        let rendered = if needs_body {
-            Some(directory.render(kind, &written.id, &written.record, &options)?)
-        } else {
-            None
-        };
-        Ok::<_, DirectoryError>((written, rendered))
-    })
-    .await
+    written: &Written,
+    options: &RenderOptions,
+) -> Result<Rendered, ApiError> {
+    if kind == ResourceKind::User {
+        return Ok(directory.render(kind, &written.id, &written.record, options)?);
+    }
+    let directory = directory.clone();
+    let options = options.clone();
+    let (id, record) = (written.id.clone(), written.record.clone());
+    blocking(move || directory.render(kind, &id, &record, &options)).await
 }
 
 async fn create(
@@ -479,11 +448,8 @@ async fn delete(
     let pre = precondition(&req);
     let directory = state.directory.clone();
     let span = write_span(kind, "delete");
-    blocking(move || {
-        let _span = span.entered();
-        directory.delete(caller(&who, &rid), kind, &id, &pre)
-    })
-    .await?;
+    let queued = span.in_scope(|| directory.queue_delete(caller(&who, &rid), kind, &id, &pre));
+    start(&span, queued).await?;
     state.notify_change();
     Ok(HttpResponse::NoContent().finish())
 }

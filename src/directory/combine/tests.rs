@@ -763,3 +763,87 @@ fn a_dropped_lead_still_commits_and_a_queued_duplicate_fails_alone() {
     assert!(later.is_ok());
     assert_eq!(dir.counts().unwrap().0, 3);
 }
+
+#[test]
+fn queued_patches_replaces_and_deletes_ride_one_batch_and_fail_alone() {
+    let dir = Arc::new(directory(Arc::new(MemoryStore::new())));
+    let ids: Vec<String> = ["a@example.com", "b@example.com", "c@example.com"]
+        .iter()
+        .map(|name| {
+            dir.create(caller(), ResourceKind::User, json!({ "userName": name }))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let none = Precondition::default();
+    let patch = dir
+        .queue_patch(
+            caller(),
+            ResourceKind::User,
+            &ids[0],
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            }),
+            &none,
+        )
+        .unwrap();
+    let lead = patch.lead.expect("the queue was idle");
+    let replace = dir
+        .queue_replace(
+            caller(),
+            ResourceKind::User,
+            &ids[1],
+            json!({"userName": "b@example.com", "displayName": "Bee"}),
+            &none,
+        )
+        .unwrap();
+    let stale = Precondition {
+        if_match: Some("W/\"0\"".into()),
+    };
+    let refused = dir.queue_delete(caller(), ResourceKind::User, &ids[2], &stale);
+    let delete = dir.queue_delete(caller(), ResourceKind::User, &ids[1], &none);
+    assert!(replace.lead.is_none() && refused.lead.is_none() && delete.lead.is_none());
+    // A PATCH of nothing is refused before it queues.
+    assert!(matches!(
+        dir.queue_patch(
+            caller(),
+            ResourceKind::User,
+            "no-such-id",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": true}]
+            }),
+            &none,
+        ),
+        Err(DirectoryError::Scim(ScimError::NotFound(_)))
+    ));
+    assert!(
+        dir.record(ResourceKind::User, &ids[0])
+            .unwrap()
+            .unwrap()
+            .doc["active"]
+            != false,
+        "nothing commits before the lead runs"
+    );
+
+    lead.run();
+    let patched = futures_executor::block_on(patch.pending).unwrap();
+    assert_eq!(patched.record.doc["active"], false);
+    let replaced = futures_executor::block_on(replace.pending).unwrap();
+    assert_eq!(replaced.record.doc["displayName"], "Bee");
+    assert!(matches!(
+        futures_executor::block_on(refused.pending),
+        Err(DirectoryError::Scim(ScimError::PreconditionFailed(_)))
+    ));
+    assert!(futures_executor::block_on(delete.pending).is_ok());
+    assert_eq!(
+        dir.combiner.state.lock().last_batch,
+        4,
+        "one batch of all four"
+    );
+    // The delete saw the replace queued before it; the refused delete changed nothing.
+    assert!(dir.record(ResourceKind::User, &ids[1]).unwrap().is_none());
+    assert!(dir.record(ResourceKind::User, &ids[2]).unwrap().is_some());
+    assert!(chain_ok(&dir));
+}
