@@ -147,6 +147,15 @@ pub struct Queued {
     pub lead: Option<Lead>,
 }
 
+/// Which update a `PUT` or `PATCH` makes (see [`Directory::queue_update`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// `PUT`: the body replaces the resource.
+    Replace,
+    /// `PATCH`: the body's operations apply to the resource.
+    Patch,
+}
+
 /// The duty to commit the queued batches (see [`Queued::lead`]). Dropping it runs
 /// it too, so the queue never stalls; [`Lead::run`] says where.
 pub struct Lead(Arc<Directory>);
@@ -179,32 +188,19 @@ impl Directory {
         Ok(self.queue(caller, Change::Create { kind, input }))
     }
 
-    /// `PUT`, queued like [`Directory::queue_create`]. The replacement is computed
-    /// against the stored record before it queues, so this reads the store: call it
-    /// where blocking is fine.
-    pub fn queue_replace(
+    /// `PUT` or `PATCH`, queued like [`Directory::queue_create`]. The update is
+    /// applied to the stored record before it queues, so this reads the store: call
+    /// it where blocking is fine.
+    pub fn queue_update(
         self: &Arc<Self>,
         caller: Caller<'_>,
+        how: UpdateKind,
         kind: ResourceKind,
         id: &str,
         body: Value,
         precondition: &Precondition,
     ) -> Result<Queued, DirectoryError> {
-        let change = self.replacement(kind, id, body, precondition)?;
-        Ok(self.queue(caller, change))
-    }
-
-    /// `PATCH`, queued like [`Directory::queue_create`]. The operations are applied
-    /// to the stored record before it queues (see [`Directory::queue_replace`]).
-    pub fn queue_patch(
-        self: &Arc<Self>,
-        caller: Caller<'_>,
-        kind: ResourceKind,
-        id: &str,
-        body: Value,
-        precondition: &Precondition,
-    ) -> Result<Queued, DirectoryError> {
-        let change = self.patching(kind, id, body, precondition)?;
+        let change = self.updating(how, kind, id, body, precondition)?;
         Ok(self.queue(caller, change))
     }
 
@@ -220,28 +216,23 @@ impl Directory {
         self.queue(caller, Change::delete(kind, id, precondition))
     }
 
-    /// A PUT's change: the body parsed, the replacement computed.
-    pub(super) fn replacement(
+    /// A PUT's or PATCH's change: the body parsed and applied to the stored record.
+    pub(super) fn updating(
         &self,
+        how: UpdateKind,
         kind: ResourceKind,
         id: &str,
         body: Value,
         precondition: &Precondition,
     ) -> Result<Change, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        self.update(kind, id, precondition, Edit::Replace(input))
-    }
-
-    /// A PATCH's change: the operations parsed and applied to the stored record.
-    pub(super) fn patching(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        body: Value,
-        precondition: &Precondition,
-    ) -> Result<Change, DirectoryError> {
-        let request = patch::parse(&self.registry, kind, body, self.unknown_attributes)?;
-        self.update(kind, id, precondition, Edit::Patch(request))
+        let (registry, unknown) = (&self.registry, self.unknown_attributes);
+        let edit = match how {
+            UpdateKind::Replace => {
+                Edit::Replace(resource::parse_input(registry, kind, body, unknown)?)
+            }
+            UpdateKind::Patch => Edit::Patch(patch::parse(registry, kind, body, unknown)?),
+        };
+        self.update(kind, id, precondition, edit)
     }
 
     fn queue(self: &Arc<Self>, caller: Caller<'_>, change: Change) -> Queued {

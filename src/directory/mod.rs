@@ -42,7 +42,7 @@ use crate::store::{Store, StoreError, Table, TxFail, Txn};
 use view::{Plain, Reads};
 use write::{Change, Edit, Update};
 
-pub use combine::{Lead, Pending, Queued};
+pub use combine::{Lead, Pending, Queued, UpdateKind};
 pub use ids::IdGen;
 pub use records::Record;
 pub use render::RenderOptions;
@@ -435,7 +435,8 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        self.submit(caller, self.replacement(kind, id, body, precondition)?)
+        let change = self.updating(UpdateKind::Replace, kind, id, body, precondition)?;
+        self.submit(caller, change)
     }
 
     /// `PATCH /Users/{id}` and `PATCH /Groups/{id}`.
@@ -447,7 +448,8 @@ impl Directory {
         body: Value,
         precondition: &Precondition,
     ) -> Result<Written, DirectoryError> {
-        self.submit(caller, self.patching(kind, id, body, precondition)?)
+        let change = self.updating(UpdateKind::Patch, kind, id, body, precondition)?;
+        self.submit(caller, change)
     }
 
     /// The shared path of PUT and PATCH: the request is applied here, before

@@ -17,7 +17,7 @@ use super::AppState;
 use crate::auth::extract::ScimCaller;
 use crate::directory::{
     Caller, Directory, DirectoryError, Pending, Precondition, Queued, RenderOptions, Rendered,
-    Written,
+    UpdateKind, Written,
 };
 use crate::scim::list::ListQuery;
 use crate::scim::resource::Projection;
@@ -343,11 +343,11 @@ async fn write(
         blocking(move || {
             let _entered = span.clone().entered();
             let who = caller(&who, &rid);
-            let queued = if let Write::Patch = op {
-                directory.queue_patch(who, kind, &id, body, &pre)
-            } else {
-                directory.queue_replace(who, kind, &id, body, &pre)
-            }?;
+            let how = match op {
+                Write::Patch => UpdateKind::Patch,
+                _ => UpdateKind::Replace,
+            };
+            let queued = directory.queue_update(who, how, kind, &id, body, &pre)?;
             Ok::<_, DirectoryError>(start(&span, queued))
         })
         .await?

@@ -777,8 +777,9 @@ fn queued_patches_replaces_and_deletes_ride_one_batch_and_fail_alone() {
         .collect();
     let none = Precondition::default();
     let patch = dir
-        .queue_patch(
+        .queue_update(
             caller(),
+            UpdateKind::Patch,
             ResourceKind::User,
             &ids[0],
             json!({
@@ -790,8 +791,9 @@ fn queued_patches_replaces_and_deletes_ride_one_batch_and_fail_alone() {
         .unwrap();
     let lead = patch.lead.expect("the queue was idle");
     let replace = dir
-        .queue_replace(
+        .queue_update(
             caller(),
+            UpdateKind::Replace,
             ResourceKind::User,
             &ids[1],
             json!({"userName": "b@example.com", "displayName": "Bee"}),
@@ -806,8 +808,9 @@ fn queued_patches_replaces_and_deletes_ride_one_batch_and_fail_alone() {
     assert!(replace.lead.is_none() && refused.lead.is_none() && delete.lead.is_none());
     // A PATCH of nothing is refused before it queues.
     assert!(matches!(
-        dir.queue_patch(
+        dir.queue_update(
             caller(),
+            UpdateKind::Patch,
             ResourceKind::User,
             "no-such-id",
             json!({
