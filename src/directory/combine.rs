@@ -7,10 +7,11 @@
 //! holds no thread while its batch commits and flushes (a thread per waiting write
 //! cost about a third of a create's CPU in hand-offs, bench/README.md). Whoever queues
 //! into an idle queue becomes the leader and commits batches until the queue is empty
-//! (an HTTP write hands this to the blocking pool). Each batch takes what is queued (at most [`MAX_BATCH`], never
-//! waiting for more, so a lone write is not delayed), takes the directory's writer
-//! lock, and runs each write against a [`BatchView`]: the store overlaid with the writes of the batch's
-//! earlier writes, so uniqueness, `If-Match` and member lists stay exact. A write that
+//! (an HTTP write hands this to the blocking pool). Each batch takes what is queued
+//! (at most [`MAX_BATCH`], never waiting for more, so a lone write is not delayed),
+//! takes the directory's writer lock, and runs each write against a [`BatchView`]: the
+//! store overlaid with the writes of the batch's earlier writes, so uniqueness,
+//! `If-Match` and member lists stay exact. A write that
 //! fails validation is dropped alone (its [`super::view::Savepoint`] is discarded) and
 //! gets its error; the others commit. The leader then commits everything in one
 //! transaction, together with each write's audit and outbox entry, flushes once, and
@@ -184,8 +185,8 @@ impl Directory {
         kind: ResourceKind,
         body: Value,
     ) -> Result<Queued, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        Ok(self.queue(caller, Change::Create { kind, input }))
+        let change = self.creating(kind, body)?;
+        Ok(self.queue(caller, change))
     }
 
     /// `PUT` or `PATCH`, queued like [`Directory::queue_create`]. The update is
@@ -214,6 +215,16 @@ impl Directory {
         precondition: &Precondition,
     ) -> Queued {
         self.queue(caller, Change::delete(kind, id, precondition))
+    }
+
+    /// A POST's change: the body parsed.
+    pub(super) fn creating(
+        &self,
+        kind: ResourceKind,
+        body: Value,
+    ) -> Result<Change, DirectoryError> {
+        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
+        Ok(Change::Create { kind, input })
     }
 
     /// A PUT's or PATCH's change: the body parsed and applied to the stored record.

@@ -422,8 +422,8 @@ impl Directory {
         kind: ResourceKind,
         body: Value,
     ) -> Result<Written, DirectoryError> {
-        let input = resource::parse_input(&self.registry, kind, body, self.unknown_attributes)?;
-        self.submit(caller, Change::Create { kind, input })
+        let change = self.creating(kind, body)?;
+        self.submit(caller, change)
     }
 
     /// `PUT /Users/{id}` and `PUT /Groups/{id}`.

@@ -334,23 +334,28 @@ async fn write(
             Write::Patch => "patch",
         },
     );
-    let pending = if let Write::Create = op {
-        let queued = span.in_scope(|| directory.queue_create(caller(&who, &rid), kind, body))?;
-        start(&span, queued)
-    } else {
-        // Parsing a PUT or PATCH and computing its effect read the store.
-        let directory = directory.clone();
-        blocking(move || {
-            let _entered = span.clone().entered();
-            let who = caller(&who, &rid);
-            let how = match op {
-                Write::Patch => UpdateKind::Patch,
-                _ => UpdateKind::Replace,
-            };
-            let queued = directory.queue_update(who, how, kind, &id, body, &pre)?;
-            Ok::<_, DirectoryError>(start(&span, queued))
-        })
-        .await?
+    let update = match op {
+        Write::Create => None,
+        Write::Replace => Some(UpdateKind::Replace),
+        Write::Patch => Some(UpdateKind::Patch),
+    };
+    let pending = match update {
+        None => {
+            let queued =
+                span.in_scope(|| directory.queue_create(caller(&who, &rid), kind, body))?;
+            start(&span, queued)
+        }
+        Some(how) => {
+            // Parsing a PUT or PATCH and computing its effect read the store.
+            let directory = directory.clone();
+            blocking(move || {
+                let _entered = span.clone().entered();
+                let queued =
+                    directory.queue_update(caller(&who, &rid), how, kind, &id, body, &pre)?;
+                Ok::<_, DirectoryError>(start(&span, queued))
+            })
+            .await?
+        }
     };
     let written = pending.await?;
     let rendered = if needs_body {

@@ -439,7 +439,7 @@ impl<C: CoworkApi + 'static> Reconciler<C> {
     async fn drain_outbox_once(&self) -> Result<DrainReport, ReconcileError> {
         let _apply = self.apply.lock().await;
         let store = self.store.clone();
-        let batch = self.options.outbox_batch.max(1);
+        let batch = self.options.full_outbox_batch();
         let entries = blocking(move || Ok(outbox::pending(store.as_ref(), batch)?)).await?;
         if entries.is_empty() {
             return Ok(DrainReport::default());

@@ -37,6 +37,13 @@ pub struct ReconcileOptions {
     pub drain_settle: std::time::Duration,
 }
 
+impl ReconcileOptions {
+    /// [`ReconcileOptions::outbox_batch`], at least 1: what counts as a full batch.
+    pub fn full_outbox_batch(&self) -> usize {
+        self.outbox_batch.max(1)
+    }
+}
+
 impl Default for ReconcileOptions {
     fn default() -> Self {
         Self {

@@ -115,7 +115,7 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
                 backoff = None;
                 // A full batch (or a full reconcile) may have left more behind;
                 // what was queued during a smaller drain woke the worker again.
-                again = report.entries >= reconciler.options().outbox_batch.max(1)
+                again = report.entries >= reconciler.options().full_outbox_batch()
                     || report.full_reconcile.is_some();
             }
             Err(e) => {
@@ -140,7 +140,7 @@ pub async fn outbox_worker<C: CoworkApi + 'static>(
                     _ = wake.notified() => {
                         let options = reconciler.options();
                         let backlog = || reconciler.outbox_backlog().ok();
-                        let full = options.outbox_batch.max(1) as u64;
+                        let full = options.full_outbox_batch() as u64;
                         if !settle(options.drain_settle, full, backlog, &wake, &mut stop).await {
                             break;
                         }
@@ -171,70 +171,77 @@ mod tests {
         }
     }
 
-    fn spawn_settle(
+    /// A `settle` running on its own task, with the backlog it reads, the wake-up it
+    /// listens to and the stop it obeys (a backlog of 1 of a batch of 3 at first).
+    struct Settling {
         queued: Arc<AtomicU64>,
         wake: Arc<Notify>,
-        stop: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<bool> {
-        tokio::spawn(async move {
-            let mut stop = stop;
-            settle(
-                WINDOW,
-                3,
-                || Some(queued.load(Ordering::SeqCst)),
-                &wake,
-                &mut stop,
-            )
-            .await
-        })
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<bool>,
+    }
+
+    fn spawn_settle() -> Settling {
+        let queued = Arc::new(AtomicU64::new(1));
+        let wake = Arc::new(Notify::new());
+        let (stop, mut stop_rx) = watch::channel(false);
+        let task = tokio::spawn({
+            let (queued, wake) = (queued.clone(), wake.clone());
+            async move {
+                settle(
+                    WINDOW,
+                    3,
+                    || Some(queued.load(Ordering::SeqCst)),
+                    &wake,
+                    &mut stop_rx,
+                )
+                .await
+            }
+        });
+        Settling {
+            queued,
+            wake,
+            stop,
+            task,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_wake_up_waits_for_its_burst_until_the_window_ends() {
-        let queued = Arc::new(AtomicU64::new(1));
-        let wake = Arc::new(Notify::new());
-        let (_stop_tx, stop) = watch::channel(false);
-        let settling = spawn_settle(queued.clone(), wake.clone(), stop);
+        let s = spawn_settle();
         let_run().await;
         tokio::time::advance(WINDOW / 2).await;
         // More of the burst arrives, still short of a batch: it keeps waiting.
-        queued.store(2, Ordering::SeqCst);
-        wake.notify_one();
+        s.queued.store(2, Ordering::SeqCst);
+        s.wake.notify_one();
         let_run().await;
-        assert!(!settling.is_finished(), "drained before the window ended");
+        assert!(!s.task.is_finished(), "drained before the window ended");
         tokio::time::advance(WINDOW / 2).await;
         let_run().await;
-        assert!(settling.is_finished());
-        assert!(settling.await.unwrap(), "the worker goes on to drain");
+        assert!(s.task.is_finished());
+        assert!(s.task.await.unwrap(), "the worker goes on to drain");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_batch_ends_the_wait_at_once() {
-        let queued = Arc::new(AtomicU64::new(1));
-        let wake = Arc::new(Notify::new());
-        let (_stop_tx, stop) = watch::channel(false);
-        let settling = spawn_settle(queued.clone(), wake.clone(), stop);
+        let s = spawn_settle();
         let_run().await;
-        assert!(!settling.is_finished());
-        queued.store(3, Ordering::SeqCst);
-        wake.notify_one();
+        assert!(!s.task.is_finished());
+        s.queued.store(3, Ordering::SeqCst);
+        s.wake.notify_one();
         let_run().await;
-        assert!(settling.is_finished(), "a full batch waits for nothing");
-        assert!(settling.await.unwrap());
+        assert!(s.task.is_finished(), "a full batch waits for nothing");
+        assert!(s.task.await.unwrap());
         // Already full, or a backlog that cannot be read: no wait at all.
         let (_tx, mut stop) = watch::channel(false);
-        assert!(settle(WINDOW, 3, || None, &wake, &mut stop).await);
+        assert!(settle(WINDOW, 3, || None, &s.wake, &mut stop).await);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stop_during_the_wait_ends_the_worker() {
-        let queued = Arc::new(AtomicU64::new(1));
-        let wake = Arc::new(Notify::new());
-        let (stop_tx, stop) = watch::channel(false);
-        let settling = spawn_settle(queued, wake, stop);
+        let s = spawn_settle();
         let_run().await;
-        stop_tx.send(true).unwrap();
+        s.stop.send(true).unwrap();
         let_run().await;
-        assert!(!settling.await.unwrap(), "told to stop: no drain");
+        assert!(!s.task.await.unwrap(), "told to stop: no drain");
     }
 }

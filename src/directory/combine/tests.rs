@@ -681,23 +681,17 @@ fn a_lone_write_after_a_burst_waits_once_and_the_next_not_at_all() {
     assert_eq!(dir.counts().unwrap().0, 2);
 }
 
+/// A user create queued the way an HTTP create queues it.
+fn queue_user(dir: &Arc<Directory>, name: &str) -> Queued {
+    dir.queue_create(caller(), ResourceKind::User, json!({ "userName": name }))
+        .unwrap()
+}
+
 #[test]
 fn queued_creates_wait_without_a_thread_and_one_lead_commits_them_together() {
     let dir = Arc::new(directory(Arc::new(MemoryStore::new())));
-    let first = dir
-        .queue_create(
-            caller(),
-            ResourceKind::User,
-            json!({"userName": "a@example.com"}),
-        )
-        .unwrap();
-    let second = dir
-        .queue_create(
-            caller(),
-            ResourceKind::User,
-            json!({"userName": "b@example.com"}),
-        )
-        .unwrap();
+    let first = queue_user(&dir, "a@example.com");
+    let second = queue_user(&dir, "b@example.com");
     assert!(
         first.lead.is_some(),
         "nobody was leading: the first must lead"
@@ -720,33 +714,15 @@ fn queued_creates_wait_without_a_thread_and_one_lead_commits_them_together() {
 #[test]
 fn a_dropped_lead_still_commits_and_a_queued_duplicate_fails_alone() {
     let dir = Arc::new(directory(Arc::new(MemoryStore::new())));
-    let queued = dir
-        .queue_create(
-            caller(),
-            ResourceKind::User,
-            json!({"userName": "a@example.com"}),
-        )
-        .unwrap();
+    let queued = queue_user(&dir, "a@example.com");
     // Whoever holds the lead and drops it commits the queue: it never stalls.
     drop(queued.lead);
     assert!(futures_executor::block_on(queued.pending).is_ok());
 
     // Two creates of one userName queued together: one batch, the second fails alone.
-    let queued = dir
-        .queue_create(
-            caller(),
-            ResourceKind::User,
-            json!({"userName": "b@example.com"}),
-        )
-        .unwrap();
+    let queued = queue_user(&dir, "b@example.com");
     let lead = queued.lead.expect("the queue was idle");
-    let duplicate = dir
-        .queue_create(
-            caller(),
-            ResourceKind::User,
-            json!({"userName": "b@example.com"}),
-        )
-        .unwrap();
+    let duplicate = queue_user(&dir, "b@example.com");
     assert!(duplicate.lead.is_none());
     lead.run();
     assert!(futures_executor::block_on(queued.pending).is_ok());
