@@ -225,7 +225,7 @@ impl PoolChecker {
         if ids.is_empty() || now <= start {
             return Ok(Default::default());
         }
-        let cache = self.insights.cached(true);
+        let cache = self.insights.refreshing();
         let mut q = CostQuery::by_group(start, now);
         q.rbac_group_ids = ids.to_vec();
         let groups = report::cost_by_group(&cache.cost_report(&q, now).await?);

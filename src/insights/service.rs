@@ -28,7 +28,10 @@ pub const ADVISOR_DAYS: u32 = 28;
 
 /// The insights service.
 pub struct Insights {
+    /// Patient: for the pool check, which nobody waits on.
     client: AnalyticsClient,
+    /// Brief ([`AnalyticsClient::interactive`]): for the reports people wait on.
+    interactive: AnalyticsClient,
     pub(super) store: Arc<dyn Store>,
     pub(super) directory: Arc<Directory>,
     pub(super) clock: SharedClock,
@@ -83,6 +86,7 @@ impl Insights {
         clock: SharedClock,
     ) -> Self {
         Self {
+            interactive: client.interactive(),
             client,
             store,
             directory,
@@ -90,11 +94,22 @@ impl Insights {
         }
     }
 
-    pub(super) fn cached(&self, refresh: bool) -> Cached<'_> {
+    /// The cache over the brief client, for a report someone is waiting for.
+    pub(super) fn for_a_reader(&self) -> Cached<'_> {
+        Cached {
+            client: &self.interactive,
+            store: self.store.as_ref(),
+            refresh: false,
+        }
+    }
+
+    /// The patient client, skipping cached answers (the pool check wants the latest
+    /// cost and can wait out a slow or rate-limited API).
+    pub(super) fn refreshing(&self) -> Cached<'_> {
         Cached {
             client: &self.client,
             store: self.store.as_ref(),
-            refresh,
+            refresh: true,
         }
     }
 
@@ -125,7 +140,7 @@ impl Insights {
             Vec::new()
         } else {
             let q = ActivityQuery::by_group(window.from.max(oldest), latest);
-            self.cached(false).user_activity(&q, now).await?
+            self.for_a_reader().user_activity(&q, now).await?
         };
         Ok(report::adoption(&groups, &rows, latest, days))
     }
@@ -134,7 +149,7 @@ impl Insights {
     pub async fn spend(&self) -> Result<SpendReport, InsightsError> {
         let (groups, currency) = self.groups().await?;
         let now = self.clock.now();
-        let cache = self.cached(false);
+        let cache = self.for_a_reader();
         let start = month_start(now);
         let month = Window {
             from: start.date_naive(),

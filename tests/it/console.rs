@@ -554,6 +554,50 @@ async fn when_the_analytics_side_cannot_answer_the_insights_page_says_why() {
 }
 
 #[actix_web::test]
+async fn when_the_analytics_api_is_down_the_insights_page_says_so_after_one_retry() {
+    use cowork_sync::sim::faults::FaultConfig;
+    let (app, token, _) = crate::insights_http::pilot().await;
+    let sim = app.sim.as_ref().unwrap();
+    sim.sim().set_faults(FaultConfig {
+        error_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let before = sim.sim().metrics().injected_errors;
+    let mut b = Browser::new(&app);
+    b.sign_in(&token).await;
+    let page = b.get("/ui/insights").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("The Analytics API is unavailable"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("<h1"),
+        "the page itself, not an error page"
+    );
+    // A person is waiting: each report the page asks for is tried twice, not six
+    // times with backoff (the pool check, which nobody waits on, stays patient).
+    let calls = sim.sim().metrics().injected_errors - before;
+    assert!((2..=4).contains(&calls), "{calls} analytics calls");
+
+    // The JSON report fails the same way: a 503 (the cause goes to the log).
+    let before = sim.sim().metrics().injected_errors;
+    let r = app
+        .send(
+            "GET",
+            "/admin/v1/insights/adoption",
+            None,
+            Some(&token),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+
+    assert_eq!(sim.sim().metrics().injected_errors - before, 2);
+}
+
+#[actix_web::test]
 async fn the_insights_page_shows_a_pooled_budget_as_a_meter_with_its_level() {
     use crate::insights_http::{pilot, usage};
     let (app, token, today) = pilot().await;

@@ -1,7 +1,8 @@
 //! The Analytics client against the simulator: usage injected through
 //! `POST /_sim/usage`, every parameter (group_by, filters, products, ranges, bucket
 //! width, exclude_deleted_users), pagination, the documented bounds refused before a
-//! call, the 60 rpm limit (429 with retry-after, retried), and the store cache.
+//! call, the 60 rpm limit (429 with retry-after, retried; given back at once by the
+//! interactive copy when the wait is long), and the store cache.
 
 use std::sync::Arc;
 
@@ -272,6 +273,41 @@ async fn the_sixty_a_minute_limit_answers_429_with_retry_after_and_the_client_re
     patient.cost_report(&q, w.clock.now()).await.unwrap();
     assert!(w.h.metrics().injected_rate_limits >= 1);
     assert_eq!(patient.calls(), 1 + w.h.metrics().injected_rate_limits);
+}
+
+#[tokio::test]
+async fn the_interactive_copy_retries_once_and_never_waits_out_a_long_retry_after() {
+    // rpm 5 → an analytics limit of 3 a minute on the simulator's clock.
+    let w = world(5).await;
+    let now = w.clock.now();
+    let q = CostQuery::by_group(at("2026-12-01T00:00:00Z"), now);
+    let patient = client(&w.h, 1000);
+    let quick = patient.interactive();
+    for _ in 0..3 {
+        quick.cost_report(&q, now).await.unwrap();
+    }
+    assert_eq!(patient.calls(), 3, "the copy shares the client's count");
+    // The fourth in the minute is answered 429 with a retry-after of many seconds
+    // (the simulator's clock stands still): given back at once, not waited for.
+    match quick.cost_report(&q, now).await {
+        Err(CoworkError::RateLimited {
+            retry_after: Some(d),
+            ..
+        }) => assert!(d.as_secs() > 2, "{d:?}"),
+        other => panic!("expected a 429, got {other:?}"),
+    }
+    assert_eq!(patient.calls(), 4, "one attempt");
+
+    // A failing API: one retry, then the error.
+    w.clock.advance(chrono::Duration::minutes(5));
+    w.h.sim().set_faults(FaultConfig {
+        error_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let err = quick.cost_report(&q, w.clock.now()).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(patient.calls(), 6, "two attempts");
+    assert_eq!(w.h.metrics().injected_errors, 2);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! (reference §1.4, §1.10), with the Analytics key (`read:analytics`, separate from
 //! the Admin key), its own pacing under the 60 requests a minute per organization
 //! (90 % of it by default), 429 retries honouring `retry-after`, transient retries
-//! with backoff, and cursor pagination (`page` ↔ `next_page`).
+//! with backoff (patient by default, brief in the [`AnalyticsClient::interactive`]
+//! copy that answers people), and cursor pagination (`page` ↔ `next_page`).
 //!
 //! Queries are checked against the documented bounds before anything is sent
 //! ([`CostQuery::check`], [`ActivityQuery::check`]), so a question the API would refuse
@@ -11,6 +12,8 @@
 
 pub mod types;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -275,17 +278,46 @@ impl CostQuery {
     }
 }
 
+/// How hard one call tries before it gives up.
+#[derive(Clone, Copy, Debug)]
+struct Patience {
+    /// Attempts, the first included.
+    max_attempts: u32,
+    /// The wait before a retry when the server names none.
+    backoff: Backoff,
+    /// A retry that would wait longer than this (a `retry-after`) is not made.
+    longest_wait: Duration,
+    /// Each attempt's timeout.
+    timeout: Option<Duration>,
+}
+
+impl Patience {
+    /// For a person waiting on a page or a command: one retry, a quarter to half a
+    /// second later, and no retry at all when the server asks for more than two
+    /// seconds; ten seconds an attempt. The worst case is about twenty seconds
+    /// against a silent server and under a second against one that answers 5xx.
+    const INTERACTIVE: Patience = Patience {
+        max_attempts: 2,
+        backoff: Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_millis(500),
+        },
+        longest_wait: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(10)),
+    };
+}
+
 /// The Analytics API client.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AnalyticsClient {
     http: reqwest::Client,
     base: String,
-    bucket: TokenBucket,
-    max_attempts: u32,
-    backoff: Backoff,
-    jitter: Jitter,
+    /// Shared by [`AnalyticsClient::interactive`] copies: one budget per organization.
+    bucket: Arc<TokenBucket>,
+    patience: Patience,
+    jitter: Arc<Jitter>,
     page_size: u32,
-    calls: std::sync::atomic::AtomicU64,
+    calls: Arc<AtomicU64>,
 }
 
 impl AnalyticsClient {
@@ -301,18 +333,42 @@ impl AnalyticsClient {
         Ok(Self {
             http,
             base: format!("{base_url}/v1/organizations/analytics"),
-            bucket: TokenBucket::per_minute(config.requests_per_minute),
-            max_attempts: config.max_attempts.max(1),
-            backoff: config.backoff,
-            jitter: Jitter::from_entropy(),
+            bucket: Arc::new(TokenBucket::per_minute(config.requests_per_minute)),
+            patience: Patience {
+                max_attempts: config.max_attempts.max(1),
+                backoff: config.backoff,
+                longest_wait: Duration::from_secs(600),
+                timeout: config.request_timeout,
+            },
+            jitter: Arc::new(Jitter::from_entropy()),
             page_size: config.page_size.clamp(1, 1000),
-            calls: std::sync::atomic::AtomicU64::new(0),
+            calls: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// A copy for answers a person is waiting for (the console, the operator API's
+    /// reports): at most one retry, soon, and none when the server asks for a long
+    /// wait, so an Analytics outage shows as a sentence within a second instead of
+    /// a page that hangs through six attempts with backoff. It shares this client's
+    /// connections, pacing and call count; the attempt timeout is the shorter of
+    /// this client's and ten seconds.
+    pub fn interactive(&self) -> Self {
+        let timeout = match (self.patience.timeout, Patience::INTERACTIVE.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Self {
+            patience: Patience {
+                timeout,
+                ..Patience::INTERACTIVE
+            },
+            ..self.clone()
+        }
     }
 
     /// HTTP requests sent so far (retries included).
     pub fn calls(&self) -> u64 {
-        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// One `GET /analytics/users?limit=1`, to learn whether the key is accepted
@@ -392,8 +448,7 @@ impl AnalyticsClient {
         let mut attempt = 1;
         loop {
             self.bucket.acquire().await;
-            self.calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.calls.fetch_add(1, Ordering::Relaxed);
             let err = match self.attempt(endpoint, query).await {
                 Ok(body) => {
                     return serde_json::from_slice(&body).map_err(|e| CoworkError::Decode {
@@ -407,7 +462,17 @@ impl AnalyticsClient {
                 }
                 Err(e) => e,
             };
-            if !err.is_retryable() || attempt >= self.max_attempts {
+            let wait = match &err {
+                CoworkError::RateLimited {
+                    retry_after: Some(d),
+                    ..
+                } => *d,
+                _ => self.patience.backoff.delay(attempt, &self.jitter),
+            };
+            if !err.is_retryable()
+                || attempt >= self.patience.max_attempts
+                || wait > self.patience.longest_wait
+            {
                 tracing::debug!(
                     endpoint,
                     attempt,
@@ -416,13 +481,6 @@ impl AnalyticsClient {
                 );
                 return Err(err);
             }
-            let wait = match &err {
-                CoworkError::RateLimited {
-                    retry_after: Some(d),
-                    ..
-                } => (*d).min(Duration::from_secs(600)),
-                _ => self.backoff.delay(attempt, &self.jitter),
-            };
             tracing::debug!(
                 endpoint,
                 attempt,
@@ -444,21 +502,22 @@ impl AnalyticsClient {
             status: None,
             request_id: None,
         };
-        let resp = self
+        let mut request = self
             .http
             .get(format!("{}/{endpoint}", self.base))
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| {
-                transient(if e.is_timeout() {
-                    "timeout".into()
-                } else if e.is_connect() {
-                    "connection failed".into()
-                } else {
-                    "transport failure".into()
-                })
-            })?;
+            .query(query);
+        if let Some(t) = self.patience.timeout {
+            request = request.timeout(t);
+        }
+        let resp = request.send().await.map_err(|e| {
+            transient(if e.is_timeout() {
+                "timeout".into()
+            } else if e.is_connect() {
+                "connection failed".into()
+            } else {
+                "transport failure".into()
+            })
+        })?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
