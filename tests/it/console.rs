@@ -32,6 +32,16 @@ impl Page {
             .unwrap_or("")
     }
 
+    /// Asserts the page holds `needle`, printing the page when it does not.
+    #[track_caller]
+    pub fn shows(&self, needle: &str) {
+        assert!(
+            self.text.contains(needle),
+            "{needle:?} not in:\n{}",
+            self.text
+        );
+    }
+
     /// The CSRF token of the page's first form.
     pub fn csrf(&self) -> String {
         let at = self
@@ -335,7 +345,7 @@ async fn a_held_removal_is_approved_from_the_console_and_audited_with_the_operat
         overview.text
     );
     let page = b.get("/ui/held").await;
-    assert!(page.text.contains(&id), "{}", page.text);
+    page.shows(&id);
     assert!(
         page.text.contains("alice@example.com"),
         "the operator sees whom"
@@ -376,7 +386,7 @@ async fn a_held_removal_is_approved_from_the_console_and_audited_with_the_operat
         assert_eq!(done.status, 303, "{}", done.text);
         page = b.get(done.header("location")).await;
     }
-    assert!(page.text.contains("No removal is held."), "{}", page.text);
+    page.shows("No removal is held.");
     assert!(actions(&app).contains(&("operator".into(), "reconcile.approved".into())));
 }
 
@@ -453,7 +463,7 @@ async fn the_insights_page_charts_adoption_and_spend_beside_tables_of_the_same_f
         "{table}"
     );
     let inactive = section(&page.text, "id=\"inactive-table\"", "</table>");
-    assert!(page.text.contains("Inactive seats (no activity in 7 days)"));
+    page.shows("Inactive seats (no activity in 7 days)");
     assert!(
         inactive.contains("bob@example.com, carol@example.com"),
         "{inactive}"
@@ -497,16 +507,8 @@ async fn the_insights_page_charts_adoption_and_spend_beside_tables_of_the_same_f
         ["6", "2", "0.75", "$15.00", "$2.50", "$10.08"],
         "{advisor}"
     );
-    assert!(
-        page.text.contains("× 4.3 weeks × 1.25 headroom"),
-        "{}",
-        page.text
-    );
-    assert!(
-        page.text.contains("Sessions and active users measured "),
-        "{}",
-        page.text
-    );
+    page.shows("× 4.3 weeks × 1.25 headroom");
+    page.shows("Sessions and active users measured ");
 }
 
 #[actix_web::test]
@@ -534,11 +536,7 @@ async fn when_the_analytics_side_cannot_answer_the_insights_page_says_why() {
     b.sign_in(&app.admin_token).await;
     let page = b.get("/ui/insights").await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(
-        page.text.contains("analytics_api_key_file"),
-        "{}",
-        page.text
-    );
+    page.shows("analytics_api_key_file");
 
     // The simulator without rules: no groups to report on, said so.
     let app = TestApp::builder().with_sim().start().await;
@@ -546,11 +544,7 @@ async fn when_the_analytics_side_cannot_answer_the_insights_page_says_why() {
     b.sign_in(&app.admin_token).await;
     let page = b.get("/ui/insights").await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(
-        page.text.contains("No rule table has been applied yet"),
-        "{}",
-        page.text
-    );
+    page.shows("No rule table has been applied yet");
 }
 
 #[actix_web::test]
@@ -567,17 +561,10 @@ async fn when_the_analytics_api_is_down_the_insights_page_says_so_after_one_retr
     b.sign_in(&token).await;
     let page = b.get("/ui/insights").await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(
-        page.text.contains("The Analytics API is unavailable"),
-        "{}",
-        page.text
-    );
-    assert!(
-        page.text.contains("<h1"),
-        "the page itself, not an error page"
-    );
-    // A person is waiting: each report the page asks for is tried twice, not six
-    // times with backoff (the pool check, which nobody waits on, stays patient).
+    page.shows("The Analytics API is unavailable");
+    page.shows("<h1"); // the page itself, not an error page
+                       // A person is waiting: each report the page asks for is tried twice, not six
+                       // times with backoff (the pool check, which nobody waits on, stays patient).
     let calls = sim.sim().metrics().injected_errors - before;
     assert!((2..=4).contains(&calls), "{calls} analytics calls");
 
